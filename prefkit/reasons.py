@@ -1,0 +1,34 @@
+"""Reason codes for rejected records.
+
+Every input record that does not reach the output lands in the rejects file with exactly one of
+these codes. The value is what appears in rejects files and reports, so values never change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    # Reading
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    # Shape of the record
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_ROLE = "invalid_role"
+    # Transcript structure
+    MALFORMED_TRANSCRIPT = "malformed_transcript"
+    NO_ASSISTANT_TURN = "no_assistant_turn"
+    NON_ALTERNATING_TURNS = "non_alternating_turns"
+    TRANSCRIPT_IS_PREFIX = "transcript_is_prefix"
+    DIVERGED_BEFORE_LAST_TURN = "diverged_before_last_turn"
+    TOO_FEW_COMPLETIONS = "too_few_completions"
+    # Content
+    EMPTY_PROMPT = "empty_prompt"
+    EMPTY_RESPONSE = "empty_response"
+    IDENTICAL_RESPONSES = "identical_responses"
+    INVALID_SCORE = "invalid_score"
+    TIE = "tie"
+    DUPLICATE = "duplicate"

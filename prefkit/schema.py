@@ -1,0 +1,237 @@
+"""The canonical preference schema, declared once.
+
+One record per pair: ``id``, ``source``, ``prompt``, ``chosen``, ``rejected``, ``score_chosen``,
+``score_rejected``. In the conversational style (the default) ``prompt`` is a list of
+``{role, content}`` messages ending with a user turn, and ``chosen``/``rejected`` each hold the one
+assistant reply: TRL's conversational preference format with an explicit prompt, so DPOTrainer reads
+it unchanged. The standard style holds the same pair as plain strings.
+
+Every row-level rule is a :class:`RowCheck`: a polars expression that is True where a row passes,
+plus the reject reason it maps to. ``convert`` uses the checks to route rows to the rejects file;
+the pandera models below use the very same expressions, so what ``convert`` writes is exactly what
+``validate`` accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional
+
+import pandera.polars as pa
+import polars as pl
+
+from prefkit.messages import (
+    MESSAGES,
+    ROLES,
+    alternates_from_user,
+    any_blank_content,
+    reply_text,
+    roles,
+)
+from prefkit.reasons import RejectReason
+
+COLUMNS = ("id", "source", "prompt", "chosen", "rejected", "score_chosen", "score_rejected")
+STYLES = ("conversational", "standard")
+
+
+def frame_schema(style: str) -> dict[str, pl.DataType]:
+    """The polars dtypes of a canonical frame in the given style."""
+    text = MESSAGES if style == "conversational" else pl.String
+    return {
+        "id": pl.String,
+        "source": pl.String,
+        "prompt": text,
+        "chosen": text,
+        "rejected": text,
+        "score_chosen": pl.Float64,
+        "score_rejected": pl.Float64,
+    }
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row-level rule of the schema."""
+
+    name: str
+    reason: RejectReason
+    description: str
+    """What a passing row satisfies (shown by ``validate``)."""
+    failure: str
+    """What is wrong with a failing row (the ``detail`` in rejects files)."""
+    passes: Callable[[], pl.Expr]
+
+
+def _blank(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.len_bytes().fill_null(0) == 0
+
+
+def _one_assistant_reply(column: str) -> Callable[[], pl.Expr]:
+    def passes() -> pl.Expr:
+        col = pl.col(column)
+        return (col.list.len() == 1) & (col.list.first().struct.field("role") == "assistant")
+
+    return passes
+
+
+def _scores_finite() -> pl.Expr:
+    def finite(column: str) -> pl.Expr:
+        return pl.col(column).is_null() | pl.col(column).is_finite()
+
+    return finite("score_chosen") & finite("score_rejected")
+
+
+def _roles_valid() -> pl.Expr:
+    return pl.all_horizontal(
+        roles(pl.col(c)).list.eval(pl.element().is_in(ROLES)).list.all() for c in ("prompt", "chosen", "rejected")
+    )
+
+
+# Order matters: in ``convert`` a row failing several checks is rejected with the first reason.
+CONVERSATIONAL_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck(
+        "prompt_not_empty",
+        RejectReason.EMPTY_PROMPT,
+        "prompt has at least one message and no message is blank",
+        "the prompt is empty or has a blank message",
+        lambda: (pl.col("prompt").list.len() > 0) & ~any_blank_content(pl.col("prompt")),
+    ),
+    RowCheck(
+        "roles_valid",
+        RejectReason.INVALID_ROLE,
+        f"every role is one of {', '.join(ROLES)}",
+        "a message has an unknown role",
+        _roles_valid,
+    ),
+    RowCheck(
+        "prompt_alternates_and_ends_with_user",
+        RejectReason.NON_ALTERNATING_TURNS,
+        "prompt turns alternate user/assistant (optional system first) and end with a user turn",
+        "prompt turns do not alternate user/assistant or do not end with a user turn",
+        lambda: alternates_from_user(pl.col("prompt")) & (roles(pl.col("prompt")).list.last() == "user"),
+    ),
+    RowCheck(
+        "chosen_is_one_assistant_reply",
+        RejectReason.NO_ASSISTANT_TURN,
+        "chosen holds exactly one assistant message",
+        "chosen is not exactly one assistant message",
+        _one_assistant_reply("chosen"),
+    ),
+    RowCheck(
+        "rejected_is_one_assistant_reply",
+        RejectReason.NO_ASSISTANT_TURN,
+        "rejected holds exactly one assistant message",
+        "rejected is not exactly one assistant message",
+        _one_assistant_reply("rejected"),
+    ),
+    RowCheck(
+        "replies_not_empty",
+        RejectReason.EMPTY_RESPONSE,
+        "chosen and rejected replies are not blank",
+        "a reply is blank",
+        lambda: ~any_blank_content(pl.col("chosen")) & ~any_blank_content(pl.col("rejected")),
+    ),
+    RowCheck(
+        "replies_differ",
+        RejectReason.IDENTICAL_RESPONSES,
+        "chosen and rejected replies differ",
+        "chosen and rejected replies are the same text",
+        lambda: (
+            reply_text(pl.col("chosen")).str.strip_chars() != reply_text(pl.col("rejected")).str.strip_chars()
+        ).fill_null(True),
+    ),
+    RowCheck(
+        "scores_finite",
+        RejectReason.INVALID_SCORE,
+        "scores are finite numbers when present",
+        "a score is NaN or infinite",
+        _scores_finite,
+    ),
+)
+
+STANDARD_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck(
+        "prompt_not_empty",
+        RejectReason.EMPTY_PROMPT,
+        "prompt is not blank",
+        "the prompt is blank",
+        lambda: ~_blank(pl.col("prompt")),
+    ),
+    RowCheck(
+        "replies_not_empty",
+        RejectReason.EMPTY_RESPONSE,
+        "chosen and rejected are not blank",
+        "a reply is blank",
+        lambda: ~_blank(pl.col("chosen")) & ~_blank(pl.col("rejected")),
+    ),
+    RowCheck(
+        "replies_differ",
+        RejectReason.IDENTICAL_RESPONSES,
+        "chosen and rejected differ",
+        "chosen and rejected are the same text",
+        lambda: (pl.col("chosen").str.strip_chars() != pl.col("rejected").str.strip_chars()).fill_null(True),
+    ),
+    RowCheck(
+        "scores_finite",
+        RejectReason.INVALID_SCORE,
+        "scores are finite numbers when present",
+        "a score is NaN or infinite",
+        _scores_finite,
+    ),
+)
+
+
+def checks_for(style: str) -> tuple[RowCheck, ...]:
+    return CONVERSATIONAL_CHECKS if style == "conversational" else STANDARD_CHECKS
+
+
+class _PairFields(pa.DataFrameModel):
+    id: str = pa.Field(unique=True, str_length={"min_value": 1})
+    source: str = pa.Field(str_length={"min_value": 1})
+    score_chosen: Optional[float] = pa.Field(nullable=True)
+    score_rejected: Optional[float] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = False
+
+
+class _ConversationalFields(_PairFields):
+    prompt: MESSAGES = pa.Field()  # type: ignore[valid-type]
+    chosen: MESSAGES = pa.Field()  # type: ignore[valid-type]
+    rejected: MESSAGES = pa.Field()  # type: ignore[valid-type]
+
+
+class _StandardFields(_PairFields):
+    prompt: str = pa.Field()
+    chosen: str = pa.Field()
+    rejected: str = pa.Field()
+
+
+def _as_dataframe_check(check: RowCheck):
+    def run(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(check.passes().fill_null(False))
+
+    return pa.dataframe_check(name=check.name)(run)
+
+
+def _with_row_checks(name: str, fields: type[pa.DataFrameModel], checks: tuple[RowCheck, ...]):
+    # pandera collects checks from class attributes at class creation, so the shared RowChecks
+    # become a subclass here instead of being restated as methods.
+    namespace = {check.name: _as_dataframe_check(check) for check in checks}
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = f"The canonical schema, {name.removesuffix('Pairs').lower()} style."
+    return type(name, (fields,), namespace)
+
+
+ConversationalPairs = _with_row_checks("ConversationalPairs", _ConversationalFields, CONVERSATIONAL_CHECKS)
+StandardPairs = _with_row_checks("StandardPairs", _StandardFields, STANDARD_CHECKS)
+
+
+def model_for(style: str) -> type[pa.DataFrameModel]:
+    return ConversationalPairs if style == "conversational" else StandardPairs
+
+
+def detect_style(schema: dict[str, pl.DataType] | pl.Schema) -> str:
+    """``standard`` when the replies are plain strings, otherwise ``conversational``."""
+    return "standard" if schema.get("chosen") == pl.String else "conversational"

@@ -1,0 +1,318 @@
+"""Reading inputs: local files, folders of shards and ``hf:`` hub ids, into polars frames.
+
+The read step only turns bytes into records. Every record it reads ends either in
+``RawRecords.frame`` (with its 1-based ``__line``) or in ``RawRecords.rejects`` with a reason;
+blank lines are not records and are only counted.
+
+JSON Lines are parsed by pyarrow's multithreaded reader, which is strict about a field changing
+type between records (polars would silently turn ``1`` into ``"1"``). Only when that vectorized
+read fails does a per-line pass run, and only to locate and quarantine the lines it cannot parse.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from prefkit.errors import SourceError
+from prefkit.reasons import RejectReason
+
+LINE = "__line"
+REASON = "__reason"
+DETAIL = "__detail"
+REJECTS_SCHEMA = {LINE: pl.Int64, REASON: pl.String, DETAIL: pl.String}
+FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".ndjson", ".ndjson.gz")
+HUB_PREFIX = "hf:"
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class RawRecords:
+    """What one input file (or hub split) held."""
+
+    label: str
+    frame: pl.DataFrame
+    rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTS_SCHEMA))
+    blank_lines: int = 0
+    sha256: str | None = None
+    # The JSON text of the records at the given lines, for the rejects file.
+    record_text: Callable[[list[int]], dict[int, str]] = lambda lines: {}
+
+    @property
+    def read(self) -> int:
+        return self.frame.height + self.rejects.height
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """``hf:ORG/NAME[@revision][:split]``, parsed."""
+
+    name: str
+    revision: str | None
+    split: str | None
+
+    @classmethod
+    def parse(cls, spec: str) -> HubSource:
+        """``"hf:HuggingFaceH4/ultrafeedback_binarized@main:train_prefs"`` becomes
+        ``HubSource(name="HuggingFaceH4/ultrafeedback_binarized", revision="main", split="train_prefs")``."""
+        body = spec.removeprefix(HUB_PREFIX)
+        body, _, split = body.partition(":")
+        name, _, revision = body.partition("@")
+        if not name:
+            raise SourceError(f"{spec}: expected hf:ORG/NAME[@revision][:split]")
+        return cls(name=name, revision=revision or None, split=split or None)
+
+    def __str__(self) -> str:
+        rev = f"@{self.revision}" if self.revision else ""
+        split = f":{self.split}" if self.split else ""
+        return f"{HUB_PREFIX}{self.name}{rev}{split}"
+
+
+def resolve(spec: str) -> list[Path | HubSource]:
+    """The files (or hub split) one SOURCE argument names: a file, a folder of shards, or ``hf:``."""
+    if spec.startswith(HUB_PREFIX):
+        return [HubSource.parse(spec)]
+    path = Path(spec)
+    if path.is_dir():
+        shards = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(FILE_SUFFIXES))
+        if not shards:
+            raise SourceError(f"{spec}: folder holds no {', '.join(FILE_SUFFIXES)} files")
+        return list(shards)
+    if not path.exists():
+        raise SourceError(f"{spec}: no such file or folder")
+    if not path.name.endswith(FILE_SUFFIXES):
+        raise SourceError(f"{spec}: unsupported file type (expected one of {', '.join(FILE_SUFFIXES)})")
+    return [path]
+
+
+def read(source: Path | HubSource) -> RawRecords:
+    """Reads one resolved source into records."""
+    if isinstance(source, HubSource):
+        return read_hub(source)
+    name = source.name
+    if name.endswith(".parquet"):
+        return read_parquet(source)
+    data = _read_bytes(source)
+    if name.endswith((".json", ".json.gz")) and data.lstrip(_BOM + b" \t\r\n").startswith(b"["):
+        return _read_json_array(data, str(source))
+    return read_jsonl_bytes(data, str(source))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise SourceError(f"{path}: cannot read ({err})") from err
+    return data
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_parquet(path: Path) -> RawRecords:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as err:  # polars raises several unrelated types for a bad file
+        raise SourceError(f"{path}: cannot read parquet ({err})") from err
+    return _from_frame(frame, str(path))
+
+
+def read_hub(source: HubSource) -> RawRecords:
+    """Loads a hub dataset split with ``datasets``; a local folder path works the same way offline."""
+    import datasets
+
+    local = Path(source.name)
+    try:
+        if local.is_dir() and any((local / n).exists() for n in ("dataset_dict.json", "state.json")):
+            loaded = datasets.load_from_disk(str(local))
+        else:
+            loaded = datasets.load_dataset(source.name, revision=source.revision, split=source.split)
+    except Exception as err:  # network, missing repo, bad split: all are the user's to fix
+        raise SourceError(f"{source}: cannot load dataset ({type(err).__name__}: {err})") from err
+    if isinstance(loaded, datasets.DatasetDict):
+        if source.split is None and len(loaded) == 1:
+            loaded = next(iter(loaded.values()))
+        elif source.split in loaded:
+            loaded = loaded[source.split]
+        else:
+            raise SourceError(f"{source}: name a split with :SPLIT, one of {', '.join(loaded)}")
+    return _from_frame(pl.from_arrow(loaded.with_format("arrow")[:]), str(source))
+
+
+def _from_frame(frame: pl.DataFrame, label: str) -> RawRecords:
+    frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+
+    def record_text(lines: list[int]) -> dict[int, str]:
+        rows = frame.filter(pl.col(LINE).is_in(lines))
+        encoded = rows.select(LINE, pl.struct(pl.exclude(LINE)).struct.json_encode().alias("json"))
+        return dict(zip(encoded[LINE].to_list(), encoded["json"].to_list(), strict=True))
+
+    return RawRecords(label=label, frame=frame, record_text=record_text)
+
+
+def _read_json_array(data: bytes, label: str) -> RawRecords:
+    try:
+        items = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SourceError(f"{label}: not a valid JSON array ({err})") from err
+    # Re-serialized one per line, the array takes the same strict path as JSON Lines,
+    # with each element's 1-based position as its line.
+    return read_jsonl_bytes("\n".join(json.dumps(item) for item in items).encode(), label)
+
+
+def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 0x0A)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(data)]))
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 0x0D) if len(buf) else np.zeros(len(ends), bool)
+    return starts, ends - has_cr
+
+
+def read_jsonl_bytes(data: bytes, label: str) -> RawRecords:
+    """Parses JSON Lines; handles a UTF-8 BOM, CRLF line ends and blank lines."""
+    if data.startswith(_BOM):
+        data = b"   " + data[3:]  # same length keeps byte offsets valid
+    starts, ends = _line_bounds(data.removesuffix(b"\n"))
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nonempty = ends > starts
+    opens_object = np.zeros(len(starts), bool)
+    opens_object[nonempty] = buf[starts[nonempty]] == ord("{")
+    # Lines that do not open with "{" are few; deciding in Python whether each is blank is cheap.
+    record_lines = opens_object.copy()
+    odd = np.flatnonzero(~opens_object & nonempty)
+    for i in odd:
+        if data[starts[i] : ends[i]].strip():
+            record_lines[i] = True
+    line_index = np.flatnonzero(record_lines)
+    blank = len(starts) - len(line_index)
+
+    def record_text(lines: list[int]) -> dict[int, str]:
+        return {n: data[starts[n - 1] : ends[n - 1]].decode("utf-8", "replace") for n in lines}
+
+    frame = None
+    if len(odd) == 0 or np.all(record_lines[odd]):
+        frame = _fast_parse(data, len(line_index))
+    if frame is not None:
+        frame = frame.with_columns(pl.Series(LINE, line_index + 1, dtype=pl.Int64))
+        return RawRecords(label=label, frame=frame, blank_lines=blank, record_text=record_text)
+    return _parse_line_by_line(data, starts, ends, line_index, label, blank, record_text)
+
+
+def _fast_parse(data: bytes, expected_rows: int) -> pl.DataFrame | None:
+    try:
+        data.decode("utf-8")  # pyarrow accepts invalid UTF-8 silently; we must not
+        table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=1 << 24))
+    except (UnicodeDecodeError, pa.ArrowInvalid):
+        return None
+    if table.num_rows != expected_rows:  # e.g. two objects on one line
+        return None
+    return pl.from_arrow(table) if table.num_columns else pl.DataFrame({"__empty": [None] * table.num_rows})
+
+
+def _parse_line_by_line(data, starts, ends, line_index, label, blank, record_text) -> RawRecords:
+    rejects: list[tuple[int, str, str]] = []
+    good: list[tuple[int, dict]] = []
+    for i in line_index:
+        line = int(i) + 1
+        raw = data[starts[i] : ends[i]]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            rejects.append((line, RejectReason.INVALID_UTF8, f"byte {err.start}: {err.reason}"))
+            continue
+        text = text.lstrip("\ufeff")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            rejects.append((line, RejectReason.INVALID_JSON, f"{err.msg} at column {err.colno}"))
+            continue
+        if not isinstance(value, dict):
+            rejects.append((line, RejectReason.NOT_AN_OBJECT, f"got a JSON {_json_kind(value)}"))
+            continue
+        good.append((line, value))
+
+    good, type_rejects = _quarantine_type_conflicts(good)
+    rejects.extend(type_rejects)
+    payload = "\n".join(json.dumps(value) for _, value in good).encode()
+    frame = _fast_parse(payload, len(good)) if good else pl.DataFrame()
+    if frame is None:
+        raise SourceError(f"{label}: records could not be aligned to one schema even after quarantine")
+    frame = frame.with_columns(pl.Series(LINE, [line for line, _ in good], dtype=pl.Int64))
+    reject_frame = pl.DataFrame(
+        {LINE: [r[0] for r in rejects], REASON: [str(r[1]) for r in rejects], DETAIL: [r[2] for r in rejects]},
+        schema=REJECTS_SCHEMA,
+    )
+    return RawRecords(label=label, frame=frame, rejects=reject_frame, blank_lines=blank, record_text=record_text)
+
+
+def _json_kind(value: object) -> str:
+    """The JSON type name of a parsed value: ``_json_kind([1]) == "array"``, ``_json_kind(1.5) == "number"``."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _kind_paths(value: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every (path, JSON type) in a value: ``{"a": [{"b": 1}]}`` yields
+    ``("", "object"), ("a", "array"), ("a[]", "object"), ("a[].b", "number")``."""
+    kind = _json_kind(value)
+    if kind == "null":
+        return
+    yield path, kind
+    if kind == "object":
+        for key, item in value.items():  # type: ignore[union-attr]
+            yield from _kind_paths(item, f"{path}.{key}" if path else key)
+    elif kind == "array":
+        for item in value:  # type: ignore[union-attr]
+            yield from _kind_paths(item, f"{path}[]")
+
+
+def _quarantine_type_conflicts(good: list[tuple[int, dict]]):
+    """Rejects records whose value at some path has another JSON type than most records have there."""
+    per_record = [set(_kind_paths(value)) for _, value in good]
+    counts = Counter(pair for kinds in per_record for pair in kinds)
+    by_path: dict[str, Counter] = {}
+    for (path, kind), n in counts.items():
+        by_path.setdefault(path, Counter())[kind] = n
+    majority = {path: kinds.most_common(1)[0][0] for path, kinds in by_path.items() if len(kinds) > 1}
+    if not majority:
+        return good, []
+    kept, rejects = [], []
+    for (line, value), kinds in zip(good, per_record, strict=True):
+        clash = sorted((p, k) for p, k in kinds if p in majority and majority[p] != k)
+        if clash:
+            path, kind = clash[0]
+            detail = f"field '{path}' is a {kind} where other records have a {majority[path]}"
+            rejects.append((line, RejectReason.WRONG_TYPE, detail))
+        else:
+            kept.append((line, value))
+    return kept, rejects
+
