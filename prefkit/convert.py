@@ -7,28 +7,32 @@ source and in total.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
+import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_id)
 
 from prefkit.adapters import AdaptOptions, Format, detect_format, get_format
+from prefkit.adapters.base import Rule, mark
 from prefkit.errors import FieldMappingError, PrefkitError, UsageError
 from prefkit.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.reasons import RejectReason
-from prefkit.schema import COLUMNS, STYLES, checks_for, model_for
-from prefkit.sources import DETAIL, LINE, REASON, RawRecords, read, resolve
+from prefkit.schema import COLUMNS, STYLES, checks_for, frame_schema
+from prefkit.concurrency import ordered_map, prefetched
+from prefkit.sources import DETAIL, LINE, REASON, RawRecords, iter_batches, resolve
 from prefkit.writers import (
     ProgressCallback,
     check_pairs_path,
+    in_background,
+    line_sink,
+    pair_sink,
     reject_line,
     sidecar,
     write_json,
-    write_lines,
-    write_pairs,
 )
 
 FILE = "__file"
@@ -104,25 +108,19 @@ class ConvertResult:
         return asdict(self)
 
 
-@dataclass
-class AdaptedSource:
-    raw: RawRecords
-    format: Format
-    pairs: pl.DataFrame  # __line, __reason, __detail, pair columns, source
-
-
-def adapt_source(raw: RawRecords, fmt: Format, options: AdaptOptions) -> AdaptedSource:
-    """Runs one adapter and attaches the ``source`` label (kept from canonical input when present)."""
-    pairs = fmt.adapt(raw.frame, options) if raw.frame.height else _empty_pairs()
-    default = f"{fmt.name}:{Path(raw.label).name if not raw.label.startswith('hf:') else raw.label}"
-    origin = raw.frame["source"] if raw.frame.schema.get("source") == pl.String and fmt.name == "trl" else None
-    source = pl.lit(default) if origin is None else pl.Series(origin).fill_null(default)
-    return AdaptedSource(raw=raw, format=fmt, pairs=pairs.with_columns(source=source))
+def adapt_batch(raw: RawRecords, fmt: Format | None, options: AdaptOptions, file_index: int) -> pl.DataFrame:
+    """Runs one adapter over a batch and attaches ``source`` (kept from canonical input when present)."""
+    if fmt is None or not raw.frame.height:
+        return _empty_pairs().with_columns(source=pl.lit(None, pl.String), **{FILE: pl.lit(file_index, pl.Int32)})
+    pairs = fmt.adapt(raw.frame, options)
+    origin = Path(raw.label).name if not raw.label.startswith("hf:") else raw.label
+    source = pl.lit(f"{fmt.name}:{origin}")
+    if fmt.name == "trl" and raw.frame.schema.get("source") == pl.String:
+        source = pl.Series(raw.frame["source"]).fill_null(f"{fmt.name}:{origin}")
+    return pairs.with_columns(source=source, **{FILE: pl.lit(file_index, pl.Int32)})
 
 
 def _empty_pairs() -> pl.DataFrame:
-    from prefkit.schema import frame_schema
-
     schema = {LINE: pl.Int64, REASON: pl.String, DETAIL: pl.String}
     schema |= {k: v for k, v in frame_schema("conversational").items() if k not in ("id", "source")}
     return pl.DataFrame(schema=schema)
@@ -130,39 +128,41 @@ def _empty_pairs() -> pl.DataFrame:
 
 def apply_checks(pairs: pl.DataFrame, keep_ties: bool) -> pl.DataFrame:
     """Marks rows that fail the schema's row checks, then ties (the first reason wins)."""
-    from prefkit.adapters.base import mark
-
-    for check in checks_for("conversational"):
-        pairs = mark(pairs, ~check.passes(), check.reason, check.failure)
+    rules = [Rule(~check.passes(), check.reason, check.failure) for check in checks_for("conversational")]
     if not keep_ties:
         tie = pl.col("score_chosen") == pl.col("score_rejected")
-        pairs = mark(pairs, tie, RejectReason.TIE, pl.format("both replies scored {}", pl.col("score_chosen")))
-    return pairs
+        rules.append(Rule(tie, RejectReason.TIE, pl.format("both replies scored {}", pl.col("score_chosen"))))
+    return mark(pairs, *rules)
 
 
-def pair_ids(pairs: pl.DataFrame) -> pl.Series:
-    """Stable content hashes: the first 16 hex digits of sha256 over :func:`serialize_pair`."""
-    text = pairs.select(serialize_pair(pl.col("prompt"), pl.col("chosen"), pl.col("rejected")))
-    ids = [
-        hashlib.sha256(t.encode()).hexdigest()[:16] if t is not None else None for t in text.to_series().to_list()
-    ]
-    return pl.Series("id", ids, dtype=pl.String)
+def pair_id() -> pl.Expr:
+    """Stable content hash of a pair: the first 16 hex digits of BLAKE3 over :func:`serialize_pair`.
+
+    BLAKE3 is a fixed, specified function (unlike polars' own ``hash``, which may change between
+    versions), so ids stay the same across machines and releases.
+    """
+    text = serialize_pair(pl.col("prompt"), pl.col("chosen"), pl.col("rejected"))
+    return text.chash.blake3().str.head(16).alias("id")
 
 
-def mark_duplicates(pairs: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
-    """Rejects every later copy of a pair already seen (same ``id``) with reason ``duplicate``."""
-    from prefkit.adapters.base import mark
+SEEN_SCHEMA = {"id": pl.String, FILE: pl.Int32, LINE: pl.Int64}
 
-    pairs = pairs.with_row_index("__row")
+
+def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
+    """Rejects every later copy of a pair already kept (same ``id``) with reason ``duplicate``.
+
+    ``seen`` holds the id, file and line of every pair kept from earlier batches; the detail of a
+    duplicate names the first copy, earlier batch or this one.
+    """
     live = pl.col(REASON).is_null()
-
-    def first(column: str) -> pl.Expr:
-        return pl.col(column).filter(live).first().over("id")
-
-    repeat = live & (first("__row") != pl.col("__row"))
-    label = first(FILE).replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
-    pairs = mark(pairs, repeat, RejectReason.DUPLICATE, pl.format("same pair as {} line {}", label, first(LINE)))
-    return pairs.drop("__row")
+    first_here = pairs.filter(live).unique("id", keep="first", maintain_order=True).select(SEEN_SCHEMA.keys())
+    first = pl.concat([seen, first_here.join(seen, on="id", how="anti")])
+    pairs = pairs.join(first.rename({FILE: "__first_file", LINE: "__first_line"}), on="id", how="left", maintain_order="left")
+    repeat = live & ((pl.col("__first_file") != pl.col(FILE)) | (pl.col("__first_line") != pl.col(LINE)))
+    label = pl.col("__first_file").replace_strict(dict(enumerate(labels)), return_dtype=pl.String, default=None)
+    detail = pl.format("same pair as {} line {}", label, pl.col("__first_line"))
+    pairs = mark(pairs, Rule(repeat, RejectReason.DUPLICATE, detail))
+    return pairs.drop("__first_file", "__first_line")
 
 
 def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
@@ -177,17 +177,23 @@ def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
 
 
 def guard_schema(frame: pl.DataFrame, style: str) -> None:
-    """Validates the output with the pandera model; a failure here is a prefkit bug, never the data's."""
-    import pandera.errors
+    """Asserts the output's columns and dtypes; a failure here is a prefkit bug, never the data's.
 
-    try:
-        model_for(style).validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as err:
-        raise PrefkitError(f"internal error: output failed its own schema:\n{err.failure_cases.head(5)}") from err
+    Row-level rules need no second pass: every written row already passed the schema's own
+    ``RowCheck`` expressions in :func:`apply_checks`, the ones the pandera model validates with.
+    """
+    expected = frame_schema(style)
+    if dict(frame.schema) != expected:
+        raise PrefkitError(f"internal error: output schema {dict(frame.schema)} is not the canonical {expected}")
 
 
 def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> ConvertResult:
-    """Converts every source into one canonical file plus its rejects file and report."""
+    """Converts every source into one canonical file plus its rejects file and report.
+
+    Sources stream through in batches (read, adapt, check, hash, dedupe, write), so memory stays
+    bounded by the batch size, not the input size. Outputs are written to temporary files and
+    renamed into place only when every source has been read.
+    """
     started = time.perf_counter()
     if config.style not in STYLES:
         raise UsageError(f"unknown style '{config.style}' (expected {' or '.join(STYLES)})")
@@ -199,91 +205,82 @@ def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> 
     forced = get_format(config.format) if config.format else (get_format("jsonl") if options.fields else None)
 
     # Resolve every source before reading any, so a typo fails fast and writes nothing.
-    resolved = [(spec, resolve(spec)) for spec in config.sources]
-    total = sum(len(files) for _, files in resolved)
-    adapted: list[AdaptedSource] = []
-    for spec, files in resolved:
-        fmt = forced
-        for path in files:
+    files = [(spec, path) for spec in config.sources for path in resolve(spec)]
+    labels = [str(path) for _, path in files]
+    reports = [SourceReport(source=label, format="-", read=0, written=0, rejected=0, blank_lines=0, reasons={}) for label in labels]
+    formats: dict[str, Format | None] = {}
+
+    def batches() -> Iterator[tuple[int, RawRecords, Format | None]]:
+        for file_index, (spec, path) in enumerate(files):
             if progress:
-                progress(f"reading {path}", len(adapted), total)
-            raw = read(path)
-            fmt = fmt or detect_format(raw.frame, spec)
-            adapted.append(adapt_source(raw, fmt, options))
-    if progress:
-        progress("checking", total, total)
+                progress(f"reading {path}", file_index, len(files))
+            for raw in iter_batches(path):
+                fmt = formats.get(spec) or forced
+                if fmt is None and raw.frame.height:
+                    fmt = formats[spec] = detect_format(raw.frame, spec)
+                yield file_index, raw, fmt
 
-    pairs = pl.concat(
-        [a.pairs.with_columns(pl.lit(i, pl.Int32).alias(FILE)) for i, a in enumerate(adapted)],
-        how="vertical_relaxed",
-    )
-    pairs = apply_checks(pairs, config.keep_ties)
-    pairs = pairs.with_columns(pair_ids(pairs))
-    pairs = mark_duplicates(pairs, [a.raw.label for a in adapted])
+    def prepare(item: tuple[int, RawRecords, Format | None]) -> tuple[int, RawRecords, pl.DataFrame]:
+        # Everything that depends on one batch alone runs on worker threads, two batches at once.
+        file_index, raw, fmt = item
+        pairs = adapt_batch(raw, fmt, options, file_index)
+        return file_index, raw, apply_checks(pairs, config.keep_ties).with_columns(pair_id())
 
-    kept = pairs.filter(pl.col(REASON).is_null())
-    out = to_style(kept, config.style)
-    guard_schema(out, config.style)
-
-    reject_rows = _reject_rows(adapted, pairs)
-    if progress:
-        progress("writing", total, total)
-    write_pairs(out, output)
-    write_lines(_reject_lines(adapted, reject_rows), rejects_path)
-    result = _summarize(config, output, rejects_path, report_path, adapted, kept, reject_rows, started)
+    seen = pl.DataFrame(schema=SEEN_SCHEMA)
+    with (
+        pair_sink(output, config.style) as write_pairs,
+        in_background(write_pairs) as write_batch,
+        line_sink(rejects_path) as write_reject_lines,
+    ):
+        # Dedupe and writing stay in input order on this thread.
+        for file_index, raw, pairs in ordered_map(prepare, prefetched(batches())):
+            pairs = mark_duplicates(pairs, seen, labels)
+            kept = pairs.filter(pl.col(REASON).is_null())
+            seen = pl.concat([seen, kept.select(SEEN_SCHEMA.keys())])
+            out = to_style(kept, config.style)
+            guard_schema(out, config.style)
+            write_batch(out)
+            rejects = pl.concat([raw.rejects, pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)])
+            write_reject_lines(_reject_lines(raw, rejects.sort(LINE)))
+            _count(reports[file_index], raw, formats.get(files[file_index][0]) or forced, kept.height, rejects)
+        if progress:
+            progress("writing", len(files), len(files))
+    result = _summarize(config, output, rejects_path, report_path, reports, started)
     write_json(result.to_dict(), report_path)
     return result
 
 
-def _reject_rows(adapted: list[AdaptedSource], pairs: pl.DataFrame) -> pl.DataFrame:
-    """Read-stage and pipeline rejects together: ``__file``, ``__line``, ``__reason``, ``__detail``."""
-    read_rejects = [
-        a.raw.rejects.with_columns(pl.lit(i, pl.Int32).alias(FILE)) for i, a in enumerate(adapted) if a.raw.rejects.height
+def _reject_lines(raw: RawRecords, rejects: pl.DataFrame) -> list[str]:
+    texts = raw.record_text(rejects[LINE].to_list()) if rejects.height else {}
+    return [
+        reject_line(raw.label, line, reason, detail, texts[line], reason not in _RAW_TEXT_REASONS)
+        for line, reason, detail in rejects.iter_rows()
     ]
-    later = pairs.filter(pl.col(REASON).is_not_null()).select(FILE, LINE, REASON, DETAIL)
-    frames = [later] + [r.select(FILE, LINE, REASON, DETAIL) for r in read_rejects]
-    return pl.concat(frames).sort(FILE, LINE)
 
 
-def _reject_lines(adapted: list[AdaptedSource], rejects: pl.DataFrame):
-    for (file_index,), group in rejects.group_by(FILE, maintain_order=True):
-        raw = adapted[file_index].raw
-        texts = raw.record_text(group[LINE].to_list())
-        for line, reason, detail in group.select(LINE, REASON, DETAIL).iter_rows():
-            yield reject_line(raw.label, line, reason, detail, texts[line], reason not in _RAW_TEXT_REASONS)
+def _count(report: SourceReport, raw: RawRecords, fmt: Format | None, written: int, rejects: pl.DataFrame) -> None:
+    report.format = fmt.name if fmt else report.format
+    report.read += raw.read
+    report.written += written
+    report.rejected += rejects.height
+    report.blank_lines += raw.blank_lines
+    counts = Counter(report.reasons) + Counter(rejects[REASON].to_list())
+    report.reasons = dict(sorted(counts.items()))
 
 
-def _summarize(config, output, rejects_path, report_path, adapted, kept, rejects, started) -> ConvertResult:
-    written = Counter(kept[FILE].to_list())
-    reasons_by_file: dict[int, Counter] = {}
-    for file_index, reason in rejects.select(FILE, REASON).iter_rows():
-        reasons_by_file.setdefault(file_index, Counter())[reason] += 1
-    sources = []
-    for i, a in enumerate(adapted):
-        reasons = dict(sorted(reasons_by_file.get(i, Counter()).items()))
-        sources.append(
-            SourceReport(
-                source=a.raw.label,
-                format=a.format.name,
-                read=a.raw.read,
-                written=written.get(i, 0),
-                rejected=sum(reasons.values()),
-                blank_lines=a.raw.blank_lines,
-                reasons=reasons,
-            )
-        )
-    total_reasons: Counter = Counter()
-    for s in sources:
-        total_reasons.update(s.reasons)
+def _summarize(config, output, rejects_path, report_path, reports, started) -> ConvertResult:
+    reasons: Counter = Counter()
+    for r in reports:
+        reasons.update(r.reasons)
     return ConvertResult(
         output=str(output),
         rejects=str(rejects_path),
         report=str(report_path),
         style=config.style,
-        read=sum(s.read for s in sources),
-        written=kept.height,
-        rejected=rejects.height,
-        reasons=dict(sorted(total_reasons.items())),
-        sources=sources,
+        read=sum(r.read for r in reports),
+        written=sum(r.written for r in reports),
+        rejected=sum(r.rejected for r in reports),
+        reasons=dict(sorted(reasons.items())),
+        sources=reports,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -17,9 +17,8 @@ MESSAGES = pl.List(MESSAGE)
 
 HH_MARKER = re.compile(r"\n\n(Human|Assistant):")
 _HH_ROLE = {"Human": "user", "Assistant": "assistant"}
-# Separators that never occur in real text let one vectorized split stand in for a parser.
+# A separator that real text does not contain lets one vectorized split stand in for a parser.
 _TURN_SEP = "\x00"
-_ROLE_SEP = "\x01"
 
 
 def is_messages_dtype(dtype: pl.DataType) -> bool:
@@ -49,26 +48,39 @@ def parse_transcript(text: str) -> tuple[str, list[dict[str, str]]]:
     return parts[0], messages
 
 
-def transcript_messages(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Vectorized :func:`parse_transcript`: returns ``(leading_text, messages)`` expressions.
+def transcript_segments(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Splits transcripts on their markers: returns ``(text, segments)`` expressions.
 
-    A transcript that does not start with a marker but with ``Human:`` is read as if it did, since
-    some derived copies of HH-RLHF drop the first blank line.
+    ``"\\n\\nHuman: Hi\\n\\nAssistant: Hey"`` gives segments ``["", "u Hi", "a Hey"]``: the text
+    before the first marker, then each turn prefixed by its role code (``u`` or ``a``). ``text`` is
+    the transcript as parsed: one that starts with ``Human:`` instead of a marker (some derived
+    copies of HH-RLHF drop the first blank line) gets the blank line back. Literal replacements, no
+    regex, make this one fast vectorized pass; text containing the separator itself (a NUL) cannot
+    be split this way, and callers reject it.
     """
     text = pl.when(expr.str.starts_with("Human:")).then(pl.lit("\n\n") + expr).otherwise(expr)
-    segments = text.str.replace_all(
-        HH_MARKER.pattern, f"{_TURN_SEP}${{1}}{_ROLE_SEP}"
-    ).str.split(_TURN_SEP)
-    leading = segments.list.first()
-    messages = segments.list.slice(1).list.eval(
+    segments = (
+        text.str.replace_all("\n\nHuman:", f"{_TURN_SEP}u", literal=True)
+        .str.replace_all("\n\nAssistant:", f"{_TURN_SEP}a", literal=True)
+        .str.split(_TURN_SEP)
+    )
+    return text, segments
+
+
+def segment_messages(segments: pl.Expr) -> pl.Expr:
+    """Turns the segments of :func:`transcript_segments` into messages (the leading text is dropped)."""
+    return segments.list.slice(1).list.eval(
         pl.struct(
-            role=pl.element()
-            .str.extract(rf"^(\w+){_ROLE_SEP}")
-            .replace_strict(_HH_ROLE, return_dtype=pl.String),
-            content=pl.element().str.replace(rf"^\w+{_ROLE_SEP}", "").str.strip_chars(),
+            role=pl.when(pl.element().str.starts_with("u")).then(pl.lit("user")).otherwise(pl.lit("assistant")),
+            content=pl.element().str.slice(1).str.strip_chars(),
         )
     )
-    return leading, messages
+
+
+def transcript_messages(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Vectorized :func:`parse_transcript`: returns ``(leading_text, messages)`` expressions."""
+    _, segments = transcript_segments(expr)
+    return segments.list.first(), segment_messages(segments)
 
 
 def text_message(expr: pl.Expr, role: str) -> pl.Expr:
@@ -95,18 +107,25 @@ def roles(expr: pl.Expr) -> pl.Expr:
     return expr.list.eval(pl.element().struct.field("role"))
 
 
-def alternates_from_user(expr: pl.Expr) -> pl.Expr:
-    """True where the messages go user, assistant, user, ... with an optional system message first.
+_ROLE_CODES = {"system": "s", "user": "u", "assistant": "a"}
 
-    ``[system, user, assistant, user]`` is True; ``[user, user]`` and ``[assistant, user]`` are False.
+
+def role_codes(expr: pl.Expr) -> pl.Expr:
+    """A message list's roles as one string of codes: system, user, assistant, user gives ``"suau"``.
+
+    Unknown roles become ``?``, so no pattern over the codes can mistake them for a known role.
     """
-    body = (
-        pl.when(roles(expr).list.first() == "system")
-        .then(roles(expr).list.slice(1))
-        .otherwise(roles(expr))
-    )
-    expected = pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit("user")).otherwise(pl.lit("assistant"))
-    return body.list.eval(pl.element() == expected).list.all() & (body.list.len() > 0)
+    return roles(expr).list.eval(pl.element().replace_strict(_ROLE_CODES, default="?")).list.join("")
+
+
+def alternates_from_user(expr: pl.Expr, end_with_user: bool = False) -> pl.Expr:
+    """True where messages go user, assistant, user, ... with an optional system message first.
+
+    ``[system, user, assistant, user]`` is True; ``[user, user]``, ``[assistant, user]`` and ``[]``
+    are False. With ``end_with_user`` the last message must also be a user turn (a prompt).
+    """
+    pattern = "^s?u(au)*$" if end_with_user else "^s?u(au)*a?$"
+    return role_codes(expr).str.contains(pattern)
 
 
 def any_blank_content(expr: pl.Expr) -> pl.Expr:

@@ -8,17 +8,16 @@ it unchanged. The standard style holds the same pair as plain strings.
 
 Every row-level rule is a :class:`RowCheck`: a polars expression that is True where a row passes,
 plus the reject reason it maps to. ``convert`` uses the checks to route rows to the rejects file;
-the pandera models below use the very same expressions, so what ``convert`` writes is exactly what
-``validate`` accepts.
+the pandera models in :mod:`prefkit.models` are built from the very same expressions, so what
+``convert`` writes is exactly what ``validate`` accepts. This module imports no pandera, which keeps
+``convert`` quick to start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
 
-import pandera.polars as pa
 import polars as pl
 
 from prefkit.messages import (
@@ -108,7 +107,7 @@ CONVERSATIONAL_CHECKS: tuple[RowCheck, ...] = (
         RejectReason.NON_ALTERNATING_TURNS,
         "prompt turns alternate user/assistant (optional system first) and end with a user turn",
         "prompt turns do not alternate user/assistant or do not end with a user turn",
-        lambda: alternates_from_user(pl.col("prompt")) & (roles(pl.col("prompt")).list.last() == "user"),
+        lambda: alternates_from_user(pl.col("prompt"), end_with_user=True),
     ),
     RowCheck(
         "chosen_is_one_assistant_reply",
@@ -129,7 +128,7 @@ CONVERSATIONAL_CHECKS: tuple[RowCheck, ...] = (
         RejectReason.EMPTY_RESPONSE,
         "chosen and rejected replies are not blank",
         "a reply is blank",
-        lambda: ~any_blank_content(pl.col("chosen")) & ~any_blank_content(pl.col("rejected")),
+        lambda: ~_blank(reply_text(pl.col("chosen"))) & ~_blank(reply_text(pl.col("rejected"))),
     ),
     RowCheck(
         "replies_differ",
@@ -183,53 +182,6 @@ STANDARD_CHECKS: tuple[RowCheck, ...] = (
 
 def checks_for(style: str) -> tuple[RowCheck, ...]:
     return CONVERSATIONAL_CHECKS if style == "conversational" else STANDARD_CHECKS
-
-
-class _PairFields(pa.DataFrameModel):
-    id: str = pa.Field(unique=True, str_length={"min_value": 1})
-    source: str = pa.Field(str_length={"min_value": 1})
-    score_chosen: Optional[float] = pa.Field(nullable=True)
-    score_rejected: Optional[float] = pa.Field(nullable=True)
-
-    class Config:
-        strict = True
-        ordered = False
-
-
-class _ConversationalFields(_PairFields):
-    prompt: MESSAGES = pa.Field()  # type: ignore[valid-type]
-    chosen: MESSAGES = pa.Field()  # type: ignore[valid-type]
-    rejected: MESSAGES = pa.Field()  # type: ignore[valid-type]
-
-
-class _StandardFields(_PairFields):
-    prompt: str = pa.Field()
-    chosen: str = pa.Field()
-    rejected: str = pa.Field()
-
-
-def _as_dataframe_check(check: RowCheck):
-    def run(cls, data) -> pl.LazyFrame:
-        return data.lazyframe.select(check.passes().fill_null(False))
-
-    return pa.dataframe_check(name=check.name)(run)
-
-
-def _with_row_checks(name: str, fields: type[pa.DataFrameModel], checks: tuple[RowCheck, ...]):
-    # pandera collects checks from class attributes at class creation, so the shared RowChecks
-    # become a subclass here instead of being restated as methods.
-    namespace = {check.name: _as_dataframe_check(check) for check in checks}
-    namespace["__module__"] = __name__
-    namespace["__doc__"] = f"The canonical schema, {name.removesuffix('Pairs').lower()} style."
-    return type(name, (fields,), namespace)
-
-
-ConversationalPairs = _with_row_checks("ConversationalPairs", _ConversationalFields, CONVERSATIONAL_CHECKS)
-StandardPairs = _with_row_checks("StandardPairs", _StandardFields, STANDARD_CHECKS)
-
-
-def model_for(style: str) -> type[pa.DataFrameModel]:
-    return ConversationalPairs if style == "conversational" else StandardPairs
 
 
 def detect_style(schema: dict[str, pl.DataType] | pl.Schema) -> str:

@@ -38,13 +38,12 @@ _BOM = b"\xef\xbb\xbf"
 
 @dataclass
 class RawRecords:
-    """What one input file (or hub split) held."""
+    """What one batch of an input file (or hub split) held; lines are 1-based within the file."""
 
     label: str
     frame: pl.DataFrame
     rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTS_SCHEMA))
     blank_lines: int = 0
-    sha256: str | None = None
     # The JSON text of the records at the given lines, for the rejects file.
     record_text: Callable[[list[int]], dict[int, str]] = lambda lines: {}
 
@@ -95,27 +94,84 @@ def resolve(spec: str) -> list[Path | HubSource]:
     return [path]
 
 
+BATCH_BYTES = 16 << 20
+BATCH_ROWS = 50_000
+
+
 def read(source: Path | HubSource) -> RawRecords:
-    """Reads one resolved source into records."""
+    """Reads one resolved source whole (``validate`` needs every row at once to check id uniqueness)."""
+    batches = list(iter_batches(source))
+    frames = [b.frame for b in batches if b.frame.height]
+    texts = [b.record_text for b in batches]
+    return RawRecords(
+        label=batches[0].label,
+        frame=pl.concat(frames, how="diagonal_relaxed") if frames else batches[0].frame,
+        rejects=pl.concat([b.rejects for b in batches]),
+        blank_lines=sum(b.blank_lines for b in batches),
+        record_text=lambda lines: {k: v for text in texts for k, v in text(lines).items()},
+    )
+
+
+def iter_batches(source: Path | HubSource, batch_bytes: int | None = None) -> Iterator[RawRecords]:
+    """Streams a source in batches so memory stays bounded whatever the input size.
+
+    Always yields at least one batch (possibly empty), so callers can rely on a label and a frame.
+    """
     if isinstance(source, HubSource):
-        return read_hub(source)
-    name = source.name
+        yield from _hub_batches(source)
+        return
+    name, label = source.name, str(source)
     if name.endswith(".parquet"):
-        return read_parquet(source)
-    data = _read_bytes(source)
-    if name.endswith((".json", ".json.gz")) and data.lstrip(_BOM + b" \t\r\n").startswith(b"["):
-        return _read_json_array(data, str(source))
-    return read_jsonl_bytes(data, str(source))
+        yield from _parquet_batches(source)
+        return
+    if name.endswith((".json", ".json.gz")) and _opens_array(source):
+        yield _read_json_array(_read_bytes(source), label)
+        return
+    yield from _jsonl_batches(source, batch_bytes or BATCH_BYTES)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def _opens_array(path: Path) -> bool:
+    try:
+        with _open(path) as handle:
+            head = handle.read(4096)
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise SourceError(f"{path}: cannot read ({err})") from err
+    return head.lstrip(_BOM + b" \t\r\n").startswith(b"[")
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
-        if path.name.endswith(".gz"):
-            data = gzip.decompress(data)
+        with _open(path) as handle:
+            return handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         raise SourceError(f"{path}: cannot read ({err})") from err
-    return data
+
+
+def _jsonl_batches(path: Path, batch_bytes: int) -> Iterator[RawRecords]:
+    """Cuts the byte stream at line ends into batches of about ``batch_bytes``."""
+    label, lines_before, carry, yielded = str(path), 0, b"", False
+    try:
+        with _open(path) as handle:
+            while block := handle.read(batch_bytes):
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    carry += block
+                    continue
+                # One copy per batch: the carried partial line joined to the block's whole lines.
+                data = b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
+                carry = block[cut:]
+                batch = read_jsonl_bytes(data, label, lines_before)
+                lines_before += data.count(b"\n")
+                yielded = True
+                yield batch
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise SourceError(f"{path}: cannot read ({err})") from err
+    if carry or not yielded:
+        yield read_jsonl_bytes(carry, label, lines_before)
 
 
 def file_sha256(path: Path) -> str:
@@ -128,15 +184,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_parquet(path: Path) -> RawRecords:
+def _parquet_batches(path: Path) -> Iterator[RawRecords]:
+    import pyarrow.parquet as pq
+
     try:
-        frame = pl.read_parquet(path)
-    except Exception as err:  # polars raises several unrelated types for a bad file
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS)
+        first = True
+        offset = 0
+        for batch in batches:
+            frame = pl.from_arrow(pa.Table.from_batches([batch]))
+            yield _from_frame(frame, str(path), offset)
+            offset += frame.height
+            first = False
+        if first:
+            yield _from_frame(pl.from_arrow(parquet.schema_arrow.empty_table()), str(path), 0)
+    except (OSError, pa.ArrowException) as err:
         raise SourceError(f"{path}: cannot read parquet ({err})") from err
-    return _from_frame(frame, str(path))
 
 
-def read_hub(source: HubSource) -> RawRecords:
+def _hub_batches(source: HubSource) -> Iterator[RawRecords]:
     """Loads a hub dataset split with ``datasets``; a local folder path works the same way offline."""
     import datasets
 
@@ -155,11 +222,14 @@ def read_hub(source: HubSource) -> RawRecords:
             loaded = loaded[source.split]
         else:
             raise SourceError(f"{source}: name a split with :SPLIT, one of {', '.join(loaded)}")
-    return _from_frame(pl.from_arrow(loaded.with_format("arrow")[:]), str(source))
+    table = loaded.with_format("arrow")
+    offsets = range(0, max(len(loaded), 1), BATCH_ROWS)  # one (empty) batch for an empty split
+    for offset in offsets:
+        yield _from_frame(pl.from_arrow(table[offset : offset + BATCH_ROWS]), str(source), offset)
 
 
-def _from_frame(frame: pl.DataFrame, label: str) -> RawRecords:
-    frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+def _from_frame(frame: pl.DataFrame, label: str, offset: int) -> RawRecords:
+    frame = frame.with_row_index(LINE, offset=offset + 1).with_columns(pl.col(LINE).cast(pl.Int64))
 
     def record_text(lines: list[int]) -> dict[int, str]:
         rows = frame.filter(pl.col(LINE).is_in(lines))
@@ -176,7 +246,7 @@ def _read_json_array(data: bytes, label: str) -> RawRecords:
         raise SourceError(f"{label}: not a valid JSON array ({err})") from err
     # Re-serialized one per line, the array takes the same strict path as JSON Lines,
     # with each element's 1-based position as its line.
-    return read_jsonl_bytes("\n".join(json.dumps(item) for item in items).encode(), label)
+    return read_jsonl_bytes("\n".join(json.dumps(item) for item in items).encode(), label, 0)
 
 
 def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -188,52 +258,72 @@ def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
-def read_jsonl_bytes(data: bytes, label: str) -> RawRecords:
-    """Parses JSON Lines; handles a UTF-8 BOM, CRLF line ends and blank lines."""
-    if data.startswith(_BOM):
+def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecords:
+    """Parses JSON Lines whose first line is line ``lines_before + 1`` of the file.
+
+    Handles a UTF-8 BOM, CRLF line ends and blank lines. The common case (valid UTF-8, one object
+    per line, no blank lines) costs one vectorized parse; anything else falls back to locating
+    records line by line.
+    """
+    if lines_before == 0 and data.startswith(_BOM):
         data = b"   " + data[3:]  # same length keeps byte offsets valid
-    starts, ends = _line_bounds(data.removesuffix(b"\n"))
+    n_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    bounds: list = []
+
+    def line_bounds() -> tuple[np.ndarray, np.ndarray]:
+        if not bounds:
+            bounds.extend(_line_bounds(data.removesuffix(b"\n")))
+        return bounds[0], bounds[1]
+
+    def record_text(lines: list[int]) -> dict[int, str]:
+        # Rejects are few: walking to them with find() is cheaper than indexing every line end.
+        wanted = sorted(n - lines_before - 1 for n in lines)
+        out, index, start = {}, 0, 0
+        for target in wanted:
+            while index < target:
+                start = data.index(b"\n", start) + 1
+                index += 1
+            end = data.find(b"\n", start)
+            raw = data[start : end if end >= 0 else len(data)].removesuffix(b"\r")
+            out[target + lines_before + 1] = raw.decode("utf-8", "replace")
+        return out
+
+    frame = _fast_parse(data)
+    if frame is not None and frame.height == n_lines:
+        lines = np.arange(lines_before + 1, lines_before + n_lines + 1)
+        return RawRecords(label=label, frame=frame.with_columns(pl.Series(LINE, lines, pl.Int64)), record_text=record_text)
+
+    starts, ends = line_bounds()
     buf = np.frombuffer(data, dtype=np.uint8)
     nonempty = ends > starts
-    opens_object = np.zeros(len(starts), bool)
-    opens_object[nonempty] = buf[starts[nonempty]] == ord("{")
+    record_lines = np.zeros(len(starts), bool)
+    record_lines[nonempty] = buf[starts[nonempty]] == ord("{")
     # Lines that do not open with "{" are few; deciding in Python whether each is blank is cheap.
-    record_lines = opens_object.copy()
-    odd = np.flatnonzero(~opens_object & nonempty)
-    for i in odd:
+    for i in np.flatnonzero(~record_lines & nonempty):
         if data[starts[i] : ends[i]].strip():
             record_lines[i] = True
     line_index = np.flatnonzero(record_lines)
     blank = len(starts) - len(line_index)
-
-    def record_text(lines: list[int]) -> dict[int, str]:
-        return {n: data[starts[n - 1] : ends[n - 1]].decode("utf-8", "replace") for n in lines}
-
-    frame = None
-    if len(odd) == 0 or np.all(record_lines[odd]):
-        frame = _fast_parse(data, len(line_index))
-    if frame is not None:
-        frame = frame.with_columns(pl.Series(LINE, line_index + 1, dtype=pl.Int64))
+    if frame is not None and frame.height == len(line_index):
+        frame = frame.with_columns(pl.Series(LINE, line_index + lines_before + 1, dtype=pl.Int64))
         return RawRecords(label=label, frame=frame, blank_lines=blank, record_text=record_text)
-    return _parse_line_by_line(data, starts, ends, line_index, label, blank, record_text)
+    return _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text)
 
 
-def _fast_parse(data: bytes, expected_rows: int) -> pl.DataFrame | None:
+def _fast_parse(data: bytes) -> pl.DataFrame | None:
     try:
-        data.decode("utf-8")  # pyarrow accepts invalid UTF-8 silently; we must not
         table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=1 << 24))
-    except (UnicodeDecodeError, pa.ArrowInvalid):
-        return None
-    if table.num_rows != expected_rows:  # e.g. two objects on one line
+        table.validate(full=True)  # the JSON reader lets invalid UTF-8 through; full validation does not
+    except pa.ArrowInvalid:
         return None
     return pl.from_arrow(table) if table.num_columns else pl.DataFrame({"__empty": [None] * table.num_rows})
 
 
-def _parse_line_by_line(data, starts, ends, line_index, label, blank, record_text) -> RawRecords:
+def _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text) -> RawRecords:
     rejects: list[tuple[int, str, str]] = []
     good: list[tuple[int, dict]] = []
     for i in line_index:
-        line = int(i) + 1
+        line = int(i) + lines_before + 1
         raw = data[starts[i] : ends[i]]
         try:
             text = raw.decode("utf-8")
@@ -254,8 +344,8 @@ def _parse_line_by_line(data, starts, ends, line_index, label, blank, record_tex
     good, type_rejects = _quarantine_type_conflicts(good)
     rejects.extend(type_rejects)
     payload = "\n".join(json.dumps(value) for _, value in good).encode()
-    frame = _fast_parse(payload, len(good)) if good else pl.DataFrame()
-    if frame is None:
+    frame = _fast_parse(payload) if good else pl.DataFrame()
+    if frame is None or frame.height != len(good):
         raise SourceError(f"{label}: records could not be aligned to one schema even after quarantine")
     frame = frame.with_columns(pl.Series(LINE, [line for line, _ in good], dtype=pl.Int64))
     reject_frame = pl.DataFrame(

@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from prefkit.messages import MESSAGES, is_messages_dtype
-from prefkit.schema import checks_for, detect_style, frame_schema, model_for
+from prefkit.models import model_for
+from prefkit.schema import checks_for, detect_style, frame_schema
 from prefkit.sources import DETAIL, LINE, REASON, read, resolve
 
 EXAMPLES = 3

@@ -37,12 +37,76 @@ def check_pairs_path(path: Path) -> None:
 
 
 def write_pairs(frame: pl.DataFrame, path: Path) -> None:
+    with pair_sink(path, None) as write:
+        write(frame)
+
+
+@contextmanager
+def pair_sink(path: Path, style: str | None):
+    """Yields a function that appends canonical batches to ``path`` (JSON Lines or Parquet).
+
+    An empty Parquet output still gets the canonical schema of ``style``.
+    """
     check_pairs_path(path)
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
-            frame.write_parquet(tmp)
+            import pyarrow.parquet as pq
+
+            from prefkit.schema import frame_schema
+
+            state: dict = {}
+
+            def write(frame: pl.DataFrame) -> None:
+                table = frame.to_arrow()
+                if "writer" not in state:
+                    state["writer"] = pq.ParquetWriter(tmp, table.schema)
+                state["writer"].write_table(table.cast(state["writer"].schema))
+
+            try:
+                yield write
+                if "writer" not in state and style is not None:
+                    write(pl.DataFrame(schema=frame_schema(style)))
+            finally:
+                if "writer" in state:
+                    state["writer"].close()
         else:
-            frame.write_ndjson(tmp)
+            with open(tmp, "wb") as handle:
+                yield lambda frame: frame.write_ndjson(handle)
+
+
+@contextmanager
+def in_background(write: Callable[[pl.DataFrame], None]):
+    """Runs ``write`` on a worker thread so writing one batch overlaps processing the next.
+
+    At most one batch waits to be written, which bounds the extra memory; an error in the worker
+    is raised here, on the next write or at the end, never lost.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefkit-write") as pool:
+        pending: list = []
+
+        def submit(frame: pl.DataFrame) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(write, frame))
+
+        yield submit
+        if pending:
+            pending.pop().result()
+
+
+@contextmanager
+def line_sink(path: Path):
+    """Yields a function that appends text lines to ``path``, renamed into place at the end."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+
+        def write(lines: Iterable[str]) -> None:
+            for line in lines:
+                handle.write(line)
+                handle.write("\n")
+
+        yield write
 
 
 def write_json(data: object, path: Path) -> None:
@@ -51,10 +115,8 @@ def write_json(data: object, path: Path) -> None:
 
 
 def write_lines(lines: Iterable[str], path: Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line)
-            handle.write("\n")
+    with line_sink(path) as write:
+        write(lines)
 
 
 def sidecar(output: Path, kind: str) -> Path:

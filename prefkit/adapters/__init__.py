@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from prefkit.adapters import hh_rlhf, ultrafeedback
-from prefkit.adapters.base import AdaptOptions, pairs_from_fields
+from prefkit.adapters.base import AdaptOptions, pairs_from_fields, resolve_path
 from prefkit.messages import is_messages_dtype
 from prefkit.errors import FieldMappingError, UnknownFormatError
 
@@ -25,6 +25,10 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     unknown = sorted(set(mapping) - set(CUSTOM_FIELDS))
     if unknown:
         raise FieldMappingError(f"--field {unknown[0]}=...: unknown key (expected one of {', '.join(CUSTOM_FIELDS)})")
+    for key, path in options.fields:
+        if resolve_path(frame, path) is None:
+            keys = ", ".join(c for c in frame.columns if not c.startswith("__"))
+            raise FieldMappingError(f"--field {key}={path}: no record has the key '{path}' (top-level keys: {keys})")
     for key in ("chosen", "rejected"):
         mapping.setdefault(key, key)
     if "prompt" not in mapping and "prompt" in frame.columns:

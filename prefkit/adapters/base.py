@@ -38,14 +38,33 @@ def start(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.lit(None, pl.String).alias(REASON), pl.lit(None, pl.String).alias(DETAIL))
 
 
-def mark(frame: pl.DataFrame, condition: pl.Expr, reason: RejectReason, detail: str | pl.Expr) -> pl.DataFrame:
-    """Gives ``reason`` to rows that meet ``condition`` and have no reason yet (the first reason wins)."""
-    hit = pl.col(REASON).is_null() & condition.fill_null(False)
-    detail_expr = pl.lit(detail) if isinstance(detail, str) else detail
+@dataclass(frozen=True)
+class Rule:
+    """Rows meeting ``condition`` are rejected with ``reason``; ``detail`` says what is wrong."""
+
+    condition: pl.Expr
+    reason: RejectReason
+    detail: str | pl.Expr
+
+
+def mark(frame: pl.DataFrame, *rules: Rule) -> pl.DataFrame:
+    """Gives each row that has no reason yet the reason of the first rule it meets.
+
+    All conditions are evaluated in one parallel pass, then folded in order, so adding rules does
+    not add passes over the data.
+    """
+    if not rules:
+        return frame
+    names = [f"__rule{i}" for i in range(len(rules))]
+    frame = frame.with_columns(r.condition.fill_null(False).alias(n) for r, n in zip(rules, names, strict=True))
+    reason = pl.when(pl.col(REASON).is_not_null()).then(pl.col(REASON))
+    detail = pl.when(pl.col(REASON).is_not_null()).then(pl.col(DETAIL))
+    for rule, name in zip(rules, names, strict=True):
+        reason = reason.when(pl.col(name)).then(pl.lit(str(rule.reason)))
+        detail = detail.when(pl.col(name)).then(pl.lit(rule.detail) if isinstance(rule.detail, str) else rule.detail)
     return frame.with_columns(
-        pl.when(hit).then(pl.lit(str(reason))).otherwise(pl.col(REASON)).alias(REASON),
-        pl.when(hit).then(detail_expr).otherwise(pl.col(DETAIL)).alias(DETAIL),
-    )
+        reason.otherwise(pl.lit(None, pl.String)).alias(REASON), detail.otherwise(pl.lit(None, pl.String)).alias(DETAIL)
+    ).drop(names)
 
 
 def kind_of(dtype: pl.DataType) -> str:
@@ -96,17 +115,13 @@ def require(frame: pl.DataFrame, name: str, path: str, accepted: tuple[str, ...]
     kind = kind_of(dtype)
     if kind == "null":
         if not optional:
-            frame = mark(frame, pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record")
+            frame = mark(frame, Rule(pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record"))
         return frame, expr, kind
     if kind not in accepted:
-        frame = mark(
-            frame,
-            expr.is_not_null(),
-            RejectReason.WRONG_TYPE,
-            f"field '{path}' is {dtype}, expected {' or '.join(accepted)}",
-        )
+        detail = f"field '{path}' is {dtype}, expected {' or '.join(accepted)}"
+        frame = mark(frame, Rule(expr.is_not_null(), RejectReason.WRONG_TYPE, detail))
     elif not optional:
-        frame = mark(frame, expr.is_null(), RejectReason.MISSING_FIELD, f"field '{path}' is missing or null")
+        frame = mark(frame, Rule(expr.is_null(), RejectReason.MISSING_FIELD, f"field '{path}' is missing or null"))
     return frame, expr, kind
 
 
@@ -149,7 +164,7 @@ def pairs_from_fields(
     if system:
         frame, system_expr, system_kind = require(frame, "system", system, ("string",), optional=True)
     if chosen_kind != rejected_kind and {chosen_kind, rejected_kind} <= set(text):
-        frame = mark(frame, pl.lit(True), RejectReason.WRONG_TYPE, "chosen and rejected have different types")
+        frame = mark(frame, Rule(pl.lit(True), RejectReason.WRONG_TYPE, "chosen and rejected have different types"))
 
     if chosen_kind == "string" and rejected_kind == "string" and prompt_expr is None:
         frame = _split_shared_prefix(frame, chosen_expr, rejected_expr)
@@ -163,15 +178,16 @@ def pairs_from_fields(
     history_r = pl.col("__r").list.slice(0, pl.col("__r").list.len() - 1)
     frame = mark(
         frame,
-        (pl.col("__c").list.len() == 0) | (pl.col("__r").list.len() == 0),
-        RejectReason.NO_ASSISTANT_TURN,
-        "chosen or rejected holds no message",
-    )
-    frame = mark(
-        frame,
-        history_c != history_r,
-        RejectReason.DIVERGED_BEFORE_LAST_TURN,
-        "chosen and rejected conversations differ before their last message",
+        Rule(
+            (pl.col("__c").list.len() == 0) | (pl.col("__r").list.len() == 0),
+            RejectReason.NO_ASSISTANT_TURN,
+            "chosen or rejected holds no message",
+        ),
+        Rule(
+            history_c != history_r,
+            RejectReason.DIVERGED_BEFORE_LAST_TURN,
+            "chosen and rejected conversations differ before their last message",
+        ),
     )
     prompt_msgs = _as_prompt_list(prompt_expr, prompt_kind)
     prompt_final = pl.when(history_c.list.len() > 0).then(history_c).otherwise(prompt_msgs)

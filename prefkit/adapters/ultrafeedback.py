@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from prefkit.adapters.base import AdaptOptions, mark, pairs_from_fields, require, start
+from prefkit.adapters.base import AdaptOptions, Rule, mark, pairs_from_fields, require, start
 from prefkit.errors import FieldMappingError
 from prefkit.messages import text_message
 from prefkit.reasons import RejectReason
@@ -126,9 +126,11 @@ def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     )
     frame = mark(
         frame,
-        pl.col("rejected_text").is_null(),
-        RejectReason.TOO_FEW_COMPLETIONS,
-        pl.format("needs two rated, non-empty completions, found {}", pl.col("n_rated").fill_null(0)),
+        Rule(
+            pl.col("rejected_text").is_null(),
+            RejectReason.TOO_FEW_COMPLETIONS,
+            pl.format("needs two rated, non-empty completions, found {}", pl.col("n_rated").fill_null(0)),
+        ),
     )
     return frame.select(
         LINE,

@@ -1,0 +1,64 @@
+"""Fixtures that build their own small files, and the path to the shared real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prefkit.convert import ConvertConfig, convert
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def hh(*turns: str) -> str:
+    """``hh("Hi", "Hello")`` gives ``"\\n\\nHuman: Hi\\n\\nAssistant: Hello"``: speakers alternate from Human."""
+    speakers = ("Human", "Assistant")
+    return "".join(f"\n\n{speakers[i % 2]}: {t}" for i, t in enumerate(turns))
+
+
+@pytest.fixture
+def write_jsonl(tmp_path):
+    """Writes records (dicts are JSON-encoded, str/bytes written as they are) one per line."""
+
+    def write(name: str, records, newline: bytes = b"\n", prefix: bytes = b"") -> Path:
+        path = tmp_path / name
+        lines = []
+        for r in records:
+            if isinstance(r, bytes):
+                lines.append(r)
+            elif isinstance(r, str):
+                lines.append(r.encode())
+            else:
+                lines.append(json.dumps(r).encode())
+        path.write_bytes(prefix + newline.join(lines) + newline)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_convert(tmp_path):
+    """Converts and returns ``(result, output rows, reject rows)``."""
+
+    def run(*sources: Path | str, **options):
+        output = tmp_path / options.pop("output", "out.jsonl")
+        result = convert(ConvertConfig(sources=[str(s) for s in sources], output=str(output), **options))
+        rows = read_jsonl(output) if output.suffix == ".jsonl" else None
+        rejects = read_jsonl(Path(result.rejects))
+        assert result.read == result.written + result.rejected
+        return result, rows, rejects
+
+    return run
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
