@@ -148,21 +148,29 @@ def pair_id() -> pl.Expr:
 SEEN_SCHEMA = {"id": pl.String, FILE: pl.Int32, LINE: pl.Int64}
 
 
-def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
+def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rejects every later copy of a pair already kept (same ``id``) with reason ``duplicate``.
 
-    ``seen`` holds the id, file and line of every pair kept from earlier batches; the detail of a
-    duplicate names the first copy, earlier batch or this one.
+    ``seen`` holds the id, file and line of every pair kept so far; returns the marked batch and
+    ``seen`` grown by this batch's new pairs. The detail of a duplicate names the first copy. Only a
+    slim id/file/line frame is probed and joined, never the batch's heavy text columns.
     """
-    live = pl.col(REASON).is_null()
-    first_here = pairs.filter(live).unique("id", keep="first", maintain_order=True).select(SEEN_SCHEMA.keys())
-    first = pl.concat([seen, first_here.join(seen, on="id", how="anti")])
-    pairs = pairs.join(first.rename({FILE: "__first_file", LINE: "__first_line"}), on="id", how="left", maintain_order="left")
-    repeat = live & ((pl.col("__first_file") != pl.col(FILE)) | (pl.col("__first_line") != pl.col(LINE)))
-    label = pl.col("__first_file").replace_strict(dict(enumerate(labels)), return_dtype=pl.String, default=None)
-    detail = pl.format("same pair as {} line {}", label, pl.col("__first_line"))
-    pairs = mark(pairs, Rule(repeat, RejectReason.DUPLICATE, detail))
-    return pairs.drop("__first_file", "__first_line")
+    slim = pairs.select("id", FILE, LINE, live=pl.col(REASON).is_null()).with_row_index("__row")
+    live = slim.filter("live")
+    new = live.filter(pl.col("id").is_first_distinct() & ~pl.col("id").is_in(seen["id"].implode()))
+    seen = pl.concat([seen, new.select(SEEN_SCHEMA.keys())])
+    repeats = live.join(new.select("__row"), on="__row", how="anti")
+    if repeats.is_empty():
+        return pairs, seen
+    first = seen.rename({FILE: "__first_file", LINE: "__first_line"})
+    label = pl.col("__first_file").replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
+    details = repeats.join(first, on="id", how="left").select(
+        "__row", pl.format("same pair as {} line {}", label, pl.col("__first_line")).alias("detail")
+    )
+    column = pl.Series("__duplicate_of", [None] * pairs.height, pl.String).scatter(details["__row"], details["detail"])
+    pairs = pairs.with_columns(column)
+    rule = Rule(pl.col("__duplicate_of").is_not_null(), RejectReason.DUPLICATE, pl.col("__duplicate_of"))
+    return mark(pairs, rule).drop("__duplicate_of"), seen
 
 
 def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
@@ -234,9 +242,8 @@ def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> 
     ):
         # Dedupe and writing stay in input order on this thread.
         for file_index, raw, pairs in ordered_map(prepare, prefetched(batches())):
-            pairs = mark_duplicates(pairs, seen, labels)
+            pairs, seen = mark_duplicates(pairs, seen, labels)
             kept = pairs.filter(pl.col(REASON).is_null())
-            seen = pl.concat([seen, kept.select(SEEN_SCHEMA.keys())])
             out = to_style(kept, config.style)
             guard_schema(out, config.style)
             write_batch(out)
