@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=70, help="copies of the 2,312 real rows (70 gives 161,840 pairs)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=120)
     with tempfile.TemporaryDirectory(prefix="prefkit-bench-") as tmp:
         tmp = Path(tmp)
         source = tmp / "hh-sized.jsonl"
@@ -97,7 +97,7 @@ def main() -> None:
     table = Table(title=f"convert {n:,} HH-RLHF pairs", title_justify="left")
     for column in ("", "wall s (process)", "work s", "pairs/s (work)", "peak RSS MiB", "rows out"):
         table.add_column(column, justify="right")
-    for name, r in (("datasets + TRL maybe_extract_prompt", base), ("prefkit convert", ours)):
+    for name, r in (("baseline: datasets + TRL", base), ("prefkit convert", ours)):
         table.add_row(name, f"{r['wall']:.1f}", f"{r['work']:.1f}", f"{n / r['work']:,.0f}", f"{r['rss_mib']:,.0f}", f"{r['rows']:,}")
     console.print(table)
     console.print(

@@ -55,15 +55,13 @@ def transcript_segments(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     before the first marker, then each turn prefixed by its role code (``u`` or ``a``). ``text`` is
     the transcript as parsed: one that starts with ``Human:`` instead of a marker (some derived
     copies of HH-RLHF drop the first blank line) gets the blank line back. Literal replacements, no
-    regex, make this one fast vectorized pass; text containing the separator itself (a NUL) cannot
+    regex, one Aho-Corasick pass, make this fast; text containing the separator itself (a NUL) cannot
     be split this way, and callers reject it.
     """
     text = pl.when(expr.str.starts_with("Human:")).then(pl.lit("\n\n") + expr).otherwise(expr)
-    segments = (
-        text.str.replace_all("\n\nHuman:", f"{_TURN_SEP}u", literal=True)
-        .str.replace_all("\n\nAssistant:", f"{_TURN_SEP}a", literal=True)
-        .str.split(_TURN_SEP)
-    )
+    segments = text.str.replace_many(
+        ["\n\nHuman:", "\n\nAssistant:"], [f"{_TURN_SEP}u", f"{_TURN_SEP}a"]
+    ).str.split(_TURN_SEP)
     return text, segments
 
 

@@ -26,7 +26,7 @@ from prefkit.messages import (
     alternates_from_user,
     any_blank_content,
     reply_text,
-    roles,
+    role_codes,
 )
 from prefkit.reasons import RejectReason
 
@@ -81,9 +81,8 @@ def _scores_finite() -> pl.Expr:
 
 
 def _roles_valid() -> pl.Expr:
-    return pl.all_horizontal(
-        roles(pl.col(c)).list.eval(pl.element().is_in(ROLES)).list.all() for c in ("prompt", "chosen", "rejected")
-    )
+    # role_codes marks unknown roles with "?"; the prompt's codes are shared with the alternation check.
+    return pl.all_horizontal(~role_codes(pl.col(c)).str.contains("?", literal=True) for c in ("prompt", "chosen", "rejected"))
 
 
 # Order matters: in ``convert`` a row failing several checks is rejected with the first reason.

@@ -44,6 +44,7 @@ class RawRecords:
     frame: pl.DataFrame
     rejects: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTS_SCHEMA))
     blank_lines: int = 0
+    lines: int = 0  # text lines the batch spans, blank ones included (0 for non-text sources)
     # The JSON text of the records at the given lines, for the rejects file.
     record_text: Callable[[list[int]], dict[int, str]] = lambda lines: {}
 
@@ -165,7 +166,7 @@ def _jsonl_batches(path: Path, batch_bytes: int) -> Iterator[RawRecords]:
                 data = b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
                 carry = block[cut:]
                 batch = read_jsonl_bytes(data, label, lines_before)
-                lines_before += data.count(b"\n")
+                lines_before += batch.lines
                 yielded = True
                 yield batch
     except (OSError, EOFError, gzip.BadGzipFile) as err:
@@ -291,7 +292,8 @@ def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecor
     frame = _fast_parse(data)
     if frame is not None and frame.height == n_lines:
         lines = np.arange(lines_before + 1, lines_before + n_lines + 1)
-        return RawRecords(label=label, frame=frame.with_columns(pl.Series(LINE, lines, pl.Int64)), record_text=record_text)
+        frame = frame.with_columns(pl.Series(LINE, lines, pl.Int64))
+        return RawRecords(label=label, frame=frame, lines=n_lines, record_text=record_text)
 
     starts, ends = line_bounds()
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -306,8 +308,10 @@ def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecor
     blank = len(starts) - len(line_index)
     if frame is not None and frame.height == len(line_index):
         frame = frame.with_columns(pl.Series(LINE, line_index + lines_before + 1, dtype=pl.Int64))
-        return RawRecords(label=label, frame=frame, blank_lines=blank, record_text=record_text)
-    return _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text)
+        return RawRecords(label=label, frame=frame, blank_lines=blank, lines=n_lines, record_text=record_text)
+    raw = _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text)
+    raw.lines = n_lines
+    return raw
 
 
 def _fast_parse(data: bytes) -> pl.DataFrame | None:
