@@ -20,6 +20,8 @@ from prefkit import __version__
 from prefkit.adapters import BY_NAME
 from prefkit.adapters.ultrafeedback import BINARIZE
 from prefkit.convert import ConvertConfig
+from prefkit.dedupe import DedupeConfig
+from prefkit.mix import MixConfig
 from prefkit.errors import PrefkitError, UsageError
 from prefkit.schema import STYLES
 
@@ -70,13 +72,27 @@ def _progress() -> Progress:
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help=help_from(ConvertConfig, "output"))
-@click.option("--format", "format_", type=click.Choice(sorted(BY_NAME)), default=None, help=help_from(ConvertConfig, "format"))
+@click.option(
+    "--format", "format_", type=click.Choice(sorted(BY_NAME)), default=None, help=help_from(ConvertConfig, "format")
+)
 @click.option("--field", "fields", multiple=True, metavar="KEY=PATH", help=help_from(ConvertConfig, "fields"))
-@click.option("--style", type=click.Choice(STYLES), default="conversational", show_default=True, help=help_from(ConvertConfig, "style"))
+@click.option(
+    "--style",
+    type=click.Choice(STYLES),
+    default="conversational",
+    show_default=True,
+    help=help_from(ConvertConfig, "style"),
+)
 @click.option("--rejects", default=None, help=help_from(ConvertConfig, "rejects"))
 @click.option("--report", default=None, help=help_from(ConvertConfig, "report"))
 @click.option("--keep-ties", is_flag=True, help=help_from(ConvertConfig, "keep_ties"))
-@click.option("--binarize", type=click.Choice(BINARIZE), default="random-lower", show_default=True, help=help_from(ConvertConfig, "binarize"))
+@click.option(
+    "--binarize",
+    type=click.Choice(BINARIZE),
+    default="random-lower",
+    show_default=True,
+    help=help_from(ConvertConfig, "binarize"),
+)
 @click.option("--seed", type=int, default=0, show_default=True, help=help_from(ConvertConfig, "seed"))
 @click.option("--strict", is_flag=True, help=help_from(ConvertConfig, "strict"))
 @handle_errors
@@ -148,10 +164,148 @@ def validate(files, report):
         sys.exit(1)
 
 
+def _parse_weights(text: str | None, n: int) -> list[float | None]:
+    if text is None:
+        return [None] * n
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError as err:
+        raise UsageError(f"--weights {text}: expected comma-separated numbers, e.g. 0.7,0.3") from err
+    if len(weights) != n:
+        raise UsageError(f"--weights: {len(weights)} weights for {n} sources")
+    return weights
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="RECIPE.yaml | SOURCE...")
+@click.option("-o", "--output", "out_dir", required=True, help="Output directory (train, test, manifest, card).")
+@click.option("--weights", default=None, help="Quick form: one weight per source, e.g. 0.7,0.3 (sum 1).")
+@click.option("--total", type=click.IntRange(min=1), default=None, help=help_from(MixConfig, "total"))
+@click.option("--seed", type=int, default=None, help="Seed (overrides the recipe's).")
+@click.option(
+    "--test-size", type=click.FloatRange(0, 1, max_open=True), default=None, help=help_from(MixConfig, "test_size")
+)
+@click.option("--near", is_flag=True, help="Quick form: also remove near-duplicate prompts.")
+@click.option(
+    "--decontaminate", "eval_files", multiple=True, help="Quick form: evaluation file to keep out (repeatable)."
+)
+@click.option("--parquet", is_flag=True, help=help_from(MixConfig, "parquet"))
+@handle_errors
+def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parquet):
+    """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage."""
+    from prefkit.dedupe import DecontaminateConfig, DedupeConfig
+    from prefkit.mix import MixSource, load_recipe
+    from prefkit.mix import mix as run_mix
+
+    quick = {
+        "--weights": weights,
+        "--total": total,
+        "--test-size": test_size,
+        "--near": near or None,
+        "--decontaminate": eval_files or None,
+        "--parquet": parquet or None,
+    }
+    if len(inputs) == 1 and inputs[0].endswith((".yaml", ".yml")):
+        given = [flag for flag, value in quick.items() if value is not None]
+        if given:
+            raise UsageError(f"{given[0]}: set it in the recipe {inputs[0]}, not as a flag")
+        config = load_recipe(inputs[0])
+        if seed is not None:
+            config.seed = seed
+    else:
+        sources = [
+            MixSource(path=p, weight=w) for p, w in zip(inputs, _parse_weights(weights, len(inputs)), strict=True)
+        ]
+        config = MixConfig(
+            sources=sources,
+            total=total,
+            seed=seed or 0,
+            test_size=0.1 if test_size is None else test_size,
+            dedupe=DedupeConfig(near=near),
+            decontaminate=DecontaminateConfig(files=list(eval_files)),
+            parquet=parquet,
+        )
+    result = run_mix(config, out_dir)
+    table = Table(title=f"prefkit mix -> {result.out_dir}", title_justify="left")
+    columns = ("read", "rejected", "deduped", "decontaminated", "not_sampled", "repeated", "kept")
+    table.add_column("source")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for c in result.sources:
+        table.add_row(Path(c.source).name, *(f"{getattr(c, k):,}" for k in columns))
+    console.print(table)
+    removed = ", ".join(f"{k} {v:,}" for k, v in result.removed.items()) or "none"
+    console.print(f"train {result.train:,}, test {result.test:,}; removed: {removed}")
+    console.print(f"wrote {', '.join(result.files.values())}")
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, help="Deduplicated output (.jsonl or .parquet).")
+@click.option("--exact/--no-exact", default=True, show_default=True, help=help_from(DedupeConfig, "exact"))
+@click.option(
+    "--prompt-k", type=click.IntRange(min=1), default=None, help="Keep at most K pairs per normalized prompt."
+)
+@click.option("--near", is_flag=True, help=help_from(DedupeConfig, "near"))
+@click.option(
+    "--near-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.7,
+    show_default=True,
+    help=help_from(DedupeConfig, "near_threshold"),
+)
+@click.option(
+    "--near-fields",
+    type=click.Choice(["prompt", "pair"]),
+    default="prompt",
+    show_default=True,
+    help=help_from(DedupeConfig, "near_fields"),
+)
+@click.option(
+    "--ngram", type=click.IntRange(min=1), default=2, show_default=True, help=help_from(DedupeConfig, "ngram")
+)
+@click.option(
+    "--num-perm", type=click.IntRange(min=16), default=128, show_default=True, help=help_from(DedupeConfig, "num_perm")
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for seeded choices.")
+@handle_errors
+def dedupe(source, output, exact, prompt_k, near, near_threshold, near_fields, ngram, num_perm, seed):
+    """Remove exact, per-prompt and near duplicates from one file."""
+    from prefkit.mix import dedupe_file
+
+    config = DedupeConfig(
+        exact=exact,
+        prompt=prompt_k is not None,
+        prompt_k=prompt_k or 1,
+        near=near,
+        near_threshold=near_threshold,
+        near_fields=near_fields,
+        ngram=ngram,
+        num_perm=num_perm,
+    )
+    result = dedupe_file(source, output, config, seed=seed)
+    removed = ", ".join(f"{k} {v:,}" for k, v in result.removed.items()) or "none"
+    console.print(f"read {result.read:,}, rejected {result.rejected:,}, removed: {removed}, wrote {result.written:,}")
+    console.print(f"wrote {result.output}, removals {result.removed_file}")
+
+
+@main.command()
+@click.argument("file")
+@click.option("-o", "--output", required=True, help="Card path (README.md); lengths.png goes beside it.")
+@handle_errors
+def card(file, output):
+    """Write a Hugging Face style dataset card for a canonical file."""
+    from prefkit.card import card_for_file
+
+    console.print(f"wrote {card_for_file(file, output)}")
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--train", "n_train", type=click.IntRange(min=1), default=480, show_default=True, help="Training pairs.")
-@click.option("--heldout", "n_heldout", type=click.IntRange(min=1), default=120, show_default=True, help="Held-out pairs.")
+@click.option(
+    "--heldout", "n_heldout", type=click.IntRange(min=1), default=120, show_default=True, help="Held-out pairs."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
 @handle_errors
 def sample(directory, n_train, n_heldout, seed):

@@ -23,7 +23,7 @@ from prefkit.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.reasons import RejectReason
 from prefkit.schema import COLUMNS, STYLES, checks_for, frame_schema
 from prefkit.concurrency import ordered_map, prefetched
-from prefkit.sources import DETAIL, LINE, REASON, RawRecords, iter_batches, resolve
+from prefkit.sources import DETAIL, LINE, REASON, HubSource, RawRecords, iter_batches, resolve
 from prefkit.writers import (
     ProgressCallback,
     check_pairs_path,
@@ -195,6 +195,47 @@ def guard_schema(frame: pl.DataFrame, style: str) -> None:
         raise PrefkitError(f"internal error: output schema {dict(frame.schema)} is not the canonical {expected}")
 
 
+def resolve_all(specs: list[str]) -> list[tuple[str, Path | HubSource]]:
+    """Every (SOURCE argument, file) pair; resolving all before reading any makes a typo fail fast."""
+    return [(spec, path) for spec in specs for path in resolve(spec)]
+
+
+def converted_batches(
+    files: list[tuple[str, Path | HubSource]],
+    forced: Format | None,
+    options: AdaptOptions,
+    keep_ties: bool,
+    progress: ProgressCallback | None = None,
+) -> Iterator[tuple[int, RawRecords, Format | None, pl.DataFrame]]:
+    """Reads, adapts, checks and hashes every batch of every file, in order.
+
+    Yields ``(file_index, raw, format, pairs)``; ``pairs`` has every record of the batch, with
+    ``__reason`` set on those to reject. The format is detected once per SOURCE argument, from its
+    first non-empty batch. Reading runs a batch ahead on a thread and two batches are adapted at
+    once; what the caller does with a batch (dedupe, write) stays in input order.
+    """
+    formats: dict[str, Format] = {}
+
+    def batches() -> Iterator[tuple[int, RawRecords, Format | None]]:
+        for file_index, (spec, path) in enumerate(files):
+            if progress:
+                progress(f"reading {path}", file_index, len(files))
+            for raw in iter_batches(path):
+                fmt = formats.get(spec) or forced
+                if fmt is None and raw.frame.height:
+                    fmt = formats[spec] = detect_format(raw.frame, spec)
+                yield file_index, raw, fmt
+
+    def prepare(item: tuple[int, RawRecords, Format | None]):
+        file_index, raw, fmt = item
+        pairs = adapt_batch(raw, fmt, options, file_index)
+        return file_index, raw, fmt, apply_checks(pairs, keep_ties).with_columns(pair_id())
+
+    yield from ordered_map(prepare, prefetched(batches()))
+    if progress:
+        progress("writing", len(files), len(files))
+
+
 def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> ConvertResult:
     """Converts every source into one canonical file plus its rejects file and report.
 
@@ -212,52 +253,31 @@ def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> 
     options = config.adapt_options()
     forced = get_format(config.format) if config.format else (get_format("jsonl") if options.fields else None)
 
-    # Resolve every source before reading any, so a typo fails fast and writes nothing.
-    files = [(spec, path) for spec in config.sources for path in resolve(spec)]
+    files = resolve_all(config.sources)
     labels = [str(path) for _, path in files]
     reports = [SourceReport(source=label, format="-", read=0, written=0, rejected=0, blank_lines=0, reasons={}) for label in labels]
-    formats: dict[str, Format | None] = {}
-
-    def batches() -> Iterator[tuple[int, RawRecords, Format | None]]:
-        for file_index, (spec, path) in enumerate(files):
-            if progress:
-                progress(f"reading {path}", file_index, len(files))
-            for raw in iter_batches(path):
-                fmt = formats.get(spec) or forced
-                if fmt is None and raw.frame.height:
-                    fmt = formats[spec] = detect_format(raw.frame, spec)
-                yield file_index, raw, fmt
-
-    def prepare(item: tuple[int, RawRecords, Format | None]) -> tuple[int, RawRecords, pl.DataFrame]:
-        # Everything that depends on one batch alone runs on worker threads, two batches at once.
-        file_index, raw, fmt = item
-        pairs = adapt_batch(raw, fmt, options, file_index)
-        return file_index, raw, apply_checks(pairs, config.keep_ties).with_columns(pair_id())
-
     seen = pl.DataFrame(schema=SEEN_SCHEMA)
     with (
         pair_sink(output, config.style) as write_pairs,
         in_background(write_pairs) as write_batch,
-        line_sink(rejects_path) as write_reject_lines,
+        line_sink(rejects_path) as writereject_lines,
     ):
         # Dedupe and writing stay in input order on this thread.
-        for file_index, raw, pairs in ordered_map(prepare, prefetched(batches())):
+        for file_index, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
             pairs, seen = mark_duplicates(pairs, seen, labels)
             kept = pairs.filter(pl.col(REASON).is_null())
             out = to_style(kept, config.style)
             guard_schema(out, config.style)
             write_batch(out)
             rejects = pl.concat([raw.rejects, pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)])
-            write_reject_lines(_reject_lines(raw, rejects.sort(LINE)))
-            _count(reports[file_index], raw, formats.get(files[file_index][0]) or forced, kept.height, rejects)
-        if progress:
-            progress("writing", len(files), len(files))
+            writereject_lines(reject_lines(raw, rejects.sort(LINE)))
+            _count(reports[file_index], raw, fmt, kept.height, rejects)
     result = _summarize(config, output, rejects_path, report_path, reports, started)
     write_json(result.to_dict(), report_path)
     return result
 
 
-def _reject_lines(raw: RawRecords, rejects: pl.DataFrame) -> list[str]:
+def reject_lines(raw: RawRecords, rejects: pl.DataFrame) -> list[str]:
     texts = raw.record_text(rejects[LINE].to_list()) if rejects.height else {}
     return [
         reject_line(raw.label, line, reason, detail, texts[line], reason not in _RAW_TEXT_REASONS)

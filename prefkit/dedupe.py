@@ -1,0 +1,279 @@
+"""Duplicate removal and decontamination over a pool of canonical pairs.
+
+Every function here takes a *pool*: a canonical frame whose row order is its priority (earlier
+sources and lines first) with a ``__row`` column holding each row's position. Each returns the rows
+to remove as a frame of ``__row``, ``__dup_of`` (the ``__row`` of the row that stays),
+``method`` and ``similarity``, so every removal can be traced to what it duplicates.
+
+- ``exact``: the same pair after Unicode NFKC, whitespace collapsing and lowercasing.
+- ``prompt``: at most ``k`` pairs per normalized prompt; the pairs with the largest score margin
+  stay when scores exist, otherwise a seeded choice.
+- ``near``: MinHash LSH (rensa) over word n-grams of the prompt, or of the whole pair, with a
+  Jaccard threshold; clusters are joined transitively and their first row stays.
+- decontamination: pairs whose prompt matches an evaluation prompt, exactly or near.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+ROW = "__row"
+REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64}
+
+
+@dataclass
+class DedupeConfig:
+    """Which duplicates to remove; the recipe's ``dedupe:`` block and the ``dedupe`` command's flags."""
+
+    exact: bool = field(default=True, metadata={"help": "Remove pairs equal after NFKC, whitespace and case normalization."})
+    prompt: bool = field(default=False, metadata={"help": "Keep at most prompt_k pairs per normalized prompt."})
+    prompt_k: int = field(default=1, metadata={"help": "Pairs kept per prompt (largest score margin first, else seeded)."})
+    near: bool = field(default=False, metadata={"help": "Remove near-duplicates found by MinHash LSH."})
+    near_threshold: float = field(default=0.7, metadata={"help": "Jaccard similarity at which two texts are near-duplicates."})
+    near_fields: str = field(default="prompt", metadata={"help": "prompt: compare prompts; pair: prompt + chosen + rejected."})
+    ngram: int = field(default=2, metadata={"help": "Word n-gram size of the MinHash shingles."})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (more: finer similarity estimates)."})
+
+    def __post_init__(self) -> None:
+        if self.prompt_k < 1:
+            raise ValueError("prompt_k must be at least 1")
+        if not 0 < self.near_threshold <= 1:
+            raise ValueError("near_threshold must be in (0, 1]")
+        if self.near_fields not in ("prompt", "pair"):
+            raise ValueError("near_fields must be 'prompt' or 'pair'")
+        if self.ngram < 1 or self.num_perm < 16:
+            raise ValueError("ngram must be at least 1 and num_perm at least 16")
+
+
+def normalize_text(expr: pl.Expr) -> pl.Expr:
+    """NFKC, lowercase, whitespace runs collapsed to one space, trimmed.
+
+    ``"  Ｈello\\u00a0\\n World "`` becomes ``"hello world"``.
+    """
+    return expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def messages_text(expr: pl.Expr) -> pl.Expr:
+    """A message list as one text, ``role: content`` per message (role kept: a system prompt is not a user turn)."""
+    return expr.list.eval(
+        pl.concat_str(pl.element().struct.field("role"), pl.lit(": "), pl.element().struct.field("content"))
+    ).list.join("\n")
+
+
+def prompt_key() -> pl.Expr:
+    """The normalized prompt text of a canonical row: what ``prompt`` dedupe and splits group by."""
+    return normalize_text(messages_text(pl.col("prompt")))
+
+
+def exact_key() -> pl.Expr:
+    """A 128-bit hash of the normalized pair (the three parts separated so boundaries count)."""
+    parts = [normalize_text(messages_text(pl.col(c))) for c in ("prompt", "chosen", "rejected")]
+    return pl.concat_str(parts, separator="\x1d").nchash.xxh3_128()
+
+
+def _removed(rows, dup_of, method: str, similarity=None) -> pl.DataFrame:
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            ROW: pl.Series(rows, dtype=pl.UInt32),
+            "__dup_of": pl.Series(dup_of, dtype=pl.UInt32),
+            "method": [method] * n,
+            "similarity": pl.Series(similarity if similarity is not None else [None] * n, dtype=pl.Float64),
+        },
+        schema=REMOVED_SCHEMA,
+    )
+
+
+def exact_duplicates(pool: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose normalized pair equals an earlier row's."""
+    keyed = pool.select(ROW, exact_key().alias("key"))
+    first = pl.col(ROW).first().over("key")
+    dups = keyed.with_columns(first.alias("__dup_of")).filter(pl.col(ROW) != pl.col("__dup_of"))
+    return _removed(dups[ROW], dups["__dup_of"], "exact")
+
+
+def prompt_duplicates(pool: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
+    """Beyond the ``k`` best pairs of each normalized prompt.
+
+    Best means the largest ``|score_chosen - score_rejected|`` when both scores exist; ties and
+    unscored pairs are ordered by a seeded random key.
+    """
+    margin = (pl.col("score_chosen") - pl.col("score_rejected")).abs().fill_null(-1.0).fill_nan(-1.0)
+    ranked = pool.select(
+        ROW,
+        prompt_key().alias("key"),
+        margin.alias("margin"),
+        pl.Series("shuffle", np.random.default_rng(seed).random(pool.height)),
+    ).sort(["key", "margin", "shuffle"], descending=[False, True, False], maintain_order=True)
+    ranked = ranked.with_columns(
+        rank=pl.int_range(pl.len()).over("key"), __dup_of=pl.col(ROW).first().over("key")
+    ).filter(pl.col("rank") >= k)
+    ranked = ranked.sort(ROW)
+    return _removed(ranked[ROW], ranked["__dup_of"], "prompt")
+
+
+def shingles(text: pl.Expr, ngram: int) -> pl.Expr:
+    """Word n-grams of normalized text with punctuation removed; short texts fall back to their words.
+
+    ``"What is the capital, of France?"`` with ``ngram=2`` gives
+    ``["what is", "is the", "the capital", "capital of", "of france"]``.
+    """
+    words = (
+        normalize_text(text).str.replace_all(r"[^\w\s]", " ").str.replace_all(r"\s+", " ").str.strip_chars().str.split(" ")
+    )
+    words = words.list.eval(pl.element().filter(pl.element() != ""))
+    if ngram == 1:
+        return words
+    grams = words.list.eval(
+        pl.concat_str([pl.element().shift(-i) for i in range(ngram)], separator=" ").drop_nulls()
+    )
+    return pl.when(words.list.len() < ngram).then(words).otherwise(grams)
+
+
+def lsh_bands(threshold: float, num_perm: int, miss_weight: float = 0.9) -> int:
+    """The band count whose LSH S-curve best fits ``threshold``, among those dividing ``num_perm``.
+
+    The fit weighs missed candidates (``miss_weight``) against false ones, as datasketch's
+    ``_optimal_param`` does. Every candidate is verified against the threshold afterwards, so a
+    false candidate costs only time while a missed one is lost recall: misses weigh more.
+    """
+    x = np.linspace(0, 1, 1001)
+    best, best_err = 1, float("inf")
+    for bands in (b for b in range(1, num_perm + 1) if num_perm % b == 0):
+        rows = num_perm // bands
+        prob = 1 - (1 - x**rows) ** bands
+        below, above = x < threshold, x >= threshold
+        false = np.trapezoid(prob[below], x[below])
+        missed = np.trapezoid(1 - prob[above], x[above])
+        err = (1 - miss_weight) * false + miss_weight * missed
+        if err < best_err:
+            best, best_err = bands, err
+    return best
+
+
+class MinHashIndex:
+    """MinHash signatures of a set of texts (rensa), with an LSH index over them."""
+
+    def __init__(self, token_lists: list[list[str]], threshold: float, num_perm: int, seed: int):
+        from rensa import RMinHash, RMinHashLSH
+
+        self.minhashes = RMinHash.from_token_sets(token_lists, num_perm, seed)
+        self.lsh = RMinHashLSH(threshold, num_perm, lsh_bands(threshold, num_perm))
+        self.lsh.insert_pairs(list(enumerate(self.minhashes)))
+
+    def matches(self, queries: list, threshold: float, earlier_only: bool) -> tuple[list[int], list[int], list[float]]:
+        """Verified matches ``(query, key, jaccard)``; with ``earlier_only`` only keys below the query's own."""
+        qs, ks, sims = [], [], []
+        for q, candidates in enumerate(self.lsh.query_all(queries)):
+            for key in candidates:
+                if earlier_only and key >= q:
+                    continue
+                sim = queries[q].jaccard(self.minhashes[key])
+                if sim >= threshold:
+                    qs.append(q)
+                    ks.append(key)
+                    sims.append(sim)
+        return qs, ks, sims
+
+
+def _token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Series, list[list[str]]]:
+    """Rows with at least one token (a text of only punctuation has nothing to compare) and their tokens."""
+    tokens = frame.select(ROW, shingles(text, ngram).alias("tokens")).filter(pl.col("tokens").list.len() > 0)
+    return tokens[ROW], tokens["tokens"].to_list()
+
+
+def near_text(fields: str) -> pl.Expr:
+    text = messages_text(pl.col("prompt"))
+    if fields == "pair":
+        text = pl.concat_str(text, messages_text(pl.col("chosen")), messages_text(pl.col("rejected")), separator="\n")
+    return text
+
+
+def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.DataFrame:
+    """Rows in a near-duplicate cluster with an earlier row; each points at its cluster's first row."""
+    rows, tokens = _token_lists(pool, near_text(config.near_fields), config.ngram)
+    if not tokens:
+        return pl.DataFrame(schema=REMOVED_SCHEMA)
+    index = MinHashIndex(tokens, config.near_threshold, config.num_perm, seed)
+    later, earlier, sims = index.matches(index.minhashes, config.near_threshold, earlier_only=True)
+    roots = _cluster_roots(len(tokens), later, earlier)
+    best_sim: dict[int, float] = {}
+    for q, s in zip(later, sims, strict=True):
+        best_sim[q] = max(best_sim.get(q, 0.0), s)
+    members = sorted(best_sim)
+    row_ids = rows.to_list()
+    return _removed(
+        [row_ids[m] for m in members],
+        [row_ids[roots[m]] for m in members],
+        "near",
+        [best_sim[m] for m in members],
+    )
+
+
+def _cluster_roots(n: int, a: list[int], b: list[int]) -> list[int]:
+    """Union-find over edges; every node's root is the smallest index in its cluster."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a, b, strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return [find(x) for x in range(n)]
+
+
+@dataclass
+class DecontaminateConfig:
+    """Evaluation sets whose prompts must not appear in training data."""
+
+    files: list[str] = field(default_factory=list, metadata={"help": "Evaluation files (any format convert reads)."})
+    near: bool = field(default=True, metadata={"help": "Also remove near matches, not only exact ones."})
+    threshold: float = field(default=0.8, metadata={"help": "Jaccard similarity that counts as a near match."})
+    ngram: int = field(default=2, metadata={"help": "Word n-gram size of the MinHash shingles."})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations."})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+
+
+def contaminated(pool: pl.DataFrame, eval_prompts: pl.DataFrame, config: DecontaminateConfig, seed: int) -> pl.DataFrame:
+    """Pool rows whose prompt matches an evaluation prompt; ``__dup_of`` is the evaluation row.
+
+    ``eval_prompts`` is a canonical frame (only ``prompt`` is used) with its own ``__row``.
+    """
+    keyed = pool.select(ROW, prompt_key().alias("key"))
+    eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_key().alias("key")).unique(
+        "key", keep="first", maintain_order=True
+    )
+    exact = keyed.join(eval_keys, on="key", how="inner").sort(ROW)
+    removed = [_removed(exact[ROW], exact["__dup_of"], "decontaminate-exact")]
+    if config.near:
+        rest = pool.join(exact.select(ROW), on=ROW, how="anti")
+        pool_rows, pool_tokens = _token_lists(rest, messages_text(pl.col("prompt")), config.ngram)
+        eval_rows, eval_tokens = _token_lists(eval_prompts, messages_text(pl.col("prompt")), config.ngram)
+        if pool_tokens and eval_tokens:
+            from rensa import RMinHash
+
+            index = MinHashIndex(eval_tokens, config.threshold, config.num_perm, seed)
+            queries = RMinHash.from_token_sets(pool_tokens, config.num_perm, seed)
+            qs, keys, sims = index.matches(queries, config.threshold, earlier_only=False)
+            best: dict[int, tuple[float, int]] = {}
+            for q, key, sim in zip(qs, keys, sims, strict=True):
+                if sim > best.get(q, (-1.0, 0))[0]:
+                    best[q] = (sim, key)
+            hits = sorted(best)
+            pr, er = pool_rows.to_list(), eval_rows.to_list()
+            removed.append(
+                _removed([pr[q] for q in hits], [er[best[q][1]] for q in hits], "decontaminate-near", [best[q][0] for q in hits])
+            )
+    return pl.concat(removed).sort(ROW)

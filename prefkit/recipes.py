@@ -1,0 +1,132 @@
+"""YAML recipes into config dataclasses, strictly.
+
+Recipes are plain YAML (``yaml.safe_load`` only) read into the same dataclasses the CLI builds, so a
+recipe key and a flag are one thing. Every mistake raises :class:`ConfigError` with one line naming
+the key path and what was expected: an unknown key (with the nearest valid one), a value of the
+wrong type, a removed key (with its replacement).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from prefkit.errors import ConfigError
+
+# Keys that used to exist elsewhere (TRL, older prefkit) and what replaced them; a class may set
+# ``__renamed_keys__`` to its own mapping.
+RENAMED_KEYS_ATTR = "__renamed_keys__"
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Reads a YAML mapping with ``yaml.safe_load``; anything else is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read recipe ({err.strerror})") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help text of a dataclass field."""
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
+
+
+def from_mapping(cls: type, data: Any, path: str = "") -> Any:
+    """Builds dataclass ``cls`` from ``data``, checking every key and value.
+
+    ``from_mapping(Point, {"x": 1, "y": 2})`` gives ``Point(x=1, y=2)``; ``{"x": 1, "z": 2}`` raises
+    ``ConfigError("z: unknown key (expected one of x, y)")``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or '<recipe>'}: expected a mapping, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    renamed = getattr(cls, RENAMED_KEYS_ATTR, {})
+    values = {}
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key in renamed:
+            raise ConfigError(f"{where}: removed key; {renamed[key]}")
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'?" if near else f"expected one of {', '.join(fields)}"
+            raise ConfigError(f"{where}: unknown key ({hint})")
+        values[key] = _coerce(hints[key], value, where)
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = f"{path}.{missing[0]}" if path else missing[0]
+        raise ConfigError(f"{where}: required key is missing")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{path or '<recipe>'}: {err}") from err
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", type(None): "nothing"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[-1]
+    if dataclasses.is_dataclass(hint):
+        return from_mapping(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {_kind(value)}")
+        return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {_kind(value)}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {_kind(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {_kind(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {_kind(value)}")
+        return value
+    if hint is Any:
+        return value
+    raise ConfigError(f"{where}: unsupported type {hint}")
