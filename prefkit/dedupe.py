@@ -49,12 +49,23 @@ class DedupeConfig:
             raise ValueError("ngram must be at least 1 and num_perm at least 16")
 
 
+def _nfkc(texts: pl.Series) -> pl.Series:
+    # NFKC leaves ASCII unchanged, and most text is ASCII: normalize only the rows that are not.
+    non_ascii = texts.str.len_bytes() != texts.str.len_chars()
+    if not non_ascii.any():
+        return texts
+    return texts.scatter(non_ascii.arg_true(), texts.filter(non_ascii).str.normalize("NFKC"))
+
+
 def normalize_text(expr: pl.Expr) -> pl.Expr:
     """NFKC, lowercase, whitespace runs collapsed to one space, trimmed.
 
     ``"  Ｈello\\u00a0\\n World "`` becomes ``"hello world"``.
     """
-    return expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    # Matching only what must change (a run, or whitespace other than a plain space) leaves most
+    # strings untouched, where "\s+" would rewrite every single space.
+    collapsed = expr.map_batches(_nfkc, return_dtype=pl.String).str.replace_all(r"\s{2,}|[^\S ]", " ")
+    return collapsed.str.to_lowercase().str.strip_chars()
 
 
 def messages_text(expr: pl.Expr) -> pl.Expr:

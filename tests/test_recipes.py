@@ -1,5 +1,7 @@
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import pytest
 
 from prefkit.errors import ConfigError
@@ -56,3 +58,18 @@ def test_load_yaml_rejects_non_mappings_and_python_tags(tmp_path):
     (tmp_path / "evil.yaml").write_text("x: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(tmp_path / "evil.yaml")
+
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("mix-*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_mix_recipe_resolves(path):
+    from prefkit.mix import load_recipe
+
+    config = load_recipe(path)
+    assert config.sources and all(s.path for s in config.sources)
+
+
+def test_recipes_folder_has_mix_recipes():
+    assert RECIPES
