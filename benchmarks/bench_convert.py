@@ -55,7 +55,11 @@ print(time.perf_counter() - t1, result.written)
 
 def build_input(data: Path, copies: int, out: Path) -> int:
     """Repeats the real HH rows; copy k prefixes the first Human turn with ``(k)``."""
-    rows = [json.loads(line) for line in gzip.open(data / "hh-rlhf-harmless-base-test.jsonl.gz", "rt", encoding="utf-8") if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in gzip.open(data / "hh-rlhf-harmless-base-test.jsonl.gz", "rt", encoding="utf-8")
+        if line.strip()
+    ]
     n = 0
     with open(out, "w", encoding="utf-8") as handle:
         for k in range(copies):
@@ -70,7 +74,9 @@ def build_input(data: Path, copies: int, out: Path) -> int:
 def run(script: str, *args: str) -> dict:
     """Runs a script in a fresh interpreter; returns wall seconds, work seconds, peak RSS (MiB)."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -98,7 +104,14 @@ def main() -> None:
     for column in ("", "wall s (process)", "work s", "pairs/s (work)", "peak RSS MiB", "rows out"):
         table.add_column(column, justify="right")
     for name, r in (("baseline: datasets + TRL", base), ("prefkit convert", ours)):
-        table.add_row(name, f"{r['wall']:.1f}", f"{r['work']:.1f}", f"{n / r['work']:,.0f}", f"{r['rss_mib']:,.0f}", f"{r['rows']:,}")
+        table.add_row(
+            name,
+            f"{r['wall']:.1f}",
+            f"{r['work']:.1f}",
+            f"{n / r['work']:,.0f}",
+            f"{r['rss_mib']:,.0f}",
+            f"{r['rows']:,}",
+        )
     console.print(table)
     console.print(
         f"speed-up: {base['wall'] / ours['wall']:.1f}x wall, {base['work'] / ours['work']:.1f}x work; "

@@ -167,14 +167,18 @@ def main() -> None:
     base_removed = baseline_exact(prompts, replies)
     base = time.perf_counter() - start
     n = args.exact_rows
-    table.add_row(f"exact, {n:,} pairs", "Python loop + set", f"{base:.1f}", f"{n / base:,.0f}", f"{base_removed:,}", "", "")
+    table.add_row(
+        f"exact, {n:,} pairs", "Python loop + set", f"{base:.1f}", f"{n / base:,.0f}", f"{base_removed:,}", "", ""
+    )
     table.add_row("", "prefkit", f"{ours:.1f}", f"{n / ours:,.0f}", f"{removed:,}", "", "")
     table.add_row("", "ratio", f"{base / ours:.1f}x", "", "", "", "")
 
     prompts, family = planted_prompts(args.near_rows, 0.05, words, weights)
     frame = pool(prompts)
     start = time.perf_counter()
-    near = near_duplicates(frame, DedupeConfig(exact=False, near=True, near_threshold=THRESHOLD, num_perm=NUM_PERM), seed=0)
+    near = near_duplicates(
+        frame, DedupeConfig(exact=False, near=True, near_threshold=THRESHOLD, num_perm=NUM_PERM), seed=0
+    )
     ours = time.perf_counter() - start
     found = dict(zip(near[ROW].to_list(), near["__dup_of"].to_list(), strict=True))
     recall, precision = scores(found, family)
@@ -183,8 +187,24 @@ def main() -> None:
     base = time.perf_counter() - start
     base_recall, base_precision = scores(flagged, family)
     n = args.near_rows
-    table.add_row(f"near, {n:,} prompts", "datasketch loop", f"{base:.1f}", f"{n / base:,.0f}", f"{len(flagged):,}", f"{base_recall:.3f}", f"{base_precision:.3f}")
-    table.add_row(f"({args.near_rows // 20:,} planted)", "prefkit (rensa)", f"{ours:.1f}", f"{n / ours:,.0f}", f"{len(found):,}", f"{recall:.3f}", f"{precision:.3f}")
+    table.add_row(
+        f"near, {n:,} prompts",
+        "datasketch loop",
+        f"{base:.1f}",
+        f"{n / base:,.0f}",
+        f"{len(flagged):,}",
+        f"{base_recall:.3f}",
+        f"{base_precision:.3f}",
+    )
+    table.add_row(
+        f"({args.near_rows // 20:,} planted)",
+        "prefkit (rensa)",
+        f"{ours:.1f}",
+        f"{n / ours:,.0f}",
+        f"{len(found):,}",
+        f"{recall:.3f}",
+        f"{precision:.3f}",
+    )
     table.add_row("", "ratio", f"{base / ours:.1f}x", "", "", "", "")
     console.print(table)
 

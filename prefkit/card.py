@@ -62,7 +62,10 @@ def length_table(frame: pl.DataFrame) -> pl.DataFrame:
 def _markdown(frame: pl.DataFrame) -> str:
     head = "| " + " | ".join(frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |" for row in frame.iter_rows()]
+    body = [
+        "| " + " | ".join("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |"
+        for row in frame.iter_rows()
+    ]
     return "\n".join([head, rule, *body])
 
 
@@ -101,9 +104,7 @@ def card_text(
         "task_categories": ["text-generation"],
         "tags": ["dpo", "preference", "rlhf", "prefkit"],
         "size_categories": [size_category(n)],
-        "configs": [
-            {"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}
-        ],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
     }
     parts = [f"---\n{yaml.safe_dump(header, sort_keys=False)}---", f"# {title}", ""]
     parts.append(
@@ -116,8 +117,15 @@ def card_text(
             "source", "format", "read", "rejected", "deduped", "decontaminated", "not_sampled", "repeated", "kept"
         )
         parts += ["", "## Sources", "", _markdown(counts)]
-    per_split = everything.group_by("source", "__split").len().pivot(on="__split", index="source", values="len").fill_null(0)
-    parts += ["", "## Rows per source and split", "", _markdown(per_split.sort("source"))]
+    per_split = (
+        everything.group_by("source", "__split")
+        .len()
+        .pivot(on="__split", index="source", values="len")
+        .fill_null(0)
+        .select("source", *[name for name in splits if name in everything["__split"]])
+        .sort("source")
+    )
+    parts += ["", "## Rows per source and split", "", _markdown(per_split)]
     parts += ["", "## Lengths", "", "Tokens are words and punctuation marks, not a model tokenizer's tokens.", ""]
     parts.append(_markdown(length_table(everything)))
     if histogram:
@@ -126,9 +134,17 @@ def card_text(
     scored = everything.filter(pl.col("score_chosen").is_not_null() & pl.col("score_rejected").is_not_null())
     if scored.height:
         margin = pl.col("score_chosen") - pl.col("score_rejected")
-        stats = scored.select(*[margin.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES])
+        stats = scored.select(
+            *[margin.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES]
+        )
         ties = scored.select((margin == 0).mean()).item()
-        parts += [f"{scored.height:,} pairs carry scores; ties (equal scores): {ties:.1%}.", "", "Score margin (chosen − rejected):", "", _markdown(stats)]
+        parts += [
+            f"{scored.height:,} pairs carry scores; ties (equal scores): {ties:.1%}.",
+            "",
+            "Score margin (chosen − rejected):",
+            "",
+            _markdown(stats),
+        ]
     else:
         parts.append("No pair carries scores.")
     parts += ["", "## Largest duplicate clusters", ""]

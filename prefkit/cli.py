@@ -6,7 +6,6 @@ records); 2 usage error (one line on stderr, nothing written).
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from functools import wraps
 from pathlib import Path
@@ -21,17 +20,13 @@ from prefkit.adapters import BY_NAME
 from prefkit.adapters.ultrafeedback import BINARIZE
 from prefkit.convert import ConvertConfig
 from prefkit.dedupe import DedupeConfig
-from prefkit.mix import MixConfig
 from prefkit.errors import PrefkitError, UsageError
+from prefkit.mix import MixConfig
+from prefkit.recipes import field_help as help_from
 from prefkit.schema import STYLES
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def help_from(config_cls: type, name: str) -> str:
-    """The help text of a config dataclass field, so flags and recipes document one thing once."""
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(config_cls) if f.name == name)
 
 
 def handle_errors(func):
@@ -164,6 +159,11 @@ def validate(files, report):
         sys.exit(1)
 
 
+def _counts(counts: dict[str, int]) -> str:
+    """``{"exact": 3, "near": 1200}`` gives ``"exact 3, near 1,200"``."""
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
 def _parse_weights(text: str | None, n: int) -> list[float | None]:
     if text is None:
         return [None] * n
@@ -234,8 +234,7 @@ def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parq
     for c in result.sources:
         table.add_row(Path(c.source).name, *(f"{getattr(c, k):,}" for k in columns))
     console.print(table)
-    removed = ", ".join(f"{k} {v:,}" for k, v in result.removed.items()) or "none"
-    console.print(f"train {result.train:,}, test {result.test:,}; removed: {removed}")
+    console.print(f"train {result.train:,}, test {result.test:,}; removed: {_counts(result.removed)}")
     console.print(f"wrote {', '.join(result.files.values())}")
 
 
@@ -284,8 +283,9 @@ def dedupe(source, output, exact, prompt_k, near, near_threshold, near_fields, n
         num_perm=num_perm,
     )
     result = dedupe_file(source, output, config, seed=seed)
-    removed = ", ".join(f"{k} {v:,}" for k, v in result.removed.items()) or "none"
-    console.print(f"read {result.read:,}, rejected {result.rejected:,}, removed: {removed}, wrote {result.written:,}")
+    console.print(
+        f"read {result.read:,}, rejected {result.rejected:,}, removed: {_counts(result.removed)}, wrote {result.written:,}"
+    )
     console.print(f"wrote {result.output}, removals {result.removed_file}")
 
 

@@ -18,11 +18,11 @@ import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_i
 
 from prefkit.adapters import AdaptOptions, Format, detect_format, get_format
 from prefkit.adapters.base import Rule, mark
+from prefkit.concurrency import ordered_map, prefetched
 from prefkit.errors import FieldMappingError, PrefkitError, UsageError
 from prefkit.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.reasons import RejectReason
 from prefkit.schema import COLUMNS, STYLES, checks_for, frame_schema
-from prefkit.concurrency import ordered_map, prefetched
 from prefkit.sources import DETAIL, LINE, REASON, HubSource, RawRecords, iter_batches, resolve
 from prefkit.writers import (
     ProgressCallback,
@@ -55,9 +55,15 @@ class ConvertConfig:
         default="conversational",
         metadata={"help": "conversational: message lists (chat models); standard: plain strings (base models)."},
     )
-    rejects: str | None = field(default=None, metadata={"help": "Rejects file; default NAME.rejects.jsonl beside the output."})
-    report: str | None = field(default=None, metadata={"help": "Report file; default NAME.report.json beside the output."})
-    keep_ties: bool = field(default=False, metadata={"help": "Keep pairs whose scores are equal instead of rejecting them."})
+    rejects: str | None = field(
+        default=None, metadata={"help": "Rejects file; default NAME.rejects.jsonl beside the output."}
+    )
+    report: str | None = field(
+        default=None, metadata={"help": "Report file; default NAME.report.json beside the output."}
+    )
+    keep_ties: bool = field(
+        default=False, metadata={"help": "Keep pairs whose scores are equal instead of rejecting them."}
+    )
     binarize: str = field(
         default="random-lower",
         metadata={"help": "Raw UltraFeedback: random-lower (best vs. seeded random lower) or best-worst."},
@@ -255,7 +261,10 @@ def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> 
 
     files = resolve_all(config.sources)
     labels = [str(path) for _, path in files]
-    reports = [SourceReport(source=label, format="-", read=0, written=0, rejected=0, blank_lines=0, reasons={}) for label in labels]
+    reports = [
+        SourceReport(source=label, format="-", read=0, written=0, rejected=0, blank_lines=0, reasons={})
+        for label in labels
+    ]
     seen = pl.DataFrame(schema=SEEN_SCHEMA)
     with (
         pair_sink(output, config.style) as write_pairs,

@@ -29,12 +29,20 @@ REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "s
 class DedupeConfig:
     """Which duplicates to remove; the recipe's ``dedupe:`` block and the ``dedupe`` command's flags."""
 
-    exact: bool = field(default=True, metadata={"help": "Remove pairs equal after NFKC, whitespace and case normalization."})
+    exact: bool = field(
+        default=True, metadata={"help": "Remove pairs equal after NFKC, whitespace and case normalization."}
+    )
     prompt: bool = field(default=False, metadata={"help": "Keep at most prompt_k pairs per normalized prompt."})
-    prompt_k: int = field(default=1, metadata={"help": "Pairs kept per prompt (largest score margin first, else seeded)."})
+    prompt_k: int = field(
+        default=1, metadata={"help": "Pairs kept per prompt (largest score margin first, else seeded)."}
+    )
     near: bool = field(default=False, metadata={"help": "Remove near-duplicates found by MinHash LSH."})
-    near_threshold: float = field(default=0.7, metadata={"help": "Jaccard similarity at which two texts are near-duplicates."})
-    near_fields: str = field(default="prompt", metadata={"help": "prompt: compare prompts; pair: prompt + chosen + rejected."})
+    near_threshold: float = field(
+        default=0.7, metadata={"help": "Jaccard similarity at which two texts are near-duplicates."}
+    )
+    near_fields: str = field(
+        default="prompt", metadata={"help": "prompt: compare prompts; pair: prompt + chosen + rejected."}
+    )
     ngram: int = field(default=2, metadata={"help": "Word n-gram size of the MinHash shingles."})
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations (more: finer similarity estimates)."})
 
@@ -134,14 +142,16 @@ def shingles(text: pl.Expr, ngram: int) -> pl.Expr:
     ``["what is", "is the", "the capital", "capital of", "of france"]``.
     """
     words = (
-        normalize_text(text).str.replace_all(r"[^\w\s]", " ").str.replace_all(r"\s+", " ").str.strip_chars().str.split(" ")
+        normalize_text(text)
+        .str.replace_all(r"[^\w\s]", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .str.split(" ")
     )
     words = words.list.eval(pl.element().filter(pl.element() != ""))
     if ngram == 1:
         return words
-    grams = words.list.eval(
-        pl.concat_str([pl.element().shift(-i) for i in range(ngram)], separator=" ").drop_nulls()
-    )
+    grams = words.list.eval(pl.concat_str([pl.element().shift(-i) for i in range(ngram)], separator=" ").drop_nulls())
     return pl.when(words.list.len() < ngram).then(words).otherwise(grams)
 
 
@@ -257,7 +267,9 @@ class DecontaminateConfig:
             raise ValueError("threshold must be in (0, 1]")
 
 
-def contaminated(pool: pl.DataFrame, eval_prompts: pl.DataFrame, config: DecontaminateConfig, seed: int) -> pl.DataFrame:
+def contaminated(
+    pool: pl.DataFrame, eval_prompts: pl.DataFrame, config: DecontaminateConfig, seed: int
+) -> pl.DataFrame:
     """Pool rows whose prompt matches an evaluation prompt; ``__dup_of`` is the evaluation row.
 
     ``eval_prompts`` is a canonical frame (only ``prompt`` is used) with its own ``__row``.
@@ -285,6 +297,11 @@ def contaminated(pool: pl.DataFrame, eval_prompts: pl.DataFrame, config: Deconta
             hits = sorted(best)
             pr, er = pool_rows.to_list(), eval_rows.to_list()
             removed.append(
-                _removed([pr[q] for q in hits], [er[best[q][1]] for q in hits], "decontaminate-near", [best[q][0] for q in hits])
+                _removed(
+                    [pr[q] for q in hits],
+                    [er[best[q][1]] for q in hits],
+                    "decontaminate-near",
+                    [best[q][0] for q in hits],
+                )
             )
     return pl.concat(removed).sort(ROW)

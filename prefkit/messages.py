@@ -59,9 +59,9 @@ def transcript_segments(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     be split this way, and callers reject it.
     """
     text = pl.when(expr.str.starts_with("Human:")).then(pl.lit("\n\n") + expr).otherwise(expr)
-    segments = text.str.replace_many(
-        ["\n\nHuman:", "\n\nAssistant:"], [f"{_TURN_SEP}u", f"{_TURN_SEP}a"]
-    ).str.split(_TURN_SEP)
+    segments = text.str.replace_many(["\n\nHuman:", "\n\nAssistant:"], [f"{_TURN_SEP}u", f"{_TURN_SEP}a"]).str.split(
+        _TURN_SEP
+    )
     return text, segments
 
 
@@ -147,17 +147,14 @@ def render_standard_prompt(expr: pl.Expr) -> pl.Expr:
     ``"\\n\\nHuman: Hi\\n\\nAssistant: Hey\\n\\nHuman: Bye?\\n\\nAssistant:"``.
     """
     speaker = {"user": "Human", "assistant": "Assistant", "system": "System"}
-    transcript = (
-        expr.list.eval(
-            pl.concat_str(
-                pl.lit("\n\n"),
-                pl.element().struct.field("role").replace_strict(speaker, return_dtype=pl.String),
-                pl.lit(": "),
-                pl.element().struct.field("content"),
-            )
-        ).list.join("")
-        + pl.lit("\n\nAssistant:")
-    )
+    transcript = expr.list.eval(
+        pl.concat_str(
+            pl.lit("\n\n"),
+            pl.element().struct.field("role").replace_strict(speaker, return_dtype=pl.String),
+            pl.lit(": "),
+            pl.element().struct.field("content"),
+        )
+    ).list.join("") + pl.lit("\n\nAssistant:")
     single_user = (expr.list.len() == 1) & (expr.list.first().struct.field("role") == "user")
     return pl.when(single_user).then(expr.list.first().struct.field("content")).otherwise(transcript)
 
@@ -172,9 +169,7 @@ def serialize_pair(prompt: pl.Expr, chosen: pl.Expr, rejected: pl.Expr) -> pl.Ex
 
     def side(messages: pl.Expr) -> pl.Expr:
         return messages.list.eval(
-            pl.concat_str(
-                pl.element().struct.field("role"), pl.lit("\x1f"), pl.element().struct.field("content")
-            )
+            pl.concat_str(pl.element().struct.field("role"), pl.lit("\x1f"), pl.element().struct.field("content"))
         ).list.join("\x1e")
 
     return pl.concat_str(side(prompt), pl.lit("\x1d"), side(chosen), pl.lit("\x1d"), side(rejected))

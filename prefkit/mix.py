@@ -26,7 +26,7 @@ import polars as pl
 from prefkit import __version__
 from prefkit.adapters import AdaptOptions, get_format
 from prefkit.adapters.ultrafeedback import BINARIZE
-from prefkit.convert import FILE, reject_lines, converted_batches, resolve_all, to_style
+from prefkit.convert import FILE, converted_batches, reject_lines, resolve_all, to_style
 from prefkit.dedupe import (
     ROW,
     DecontaminateConfig,
@@ -54,24 +54,36 @@ class MixSource:
 
     path: str = field(metadata={"help": "File, folder of shards, or hf:ORG/NAME[@revision][:split]."})
     format: str | None = field(default=None, metadata={"help": "Input format; detected from the keys when unset."})
-    fields: dict[str, str] = field(default_factory=dict, metadata={"help": "Custom mapping KEY: PATH, as convert's --field."})
-    weight: float | None = field(default=None, metadata={"help": "Share of the output (all sources then need weights summing to 1)."})
+    fields: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "Custom mapping KEY: PATH, as convert's --field."}
+    )
+    weight: float | None = field(
+        default=None, metadata={"help": "Share of the output (all sources then need weights summing to 1)."}
+    )
     fraction: float | None = field(default=None, metadata={"help": "Share of this source to draw."})
     max_rows: int | None = field(default=None, metadata={"help": "At most this many pairs from this source."})
-    allow_repeat: bool = field(default=False, metadata={"help": "Repeat pairs when the source is too small for its weight."})
-    binarize: str = field(default="random-lower", metadata={"help": "Raw UltraFeedback binarization: random-lower or best-worst."})
+    allow_repeat: bool = field(
+        default=False, metadata={"help": "Repeat pairs when the source is too small for its weight."}
+    )
+    binarize: str = field(
+        default="random-lower", metadata={"help": "Raw UltraFeedback binarization: random-lower or best-worst."}
+    )
 
 
 @dataclass
 class MixConfig:
     """A mix recipe (``recipes/*.yaml``) or the flags of ``prefkit mix`` without one."""
 
-    sources: list[MixSource] = field(metadata={"help": "The inputs, in priority order: duplicates keep the earlier source's copy."})
+    sources: list[MixSource] = field(
+        metadata={"help": "The inputs, in priority order: duplicates keep the earlier source's copy."}
+    )
     total: int | None = field(default=None, metadata={"help": "Output size when sources have weights."})
     seed: int = field(default=0, metadata={"help": "Seed for sampling, splitting and seeded choices."})
     test_size: float = field(default=0.1, metadata={"help": "Share of the output that goes to test."})
     dedupe: DedupeConfig = field(default_factory=DedupeConfig, metadata={"help": "Duplicate removal."})
-    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig, metadata={"help": "Evaluation sets to keep out."})
+    decontaminate: DecontaminateConfig = field(
+        default_factory=DecontaminateConfig, metadata={"help": "Evaluation sets to keep out."}
+    )
     keep_ties: bool = field(default=False, metadata={"help": "Keep pairs whose scores are equal."})
     style: str = field(default="conversational", metadata={"help": "conversational or standard output."})
     parquet: bool = field(default=False, metadata={"help": "Write train/test as Parquet instead of JSON Lines."})
@@ -178,7 +190,7 @@ def load_sources(config: MixConfig, progress: ProgressCallback | None = None) ->
         forced = get_format(src.format) if src.format else (get_format("jsonl") if src.fields else None)
         offset = len(labels)
         labels.extend(count.files)
-        for file_index, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
+        for _, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
             count.format = fmt.name if fmt else count.format
             count.read += raw.read
             bad = pl.concat([raw.rejects, pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)])
@@ -222,7 +234,11 @@ def remove_duplicates(pool: pl.DataFrame, config: MixConfig, eval_pool: pl.DataF
         gone = step(alive)
         removed.append(gone)
         alive = alive.filter(~pl.col(ROW).is_in(gone[ROW].implode()))
-    return pl.concat(removed) if removed else pl.DataFrame(schema={ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64})
+    return (
+        pl.concat(removed)
+        if removed
+        else pl.DataFrame(schema={ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64})
+    )
 
 
 def quotas(config: MixConfig, available: list[int]) -> list[int]:
@@ -278,7 +294,10 @@ def sample_sources(alive: pl.DataFrame, config: MixConfig, counts: list[SourceCo
     sampled = pl.concat(drawn)
     # A pair drawn twice keeps its content id with a suffix, so ids stay unique within a split.
     return sampled.with_columns(
-        pl.when(pl.col(COPY) > 0).then(pl.format("{}-r{}", pl.col("id"), pl.col(COPY))).otherwise(pl.col("id")).alias("id")
+        pl.when(pl.col(COPY) > 0)
+        .then(pl.format("{}-r{}", pl.col("id"), pl.col(COPY)))
+        .otherwise(pl.col("id"))
+        .alias("id")
     )
 
 
@@ -314,7 +333,7 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
     removed = remove_duplicates(loaded.pool, config, eval_pool)
     alive = loaded.pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
     by_source = removed.join(loaded.pool.select(ROW, SOURCE), on=ROW).group_by(SOURCE, "method").len()
-    for (source, method, n) in by_source.iter_rows():
+    for source, method, n in by_source.iter_rows():
         c = loaded.counts[source]
         if method.startswith("decontaminate"):
             c.decontaminated += n
@@ -350,7 +369,8 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
         test=test.height,
         sources=loaded.counts,
         removed=dict(sorted(pl.Series(removed["method"]).value_counts().iter_rows())) if removed.height else {},
-        files={k: str(v) for k, v in files.items()} | {"manifest": str(out / "manifest.json"), "card": str(out / "README.md")},
+        files={k: str(v) for k, v in files.items()}
+        | {"manifest": str(out / "manifest.json"), "card": str(out / "README.md")},
     )
 
 
@@ -362,10 +382,20 @@ def _removal_records(removed: pl.DataFrame, loaded: LoadedSources, eval_pool, ev
     for method, frame in rows.group_by("method", maintain_order=True):
         method = method[0]
         if method.startswith("decontaminate"):
-            target = eval_pool.select(pl.col(ROW).alias("__dup_of"), pl.col("id").alias("dup_id"), pl.col(FILE).alias("dup_file"), pl.col(LINE).alias("dup_line"))
+            target = eval_pool.select(
+                pl.col(ROW).alias("__dup_of"),
+                pl.col("id").alias("dup_id"),
+                pl.col(FILE).alias("dup_file"),
+                pl.col(LINE).alias("dup_line"),
+            )
             names = eval_labels
         else:
-            target = pool.select(pl.col(ROW).alias("__dup_of"), pl.col("id").alias("dup_id"), pl.col(FILE).alias("dup_file"), pl.col(LINE).alias("dup_line"))
+            target = pool.select(
+                pl.col(ROW).alias("__dup_of"),
+                pl.col("id").alias("dup_id"),
+                pl.col(FILE).alias("dup_file"),
+                pl.col(LINE).alias("dup_line"),
+            )
             names = loaded.labels
         joined = frame.join(target, on="__dup_of", how="left")
         for r in joined.iter_rows(named=True):
@@ -399,7 +429,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _manifest(config: MixConfig, loaded: LoadedSources, train: pl.DataFrame, test: pl.DataFrame, removed: pl.DataFrame) -> dict:
+def _manifest(
+    config: MixConfig, loaded: LoadedSources, train: pl.DataFrame, test: pl.DataFrame, removed: pl.DataFrame
+) -> dict:
     lineage = pl.concat(
         [
             train.select("id", pl.lit("train").alias("split"), FILE, LINE),
@@ -422,8 +454,6 @@ def _manifest(config: MixConfig, loaded: LoadedSources, train: pl.DataFrame, tes
     }
 
 
-
-
 @dataclass
 class DedupeResult:
     output: str
@@ -434,7 +464,9 @@ class DedupeResult:
     written: int
 
 
-def dedupe_file(source: str, output: str | Path, dedupe: DedupeConfig, seed: int = 0, style: str = "conversational") -> DedupeResult:
+def dedupe_file(
+    source: str, output: str | Path, dedupe: DedupeConfig, seed: int = 0, style: str = "conversational"
+) -> DedupeResult:
     """``prefkit dedupe``: one input (any format convert reads), the same dedupe steps as ``mix``.
 
     Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the

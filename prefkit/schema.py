@@ -82,7 +82,43 @@ def _scores_finite() -> pl.Expr:
 
 def _roles_valid() -> pl.Expr:
     # role_codes marks unknown roles with "?"; the prompt's codes are shared with the alternation check.
-    return pl.all_horizontal(~role_codes(pl.col(c)).str.contains("?", literal=True) for c in ("prompt", "chosen", "rejected"))
+    return pl.all_horizontal(
+        ~role_codes(pl.col(c)).str.contains("?", literal=True) for c in ("prompt", "chosen", "rejected")
+    )
+
+
+def _reply(column: str, style: str) -> pl.Expr:
+    """The reply text of ``chosen``/``rejected``: the one message's content, or the plain string."""
+    return reply_text(pl.col(column)) if style == "conversational" else pl.col(column)
+
+
+def _reply_checks(style: str) -> tuple[RowCheck, ...]:
+    """The checks both styles share, over their reply texts and scores."""
+    return (
+        RowCheck(
+            "replies_not_empty",
+            RejectReason.EMPTY_RESPONSE,
+            "chosen and rejected replies are not blank",
+            "a reply is blank",
+            lambda: ~_blank(_reply("chosen", style)) & ~_blank(_reply("rejected", style)),
+        ),
+        RowCheck(
+            "replies_differ",
+            RejectReason.IDENTICAL_RESPONSES,
+            "chosen and rejected replies differ",
+            "chosen and rejected replies are the same text",
+            lambda: (
+                _reply("chosen", style).str.strip_chars() != _reply("rejected", style).str.strip_chars()
+            ).fill_null(True),
+        ),
+        RowCheck(
+            "scores_finite",
+            RejectReason.INVALID_SCORE,
+            "scores are finite numbers when present",
+            "a score is NaN or infinite",
+            _scores_finite,
+        ),
+    )
 
 
 # Order matters: in ``convert`` a row failing several checks is rejected with the first reason.
@@ -122,29 +158,7 @@ CONVERSATIONAL_CHECKS: tuple[RowCheck, ...] = (
         "rejected is not exactly one assistant message",
         _one_assistant_reply("rejected"),
     ),
-    RowCheck(
-        "replies_not_empty",
-        RejectReason.EMPTY_RESPONSE,
-        "chosen and rejected replies are not blank",
-        "a reply is blank",
-        lambda: ~_blank(reply_text(pl.col("chosen"))) & ~_blank(reply_text(pl.col("rejected"))),
-    ),
-    RowCheck(
-        "replies_differ",
-        RejectReason.IDENTICAL_RESPONSES,
-        "chosen and rejected replies differ",
-        "chosen and rejected replies are the same text",
-        lambda: (
-            reply_text(pl.col("chosen")).str.strip_chars() != reply_text(pl.col("rejected")).str.strip_chars()
-        ).fill_null(True),
-    ),
-    RowCheck(
-        "scores_finite",
-        RejectReason.INVALID_SCORE,
-        "scores are finite numbers when present",
-        "a score is NaN or infinite",
-        _scores_finite,
-    ),
+    *_reply_checks("conversational"),
 )
 
 STANDARD_CHECKS: tuple[RowCheck, ...] = (
@@ -155,27 +169,7 @@ STANDARD_CHECKS: tuple[RowCheck, ...] = (
         "the prompt is blank",
         lambda: ~_blank(pl.col("prompt")),
     ),
-    RowCheck(
-        "replies_not_empty",
-        RejectReason.EMPTY_RESPONSE,
-        "chosen and rejected are not blank",
-        "a reply is blank",
-        lambda: ~_blank(pl.col("chosen")) & ~_blank(pl.col("rejected")),
-    ),
-    RowCheck(
-        "replies_differ",
-        RejectReason.IDENTICAL_RESPONSES,
-        "chosen and rejected differ",
-        "chosen and rejected are the same text",
-        lambda: (pl.col("chosen").str.strip_chars() != pl.col("rejected").str.strip_chars()).fill_null(True),
-    ),
-    RowCheck(
-        "scores_finite",
-        RejectReason.INVALID_SCORE,
-        "scores are finite numbers when present",
-        "a score is NaN or infinite",
-        _scores_finite,
-    ),
+    *_reply_checks("standard"),
 )
 
 

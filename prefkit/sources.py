@@ -409,4 +409,3 @@ def _quarantine_type_conflicts(good: list[tuple[int, dict]]):
         else:
             kept.append((line, value))
     return kept, rejects
-

@@ -96,7 +96,9 @@ def validate_file(path: str | Path) -> FileValidation:
             column="<line>",
             description=f"{reason}: the line is not a JSON object",
             rows=group.height,
-            examples=[{"line": ln, "value": detail} for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()],
+            examples=[
+                {"line": ln, "value": detail} for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()
+            ],
         )
         for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True)
     ]

@@ -18,6 +18,20 @@ def hh(*turns: str) -> str:
     return "".join(f"\n\n{speakers[i % 2]}: {t}" for i, t in enumerate(turns))
 
 
+def canonical_row(**overrides) -> dict:
+    """One sound canonical pair (conversational style); keyword arguments replace fields."""
+    row = {
+        "id": "a",
+        "source": "test",
+        "prompt": [{"role": "user", "content": "Q"}],
+        "chosen": [{"role": "assistant", "content": "good"}],
+        "rejected": [{"role": "assistant", "content": "bad"}],
+        "score_chosen": None,
+        "score_rejected": None,
+    }
+    return row | overrides
+
+
 @pytest.fixture
 def write_jsonl(tmp_path):
     """Writes records (dicts are JSON-encoded, str/bytes written as they are) one per line."""

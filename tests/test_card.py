@@ -9,7 +9,11 @@ from tests.conftest import hh
 
 def test_size_categories_and_licenses():
     assert [size_category(n) for n in (10, 1000, 99_999, 2_000_000)] == ["n<1K", "1K<n<10K", "10K<n<100K", "1M<n<10M"]
-    assert (license_of("hh-rlhf:x.jsonl"), license_of("ultrafeedback-raw:y"), license_of("jsonl:mine.jsonl")) == ("mit", "mit", "other")
+    assert (license_of("hh-rlhf:x.jsonl"), license_of("ultrafeedback-raw:y"), license_of("jsonl:mine.jsonl")) == (
+        "mit",
+        "mit",
+        "other",
+    )
 
 
 def test_length_quantiles_match_a_direct_computation():

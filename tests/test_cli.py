@@ -36,7 +36,10 @@ def test_usage_errors_exit_2_with_one_line(write_jsonl, tmp_path):
     cases = [
         (["convert", tmp_path / "missing.jsonl", "-o", tmp_path / "o.jsonl"], "no such file"),
         (["convert", src, "-o", tmp_path / "o.jsonl"], "cannot detect the format"),
-        (["convert", src, "--field", "prompt=nope", "-o", tmp_path / "o.jsonl"], "--field prompt=nope: no record has the key 'nope'"),
+        (
+            ["convert", src, "--field", "prompt=nope", "-o", tmp_path / "o.jsonl"],
+            "--field prompt=nope: no record has the key 'nope'",
+        ),
         (["convert", src, "--format", "sharegpt", "-o", tmp_path / "o.jsonl"], "Invalid value for '--format'"),
         (["convert", src, "-o", tmp_path / "o.csv"], "must end in .jsonl or .parquet"),
     ]
@@ -55,8 +58,16 @@ def test_error_is_one_line(write_jsonl, tmp_path):
 def test_sample_command_writes_convertible_data(tmp_path):
     assert run("sample", tmp_path / "s", "--train", 8, "--heldout", 4).exit_code == 0
     result = run(
-        "convert", tmp_path / "s" / "heldout.custom.jsonl", "-o", tmp_path / "h.jsonl",
-        "--field", "prompt=question", "--field", "chosen=answers.good", "--field", "rejected=answers.bad",
+        "convert",
+        tmp_path / "s" / "heldout.custom.jsonl",
+        "-o",
+        tmp_path / "h.jsonl",
+        "--field",
+        "prompt=question",
+        "--field",
+        "chosen=answers.good",
+        "--field",
+        "rejected=answers.bad",
     )
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "h.jsonl").read_text().splitlines()) == 4

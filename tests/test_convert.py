@@ -47,7 +47,9 @@ def test_report_and_rejects_default_beside_the_output(write_jsonl, tmp_path):
 
 
 def test_standard_style_flattens_and_keeps_ids(write_jsonl, run_convert):
-    path = write_jsonl("a.jsonl", [{"chosen": hh("Hi", "Hey", "Bye?", "Bye!"), "rejected": hh("Hi", "Hey", "Bye?", "No.")}])
+    path = write_jsonl(
+        "a.jsonl", [{"chosen": hh("Hi", "Hey", "Bye?", "Bye!"), "rejected": hh("Hi", "Hey", "Bye?", "No.")}]
+    )
     _, conversational, _ = run_convert(path)
     _, standard, _ = run_convert(path, style="standard", output="std.jsonl")
     assert standard[0]["prompt"] == "\n\nHuman: Hi\n\nAssistant: Hey\n\nHuman: Bye?\n\nAssistant:"
@@ -97,6 +99,8 @@ def test_small_batches_give_the_same_result_as_one(write_jsonl, run_convert, mon
     monkeypatch.setattr(sources, "BATCH_BYTES", 100)  # a few lines per batch
     batched = run_convert(path, output="batched.jsonl")
     assert batched[1] == whole[1] and len(whole[1]) == 7
-    assert [(r["line"], r["reason"], r["detail"]) for r in batched[2]] == [(r["line"], r["reason"], r["detail"]) for r in whole[2]]
+    assert [(r["line"], r["reason"], r["detail"]) for r in batched[2]] == [
+        (r["line"], r["reason"], r["detail"]) for r in whole[2]
+    ]
     assert whole[2][-1] == {**whole[2][-1], "line": 42, "reason": "duplicate"}
     assert (batched[0].read, batched[0].sources[0].blank_lines) == (41, 1)

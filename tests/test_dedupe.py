@@ -31,7 +31,13 @@ def pool_of(prompts, chosen=None, scores=None):
             "score_chosen": [s[0] for s in scores],
             "score_rejected": [s[1] for s in scores],
         },
-        schema_overrides={"prompt": MESSAGES, "chosen": MESSAGES, "rejected": MESSAGES, "score_chosen": pl.Float64, "score_rejected": pl.Float64},
+        schema_overrides={
+            "prompt": MESSAGES,
+            "chosen": MESSAGES,
+            "rejected": MESSAGES,
+            "score_chosen": pl.Float64,
+            "score_rejected": pl.Float64,
+        },
     ).with_row_index(ROW)
 
 
@@ -41,7 +47,11 @@ def test_normalize_text():
 
 
 def test_shingles_fall_back_to_words_for_short_texts():
-    out = pl.DataFrame({"t": ["What is the capital, of France?", "Hi!", "?!"]}).select(shingles(pl.col("t"), 2)).to_series()
+    out = (
+        pl.DataFrame({"t": ["What is the capital, of France?", "Hi!", "?!"]})
+        .select(shingles(pl.col("t"), 2))
+        .to_series()
+    )
     assert out.to_list() == [["what is", "is the", "the capital", "capital of", "of france"], ["hi"], []]
 
 
@@ -53,7 +63,9 @@ def test_exact_ignores_case_width_and_whitespace_but_not_words():
 
 
 def test_prompt_dedupe_keeps_the_largest_margins():
-    pool = pool_of(["q"] * 4 + ["other"], chosen=["a", "b", "c", "d", "e"], scores=[(5, 4), (9, 1), (7, 2), (None, None), (1, 0)])
+    pool = pool_of(
+        ["q"] * 4 + ["other"], chosen=["a", "b", "c", "d", "e"], scores=[(5, 4), (9, 1), (7, 2), (None, None), (1, 0)]
+    )
     removed = prompt_duplicates(pool, k=2, seed=0)
     assert sorted(removed[ROW].to_list()) == [0, 3]  # margins 1 and unscored lose to 8 and 5
     assert set(removed["__dup_of"].to_list()) == {1}
@@ -113,7 +125,10 @@ def test_decontamination_exact_and_near():
     train = pool_of(prompts[:60])
     evals = pool_of([prompts[0], prompts[61], "totally unrelated words here"])  # exact, edited copy of 6, unrelated
     removed = contaminated(train, evals, DecontaminateConfig(files=["x"], threshold=0.7), seed=0)
-    assert list(zip(removed[ROW].to_list(), removed["method"].to_list())) == [(0, "decontaminate-exact"), (6, "decontaminate-near")]
+    assert list(zip(removed[ROW].to_list(), removed["method"].to_list())) == [
+        (0, "decontaminate-exact"),
+        (6, "decontaminate-near"),
+    ]
     assert removed["__dup_of"].to_list() == [0, 1]
     exact_only = contaminated(train, evals, DecontaminateConfig(files=["x"], near=False), seed=0)
     assert exact_only[ROW].to_list() == [0]

@@ -58,7 +58,11 @@ def test_standard_prompt_single_turn_is_content_multi_turn_is_transcript():
         {
             "p": [
                 [{"role": "user", "content": "Hi"}],
-                [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}, {"role": "user", "content": "Bye?"}],
+                [
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hey"},
+                    {"role": "user", "content": "Bye?"},
+                ],
             ]
         }
     )

@@ -14,7 +14,9 @@ from tests.conftest import hh, read_jsonl
 
 
 def hh_file(write_jsonl, name, prompts, reply="fine"):
-    return write_jsonl(name, [{"chosen": hh(p, f"{reply} {i}"), "rejected": hh(p, f"no {i}")} for i, p in enumerate(prompts)])
+    return write_jsonl(
+        name, [{"chosen": hh(p, f"{reply} {i}"), "rejected": hh(p, f"no {i}")} for i, p in enumerate(prompts)]
+    )
 
 
 def outputs(out: Path) -> dict[str, bytes]:
@@ -83,17 +85,27 @@ def test_same_seed_byte_identical_other_seed_same_counts(write_jsonl, tmp_path):
 
 def test_duplicates_across_sources_keep_the_earlier_source(write_jsonl, tmp_path):
     a = hh_file(write_jsonl, "a.jsonl", ["Shared question", "only in a"])
-    b = write_jsonl("b.jsonl", [{"prompt": "shared   QUESTION", "chosen": "fine 0", "rejected": "no 0"}, {"prompt": "only in b", "chosen": "x", "rejected": "y"}])
+    b = write_jsonl(
+        "b.jsonl",
+        [
+            {"prompt": "shared   QUESTION", "chosen": "fine 0", "rejected": "no 0"},
+            {"prompt": "only in b", "chosen": "x", "rejected": "y"},
+        ],
+    )
     result = mix(MixConfig(sources=[MixSource(str(a)), MixSource(str(b))], test_size=0.0), tmp_path / "out")
     assert [(c.deduped, c.kept) for c in result.sources] == [(0, 2), (1, 1)]
     removed = read_jsonl(tmp_path / "out" / "removed.jsonl")
-    assert [(r["method"], r["file"].endswith("b.jsonl"), r["duplicate_of_file"].endswith("a.jsonl")) for r in removed] == [("exact", True, True)]
+    assert [
+        (r["method"], r["file"].endswith("b.jsonl"), r["duplicate_of_file"].endswith("a.jsonl")) for r in removed
+    ] == [("exact", True, True)]
 
 
 def test_recipe_file_and_its_mistakes(write_jsonl, tmp_path):
     a = hh_file(write_jsonl, "a.jsonl", [f"q {i}" for i in range(30)])
     recipe = tmp_path / "mix.yaml"
-    recipe.write_text(f"sources:\n  - path: {a}\n    max_rows: 20\nseed: 4\ntest_size: 0.2\ndedupe:\n  near: true\ndecontaminate: [{a}]\n")
+    recipe.write_text(
+        f"sources:\n  - path: {a}\n    max_rows: 20\nseed: 4\ntest_size: 0.2\ndedupe:\n  near: true\ndecontaminate: [{a}]\n"
+    )
     config = load_recipe(recipe)
     assert (config.sources[0].max_rows, config.dedupe.near, config.decontaminate.files) == (20, True, [str(a)])
     cases = {
@@ -124,7 +136,9 @@ def test_cli_quick_form_recipe_form_and_errors(write_jsonl, tmp_path):
     a = hh_file(write_jsonl, "a.jsonl", [f"q {i}" for i in range(50)])
     b = hh_file(write_jsonl, "b.jsonl", [f"r {i}" for i in range(50)])
     runner = CliRunner()
-    result = runner.invoke(main, ["mix", str(a), str(b), "--weights", "0.7,0.3", "--total", "40", "--seed", "0", "-o", str(tmp_path / "q")])
+    result = runner.invoke(
+        main, ["mix", str(a), str(b), "--weights", "0.7,0.3", "--total", "40", "--seed", "0", "-o", str(tmp_path / "q")]
+    )
     assert result.exit_code == 0, result.output
     assert "train 36, test 4" in result.output
     recipe = tmp_path / "r.yaml"
@@ -138,7 +152,9 @@ def test_cli_quick_form_recipe_form_and_errors(write_jsonl, tmp_path):
 
 
 def test_dedupe_command(write_jsonl, tmp_path):
-    path = hh_file(write_jsonl, "a.jsonl", ["Hello there friend", "hello there friend", "something else entirely"], reply="same")
+    path = hh_file(
+        write_jsonl, "a.jsonl", ["Hello there friend", "hello there friend", "something else entirely"], reply="same"
+    )
     result = dedupe_file(str(path), tmp_path / "d.jsonl", DedupeConfig(exact=False, prompt=True))
     assert (result.read, result.written, result.removed) == (3, 2, {"prompt": 1})
     assert read_jsonl(tmp_path / "d.removed.jsonl")[0]["method"] == "prompt"
@@ -158,7 +174,13 @@ def test_real_mix_hh_with_both_ultrafeedback_layouts(shared_data, tmp_path):
     # the test_prefs pairs (removed as contamination); H4 loses only its own tied/identical rows.
     assert (hh_counts.read, hh_counts.rejected, hh_counts.kept) == (2312, 13, 2299)
     assert (h4.read, h4.rejected, h4.deduped, h4.kept) == (1000, 116, 0, 884)
-    assert (argilla.read, argilla.rejected, argilla.deduped, argilla.decontaminated, argilla.kept) == (1200, 141, 884, 175, 0)
+    assert (argilla.read, argilla.rejected, argilla.deduped, argilla.decontaminated, argilla.kept) == (
+        1200,
+        141,
+        884,
+        175,
+        0,
+    )
     manifest = check_manifest(tmp_path / "out")
     assert manifest["removed"] == {"exact": 884, "decontaminate-exact": 175}
     assert len(manifest["inputs"]) == 3 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])

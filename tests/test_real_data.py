@@ -14,9 +14,19 @@ from prefkit.validate import validate_file
 
 EXPECTED = {
     "hh-rlhf-harmless-base-test.jsonl.gz": ("hh-rlhf", 2312, 2299, {"empty_response": 4, "non_alternating_turns": 9}),
-    "ultrafeedback-binarized-train_prefs.parquet": ("ultrafeedback", 1000, 884, {"empty_response": 2, "identical_responses": 4, "tie": 110}),
+    "ultrafeedback-binarized-train_prefs.parquet": (
+        "ultrafeedback",
+        1000,
+        884,
+        {"empty_response": 2, "identical_responses": 4, "tie": 110},
+    ),
     "ultrafeedback-binarized-test_prefs.parquet": ("ultrafeedback", 200, 175, {"identical_responses": 1, "tie": 24}),
-    "ultrafeedback-binarized-preferences-argilla.jsonl.gz": ("ultrafeedback-argilla", 1200, 1059, {"empty_response": 2, "identical_responses": 5, "tie": 134}),
+    "ultrafeedback-binarized-preferences-argilla.jsonl.gz": (
+        "ultrafeedback-argilla",
+        1200,
+        1059,
+        {"empty_response": 2, "identical_responses": 5, "tie": 134},
+    ),
 }
 
 

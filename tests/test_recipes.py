@@ -1,5 +1,4 @@
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,9 @@ class Outer:
 
 
 def test_builds_nested_dataclasses_and_widens_ints_to_floats():
-    out = from_mapping(Outer, {"name": "x", "inner": {"rate": 1, "names": ["a"]}, "items": [{"rate": 0.1}], "optional": None})
+    out = from_mapping(
+        Outer, {"name": "x", "inner": {"rate": 1, "names": ["a"]}, "items": [{"rate": 0.1}], "optional": None}
+    )
     assert out == Outer(name="x", inner=Inner(rate=1.0, names=["a"]), items=[Inner(rate=0.1)])
     assert isinstance(out.inner.rate, float)
 

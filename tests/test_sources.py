@@ -89,7 +89,9 @@ def test_hub_spec_parsing():
 def test_hub_path_loads_a_locally_saved_dataset(tmp_path):
     import datasets
 
-    ds = datasets.Dataset.from_dict({"chosen": ["\n\nHuman: a\n\nAssistant: b"], "rejected": ["\n\nHuman: a\n\nAssistant: c"]})
+    ds = datasets.Dataset.from_dict(
+        {"chosen": ["\n\nHuman: a\n\nAssistant: b"], "rejected": ["\n\nHuman: a\n\nAssistant: c"]}
+    )
     datasets.DatasetDict({"train": ds, "test": ds}).save_to_disk(str(tmp_path / "saved"))
     raw = read(resolve(f"hf:{tmp_path / 'saved'}:test")[0])
     assert raw.frame.height == 1 and raw.label.endswith(":test")

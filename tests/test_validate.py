@@ -3,19 +3,11 @@ import json
 import polars as pl
 
 from prefkit.validate import validate_file
+from tests.conftest import canonical_row
 
 
 def line(**overrides):
-    row = {
-        "id": "a",
-        "source": "t",
-        "prompt": [{"role": "user", "content": "Q"}],
-        "chosen": [{"role": "assistant", "content": "good"}],
-        "rejected": [{"role": "assistant", "content": "bad"}],
-        "score_chosen": 1,
-        "score_rejected": None,
-    }
-    return json.dumps(row | overrides)
+    return json.dumps(canonical_row(score_chosen=1) | overrides)
 
 
 def test_integer_scores_and_content_role_order_are_accepted(tmp_path):

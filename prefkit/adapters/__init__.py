@@ -13,8 +13,8 @@ import polars as pl
 
 from prefkit.adapters import hh_rlhf, ultrafeedback
 from prefkit.adapters.base import AdaptOptions, pairs_from_fields, resolve_path
-from prefkit.messages import is_messages_dtype
 from prefkit.errors import FieldMappingError, UnknownFormatError
+from prefkit.messages import is_messages_dtype
 
 CUSTOM_FIELDS = ("prompt", "chosen", "rejected", "score_chosen", "score_rejected", "system")
 
@@ -66,10 +66,30 @@ class Format:
 
 
 FORMATS: tuple[Format, ...] = (
-    Format("ultrafeedback-raw", "openbmb/UltraFeedback: instruction + rated completions", ultrafeedback.looks_like_raw, ultrafeedback.adapt_raw),
-    Format("ultrafeedback-argilla", "argilla/ultrafeedback-binarized-preferences", ultrafeedback.looks_like_argilla, ultrafeedback.adapt_argilla),
-    Format("ultrafeedback-argilla-cleaned", "argilla/ultrafeedback-binarized-preferences-cleaned", ultrafeedback.looks_like_argilla_cleaned, ultrafeedback.adapt_argilla_cleaned),
-    Format("ultrafeedback", "HuggingFaceH4/ultrafeedback_binarized (train_prefs, test_prefs)", ultrafeedback.looks_like_h4, ultrafeedback.adapt_h4),
+    Format(
+        "ultrafeedback-raw",
+        "openbmb/UltraFeedback: instruction + rated completions",
+        ultrafeedback.looks_like_raw,
+        ultrafeedback.adapt_raw,
+    ),
+    Format(
+        "ultrafeedback-argilla",
+        "argilla/ultrafeedback-binarized-preferences",
+        ultrafeedback.looks_like_argilla,
+        ultrafeedback.adapt_argilla,
+    ),
+    Format(
+        "ultrafeedback-argilla-cleaned",
+        "argilla/ultrafeedback-binarized-preferences-cleaned",
+        ultrafeedback.looks_like_argilla_cleaned,
+        ultrafeedback.adapt_argilla_cleaned,
+    ),
+    Format(
+        "ultrafeedback",
+        "HuggingFaceH4/ultrafeedback_binarized (train_prefs, test_prefs)",
+        ultrafeedback.looks_like_h4,
+        ultrafeedback.adapt_h4,
+    ),
     Format("hh-rlhf", "Anthropic/hh-rlhf raw transcripts (or with a prompt column)", hh_rlhf.looks_like, hh_rlhf.adapt),
     Format("trl", "TRL preference data or prefkit canonical files", _looks_like_trl, adapt_trl),
     Format("jsonl", "custom JSON Lines mapped with --field key=path", lambda frame: False, adapt_custom),

@@ -115,7 +115,9 @@ def require(frame: pl.DataFrame, name: str, path: str, accepted: tuple[str, ...]
     kind = kind_of(dtype)
     if kind == "null":
         if not optional:
-            frame = mark(frame, Rule(pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record"))
+            frame = mark(
+                frame, Rule(pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record")
+            )
         return frame, expr, kind
     if kind not in accepted:
         detail = f"field '{path}' is {dtype}, expected {' or '.join(accepted)}"

@@ -46,7 +46,11 @@ def looks_like(frame: pl.DataFrame) -> bool:
 def _structure_rules(side: str, codes: pl.Expr) -> list[Rule]:
     """Rules on a transcript's role codes: ``"uaua"`` is sound, ``"uau"`` ends with Human."""
     return [
-        Rule(~codes.str.contains("a", literal=True), RejectReason.NO_ASSISTANT_TURN, f"{side} transcript has no Assistant turn"),
+        Rule(
+            ~codes.str.contains("a", literal=True),
+            RejectReason.NO_ASSISTANT_TURN,
+            f"{side} transcript has no Assistant turn",
+        ),
         Rule(codes.str.ends_with("u"), RejectReason.NO_ASSISTANT_TURN, f"{side} transcript ends with a Human turn"),
         Rule(
             ~codes.str.contains("^(ua)+$"),

@@ -7,7 +7,15 @@ def reasons_of(rejects):
 
 
 def test_multi_turn_pair_becomes_prompt_and_final_replies(write_jsonl, run_convert):
-    path = write_jsonl("hh.jsonl", [{"chosen": hh("Hi", "Hello", "How are you?", "Great!"), "rejected": hh("Hi", "Hello", "How are you?", "Go away.")}])
+    path = write_jsonl(
+        "hh.jsonl",
+        [
+            {
+                "chosen": hh("Hi", "Hello", "How are you?", "Great!"),
+                "rejected": hh("Hi", "Hello", "How are you?", "Go away."),
+            }
+        ],
+    )
     result, rows, rejects = run_convert(path)
     assert result.sources[0].format == "hh-rlhf" and result.written == 1 and rejects == []
     assert rows[0]["prompt"] == [
@@ -52,7 +60,9 @@ def test_each_broken_transcript_gets_its_own_reason(write_jsonl, run_convert):
 
 
 def test_variant_with_prompt_column(write_jsonl, run_convert):
-    path = write_jsonl("hh.jsonl", [{"prompt": hh("Q", "A", "Q2") + "\n\nAssistant:", "chosen": " good", "rejected": " bad"}])
+    path = write_jsonl(
+        "hh.jsonl", [{"prompt": hh("Q", "A", "Q2") + "\n\nAssistant:", "chosen": " good", "rejected": " bad"}]
+    )
     result, rows, _ = run_convert(path)
     assert result.sources[0].format == "hh-rlhf"
     assert [m["content"] for m in rows[0]["prompt"]] == ["Q", "A", "Q2"]
@@ -60,7 +70,11 @@ def test_variant_with_prompt_column(write_jsonl, run_convert):
 
 
 def test_wrong_and_missing_fields(write_jsonl, run_convert):
-    records = [{"chosen": hh("Q", "a"), "rejected": hh("Q", "b")}, {"chosen": hh("Q", "a")}, {"chosen": hh("Q", "a"), "rejected": None}]
+    records = [
+        {"chosen": hh("Q", "a"), "rejected": hh("Q", "b")},
+        {"chosen": hh("Q", "a")},
+        {"chosen": hh("Q", "a"), "rejected": None},
+    ]
     result, _, rejects = run_convert(write_jsonl("hh.jsonl", records))
     assert result.written == 1
     assert reasons_of(rejects) == {2: RejectReason.MISSING_FIELD, 3: RejectReason.MISSING_FIELD}

@@ -65,13 +65,19 @@ def test_standard_implicit_prompt_splits_at_a_word_boundary(write_jsonl, run_con
 
 
 def test_conversational_pairs_that_diverge_early_are_rejected(write_jsonl, run_convert):
-    record = {"chosen": [USER] + reply("a") + [USER] + reply("good"), "rejected": [USER] + reply("b") + [USER] + reply("bad")}
+    record = {
+        "chosen": [USER] + reply("a") + [USER] + reply("good"),
+        "rejected": [USER] + reply("b") + [USER] + reply("bad"),
+    }
     _, _, rejects = run_convert(write_jsonl("c.jsonl", [record]))
     assert rejects[0]["reason"] == RejectReason.DIVERGED_BEFORE_LAST_TURN
 
 
 def test_canonical_output_round_trips_with_ids_and_sources(write_jsonl, run_convert, tmp_path):
-    path = write_jsonl("hh.jsonl", [{"chosen": hh("Q", "a"), "rejected": hh("Q", "b")}, {"chosen": hh("R", "a"), "rejected": hh("R", "b")}])
+    path = write_jsonl(
+        "hh.jsonl",
+        [{"chosen": hh("Q", "a"), "rejected": hh("Q", "b")}, {"chosen": hh("R", "a"), "rejected": hh("R", "b")}],
+    )
     _, first, _ = run_convert(path)
     _, second, _ = run_convert(tmp_path / "out.jsonl", output="again.jsonl")
     assert first == second  # same ids, and the original source label kept

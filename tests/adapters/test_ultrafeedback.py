@@ -42,7 +42,13 @@ def test_infinite_scores_are_invalid(write_jsonl, run_convert):
 
 
 def test_argilla_cleaned_layout(write_jsonl, run_convert):
-    record = {"prompt": "q", "chosen": msgs("q", "a"), "rejected": msgs("q", "b"), "chosen-rating": 5, "rejected-rating": 2}
+    record = {
+        "prompt": "q",
+        "chosen": msgs("q", "a"),
+        "rejected": msgs("q", "b"),
+        "chosen-rating": 5,
+        "rejected-rating": 2,
+    }
     result, rows, _ = run_convert(write_jsonl("clean.jsonl", [record]))
     assert result.sources[0].format == "ultrafeedback-argilla-cleaned"
     assert (rows[0]["score_chosen"], rows[0]["score_rejected"]) == (5.0, 2.0)
@@ -59,7 +65,15 @@ def completion(response, *ratings):
 
 
 RAW = [
-    {"instruction": "q1", "completions": [completion("mid", 3, 3, 3, 3), completion("best", 5, 5, 5, "N/A"), completion("worst", 1, 1, 1, 1), completion("low", 2, 2, 2, 2)]},
+    {
+        "instruction": "q1",
+        "completions": [
+            completion("mid", 3, 3, 3, 3),
+            completion("best", 5, 5, 5, "N/A"),
+            completion("worst", 1, 1, 1, 1),
+            completion("low", 2, 2, 2, 2),
+        ],
+    },
     {"instruction": "q2", "completions": [completion("a", 4, 4, 4, 4), completion("b", 4, 4, 4, 4)]},
     {"instruction": "q3", "completions": [completion("only", 5, 5, 5, 5)]},
 ]
