@@ -110,7 +110,7 @@ def card_text(
     parts.append(
         f"{n:,} preference pairs (prompt, chosen, rejected) in prefkit's canonical schema, TRL's "
         "preference format with an explicit prompt: `DPOTrainer` reads the files unchanged. "
-        "Made with [prefkit](https://pypi.org/project/prefkit/)."
+        "Made with prefkit."
     )
     if source_counts:
         counts = pl.DataFrame(source_counts).select(

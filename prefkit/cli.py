@@ -190,8 +190,9 @@ def _parse_weights(text: str | None, n: int) -> list[float | None]:
     "--decontaminate", "eval_files", multiple=True, help="Quick form: evaluation file to keep out (repeatable)."
 )
 @click.option("--parquet", is_flag=True, help=help_from(MixConfig, "parquet"))
+@click.option("--style", type=click.Choice(STYLES), default=None, help=help_from(MixConfig, "style"))
 @handle_errors
-def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parquet):
+def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parquet, style):
     """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage."""
     from prefkit.dedupe import DecontaminateConfig, DedupeConfig
     from prefkit.mix import MixSource, load_recipe
@@ -204,6 +205,7 @@ def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parq
         "--near": near or None,
         "--decontaminate": eval_files or None,
         "--parquet": parquet or None,
+        "--style": style,
     }
     if len(inputs) == 1 and inputs[0].endswith((".yaml", ".yml")):
         given = [flag for flag, value in quick.items() if value is not None]
@@ -224,6 +226,7 @@ def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parq
             dedupe=DedupeConfig(near=near),
             decontaminate=DecontaminateConfig(files=list(eval_files)),
             parquet=parquet,
+            style=style or "conversational",
         )
     result = run_mix(config, out_dir)
     table = Table(title=f"prefkit mix -> {result.out_dir}", title_justify="left")

@@ -185,3 +185,18 @@ def test_real_mix_hh_with_both_ultrafeedback_layouts(shared_data, tmp_path):
     assert manifest["removed"] == {"exact": 884, "decontaminate-exact": 175}
     assert len(manifest["inputs"]) == 3 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert "license:\n- mit" in (tmp_path / "out" / "README.md").read_text()
+    train = pl.read_ndjson(tmp_path / "out" / "train.jsonl").select(prompt_key()).to_series()
+    test = pl.read_ndjson(tmp_path / "out" / "test.jsonl").select(prompt_key()).to_series()
+    assert len(test) > 0 and not set(train) & set(test)
+    mix(config, tmp_path / "again")
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "again")
+
+
+def test_cli_parquet_and_standard_style(write_jsonl, tmp_path):
+    a = hh_file(write_jsonl, "a.jsonl", [f"q {i}" for i in range(30)])
+    args = ["mix", str(a), "--parquet", "--style", "standard", "--test-size", "0.2", "-o", str(tmp_path / "p")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    train = pl.read_parquet(tmp_path / "p" / "train.parquet")
+    assert train.height == 24 and train.schema["prompt"] == pl.String
+    assert validate_file(tmp_path / "p" / "test.parquet").ok

@@ -49,3 +49,12 @@ def test_non_canonical_file_reports_schema_problems_not_cascades(tmp_path):
     checks = {f.check for f in result.failures}
     assert "column_in_dataframe" in checks
     assert not checks & {"replies_differ", "prompt_not_empty"}
+
+
+def test_standard_style_output_validates(write_jsonl, run_convert, tmp_path):
+    from tests.conftest import hh
+
+    path = write_jsonl("hh.jsonl", [{"chosen": hh("Q", "A", "Q2", "yes"), "rejected": hh("Q", "A", "Q2", "no")}])
+    run_convert(path, style="standard", output="std.jsonl")
+    result = validate_file(tmp_path / "std.jsonl")
+    assert result.ok and result.style == "standard"
