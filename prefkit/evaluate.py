@@ -1,0 +1,256 @@
+"""Preference scores that measure something: log-probabilities of the replies given the prompt.
+
+For each pair, the sum of log-probabilities of the reply tokens given the prompt, with the prompt
+tokenized exactly as TRL's ``DPOTrainer`` (1.x) tokenizes it for training: the chat template over
+the prompt with the generation prompt, and over prompt + reply, the reply starting where the two
+token sequences diverge; plain text gets the EOS token appended to the reply. From the policy's and
+the reference's log-probs:
+
+- implicit-reward accuracy: share of pairs with ``beta * ((pc - pr) - (rc - rr)) > 0``, the DPO
+  reward of chosen above rejected;
+- mean reward margin: the mean of that quantity;
+- log-prob accuracy: share with ``pc > pr``, and the same per reply token (length-normalized).
+
+Each comes with a bootstrap 95% interval over pairs. (The "mean of log_softmax over the whole
+vocabulary" that some tutorials report as a preference score does not depend on which reply is
+preferred, and is not computed here.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prefkit.errors import UsageError
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """``common_prefix_length([1, 2, 3], [1, 2, 4]) == 2``."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def tokenize_pair(tokenizer, prompt, chosen, rejected) -> tuple[list[int], list[int], list[int]]:
+    """``(prompt_ids, chosen_ids, rejected_ids)`` as DPO training sees them.
+
+    ``prompt``/``chosen``/``rejected`` are message lists (conversational) or strings (standard).
+    """
+    if isinstance(prompt, list):
+        if not getattr(tokenizer, "chat_template", None):
+            raise UsageError(
+                "the model's tokenizer has no chat template, so conversational data cannot be rendered; "
+                "convert the data with --style standard"
+            )
+
+        def render(messages, **kwargs) -> list[int]:
+            return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"]
+
+        prompt_ids = render(prompt, add_generation_prompt=True)
+        full_chosen, full_rejected = render(prompt + chosen), render(prompt + rejected)
+    else:
+        eos = tokenizer.eos_token or ""
+        chosen = chosen if chosen.endswith(eos) else chosen + eos
+        rejected = rejected if rejected.endswith(eos) else rejected + eos
+        prompt_ids = tokenizer(text=prompt)["input_ids"]
+        full_chosen = tokenizer(text=prompt + chosen)["input_ids"]
+        full_rejected = tokenizer(text=prompt + rejected)["input_ids"]
+    n = min(common_prefix_length(prompt_ids, full_chosen), common_prefix_length(prompt_ids, full_rejected))
+    return prompt_ids[:n], full_chosen[n:], full_rejected[n:]
+
+
+@dataclass
+class PairLogps:
+    """Per pair: summed reply log-probs and reply token counts."""
+
+    chosen: np.ndarray
+    rejected: np.ndarray
+    chosen_tokens: np.ndarray
+    rejected_tokens: np.ndarray
+
+
+def reply_logps(model, tokenized: list[tuple[list[int], list[int], list[int]]], batch_size: int = 8, max_length: int = 1024) -> PairLogps:
+    """Sums of reply-token log-probs for every pair, ``batch_size`` pairs per forward pass.
+
+    Each pair is tokenized once; its two sequences (prompt + chosen, prompt + rejected) go through
+    the model together, right-padded, truncated to ``max_length`` from the start as training does.
+    """
+    import torch
+
+    pad = 0
+    chosen, rejected, n_chosen, n_rejected = [], [], [], []
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for start in range(0, len(tokenized), batch_size):
+            batch = tokenized[start : start + batch_size]
+            sequences, reply_starts = [], []
+            for prompt_ids, chosen_ids, rejected_ids in batch:
+                for reply in (chosen_ids, rejected_ids):
+                    sequences.append((prompt_ids + reply)[:max_length])
+                    reply_starts.append(len(prompt_ids))
+            width = max(len(s) for s in sequences)
+            ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(sequences), width), dtype=torch.long)
+            for i, seq in enumerate(sequences):
+                ids[i, : len(seq)] = torch.tensor(seq)
+                mask[i, : len(seq)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            # Position t predicts token t + 1; reply tokens are those at positions >= the reply start.
+            targets = ids[:, 1:].to(device)
+            token_logps = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits[:, :-1], dim=-1)
+            positions = torch.arange(1, width, device=device).unsqueeze(0)
+            starts = torch.tensor(reply_starts, device=device).unsqueeze(1)
+            in_reply = (positions >= starts) & mask[:, 1:].to(device).bool()
+            sums = (token_logps * in_reply).sum(-1).cpu().numpy()
+            counts = in_reply.sum(-1).cpu().numpy()
+            chosen.extend(sums[0::2])
+            rejected.extend(sums[1::2])
+            n_chosen.extend(counts[0::2])
+            n_rejected.extend(counts[1::2])
+    return PairLogps(np.array(chosen), np.array(rejected), np.array(n_chosen), np.array(n_rejected))
+
+
+@dataclass
+class Estimate:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass
+class PreferenceMetrics:
+    pairs: int
+    logprob_accuracy: Estimate
+    logprob_accuracy_per_token: Estimate
+    implicit_reward_accuracy: Estimate | None = None
+    reward_margin: Estimate | None = None
+    beta: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 0) -> Estimate:
+    """The statistic with a percentile bootstrap 95% interval over pairs."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(n, len(values)))
+    stats = statistic(values[draws], axis=1)
+    return Estimate(float(statistic(values)), float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
+
+
+def preference_metrics(policy: PairLogps, reference: PairLogps | None, beta: float = 0.1, seed: int = 0) -> PreferenceMetrics:
+    """All the scores above from per-pair log-probs."""
+    metrics = PreferenceMetrics(
+        pairs=len(policy.chosen),
+        logprob_accuracy=bootstrap((policy.chosen > policy.rejected).astype(float), seed=seed),
+        logprob_accuracy_per_token=bootstrap(
+            (policy.chosen / np.maximum(policy.chosen_tokens, 1) > policy.rejected / np.maximum(policy.rejected_tokens, 1)).astype(float),
+            seed=seed,
+        ),
+    )
+    if reference is not None:
+        rewards = beta * ((policy.chosen - policy.rejected) - (reference.chosen - reference.rejected))
+        metrics.implicit_reward_accuracy = bootstrap((rewards > 0).astype(float), seed=seed)
+        metrics.reward_margin = bootstrap(rewards, seed=seed)
+        metrics.beta = beta
+    else:
+        metrics.notes.append("no reference model: implicit rewards need one (--ref, or an adapter's base)")
+    return metrics
+
+
+@dataclass
+class EvalConfig:
+    """Options of ``prefkit eval``."""
+
+    model: str = field(metadata={"help": "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."})
+    data: str = field(metadata={"help": "Canonical preference file (prefkit convert output, or a mix's test.jsonl)."})
+    ref: str | None = field(default=None, metadata={"help": "Reference model; default for an adapter: its base with adapters disabled."})
+    beta: float = field(default=0.1, metadata={"help": "DPO beta used for the implicit rewards."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per forward pass."})
+    max_length: int = field(default=1024, metadata={"help": "Tokens per sequence (prompt + reply); longer ones lose their end."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub (off unless you ask)."})
+
+
+@dataclass
+class EvalResult:
+    metrics: PreferenceMetrics
+    policy: PairLogps
+    reference: PairLogps | None
+    ids: list[str]
+    reference_kind: str
+
+
+def _load(name: str, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM
+
+    from prefkit.bundled_model import resolve_model
+
+    return AutoModelForCausalLM.from_pretrained(resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True)
+
+
+def load_policy(config: EvalConfig):
+    """``(policy, tokenizer, is_adapter)``; an adapter is loaded onto its base, the tokenizer from the
+    model folder when it has one, else from the base."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from prefkit.bundled_model import resolve_model
+
+    path = resolve_model(config.model)
+    if (Path(path) / "adapter_config.json").exists():
+        from peft import PeftConfig, PeftModel
+
+        base_name = PeftConfig.from_pretrained(path).base_model_name_or_path
+        policy = PeftModel.from_pretrained(_load(base_name, config.trust_remote_code), path)
+        tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else resolve_model(base_name)
+        return policy, AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=config.trust_remote_code), True
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
+    return _load(path, config.trust_remote_code), tokenizer, False
+
+
+def evaluate(config: EvalConfig) -> EvalResult:
+    """Scores every pair of ``config.data`` under the policy and the reference."""
+    from prefkit.sources import LINE, read, resolve
+    from prefkit.validate import prepare, validate_file
+
+    report = validate_file(config.data)
+    if not report.ok:
+        failing = ", ".join(f.check for f in report.failures[:3])
+        raise UsageError(f"{config.data}: not canonical ({failing}); see prefkit validate {config.data}")
+    (source,) = resolve(config.data)
+    frame = prepare(read(source).frame.drop(LINE))
+    policy, tokenizer, is_adapter = load_policy(config)
+    tokenized = [tokenize_pair(tokenizer, *row) for row in frame.select("prompt", "chosen", "rejected").iter_rows()]
+    scored = reply_logps(policy, tokenized, config.batch_size, config.max_length)
+    reference, kind = None, "none"
+    if config.ref is not None:
+        reference = reply_logps(_load(config.ref, config.trust_remote_code), tokenized, config.batch_size, config.max_length)
+        kind = config.ref
+    elif is_adapter:
+        with policy.disable_adapter():
+            reference = reply_logps(policy, tokenized, config.batch_size, config.max_length)
+        kind = "base model (adapters disabled)"
+    metrics = preference_metrics(scored, reference, config.beta, config.seed)
+    return EvalResult(metrics=metrics, policy=scored, reference=reference, ids=frame["id"].to_list(), reference_kind=kind)
+
+
+def per_pair_records(result: EvalResult) -> list[dict]:
+    """Every pair's four log-probs (and reply token counts), for ``--per-pair``."""
+    ref = result.reference
+    return [
+        {
+            "id": pair_id,
+            "policy_chosen_logp": float(result.policy.chosen[i]),
+            "policy_rejected_logp": float(result.policy.rejected[i]),
+            "reference_chosen_logp": float(ref.chosen[i]) if ref is not None else None,
+            "reference_rejected_logp": float(ref.rejected[i]) if ref is not None else None,
+            "chosen_tokens": int(result.policy.chosen_tokens[i]),
+            "rejected_tokens": int(result.policy.rejected_tokens[i]),
+        }
+        for i, pair_id in enumerate(result.ids)
+    ]
