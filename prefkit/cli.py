@@ -21,7 +21,7 @@ from prefkit.adapters.ultrafeedback import BINARIZE
 from prefkit.convert import ConvertConfig
 from prefkit.dedupe import DedupeConfig
 from prefkit.errors import PrefkitError, UsageError
-from prefkit.evaluate import EvalConfig
+from prefkit.evaluate import CompareConfig, EvalConfig
 from prefkit.mix import MixConfig
 from prefkit.recipes import field_help as help_from
 from prefkit.schema import STYLES
@@ -308,9 +308,23 @@ def card(file, output):
 @click.option("--model", required=True, help=help_from(EvalConfig, "model"))
 @click.option("--data", required=True, help=help_from(EvalConfig, "data"))
 @click.option("--ref", default=None, help=help_from(EvalConfig, "ref"))
-@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help=help_from(EvalConfig, "beta"))
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help=help_from(EvalConfig, "batch_size"))
-@click.option("--max-length", type=click.IntRange(min=8), default=1024, show_default=True, help=help_from(EvalConfig, "max_length"))
+@click.option(
+    "--beta",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help=help_from(EvalConfig, "beta"),
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help=help_from(EvalConfig, "batch_size")
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=8),
+    default=1024,
+    show_default=True,
+    help=help_from(EvalConfig, "max_length"),
+)
 @click.option("--report", default=None, help="Write the metrics as JSON to this path.")
 @click.option("--per-pair", default=None, help="Write every pair's four log-probs as JSON Lines to this path.")
 @click.option("--trust-remote-code", is_flag=True, help=help_from(EvalConfig, "trust_remote_code"))
@@ -342,10 +356,53 @@ def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per
     for note in m.notes:
         console.print(f"note: {note}")
     if report:
-        write_json(dataclasses.asdict(m) | {"model": model, "data": data, "reference": result.reference_kind}, Path(report))
+        write_json(
+            dataclasses.asdict(m) | {"model": model, "data": data, "reference": result.reference_kind}, Path(report)
+        )
     if per_pair:
         with line_sink(Path(per_pair)) as write:
             write(json.dumps(r) for r in per_pair_records(result))
+
+
+@main.command()
+@click.option("--model", required=True, help=help_from(CompareConfig, "model"))
+@click.option("--ref", default=None, help=help_from(CompareConfig, "ref"))
+@click.option(
+    "--prompts", "prompts_file", default=None, help="File of prompts: .txt (one per line) or a preference file."
+)
+@click.option("--prompt", "prompt_texts", multiple=True, help="A prompt (repeatable).")
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help=help_from(CompareConfig, "max_new_tokens"),
+)
+@click.option("--sample", is_flag=True, help=help_from(CompareConfig, "sample"))
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.7,
+    show_default=True,
+    help=help_from(CompareConfig, "temperature"),
+)
+@click.option("--seed", type=int, default=0, show_default=True, help=help_from(CompareConfig, "seed"))
+@handle_errors
+def compare(model, ref, prompts_file, prompt_texts, max_new_tokens, sample, temperature, seed):
+    """Side-by-side answers of the base and the trained model."""
+    from prefkit.evaluate import compare as run_compare
+    from prefkit.evaluate import read_prompts
+
+    if bool(prompts_file) == bool(prompt_texts):
+        raise UsageError("give --prompts FILE or --prompt TEXT (one of the two)")
+    prompts = read_prompts(prompts_file) if prompts_file else list(prompt_texts)
+    config = CompareConfig(model, prompts, ref, max_new_tokens, sample, temperature, seed)
+    table = Table(title=f"prefkit compare: {model}", title_justify="left", show_lines=True)
+    for column in ("prompt", "base", "trained"):
+        table.add_column(column, ratio=1)
+    for row in run_compare(config):
+        table.add_row(row["prompt"], row["base"], row["trained"])
+    console.print(table)
 
 
 @main.command()

@@ -73,7 +73,9 @@ class PairLogps:
     rejected_tokens: np.ndarray
 
 
-def reply_logps(model, tokenized: list[tuple[list[int], list[int], list[int]]], batch_size: int = 8, max_length: int = 1024) -> PairLogps:
+def reply_logps(
+    model, tokenized: list[tuple[list[int], list[int], list[int]]], batch_size: int = 8, max_length: int = 1024
+) -> PairLogps:
     """Sums of reply-token log-probs for every pair, ``batch_size`` pairs per forward pass.
 
     Each pair is tokenized once; its two sequences (prompt + chosen, prompt + rejected) go through
@@ -102,7 +104,9 @@ def reply_logps(model, tokenized: list[tuple[list[int], list[int], list[int]]], 
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             # Position t predicts token t + 1; reply tokens are those at positions >= the reply start.
             targets = ids[:, 1:].to(device)
-            token_logps = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits[:, :-1], dim=-1)
+            token_logps = logits[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(
+                logits[:, :-1], dim=-1
+            )
             positions = torch.arange(1, width, device=device).unsqueeze(0)
             starts = torch.tensor(reply_starts, device=device).unsqueeze(1)
             in_reply = (positions >= starts) & mask[:, 1:].to(device).bool()
@@ -141,13 +145,18 @@ def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 
     return Estimate(float(statistic(values)), float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
 
 
-def preference_metrics(policy: PairLogps, reference: PairLogps | None, beta: float = 0.1, seed: int = 0) -> PreferenceMetrics:
+def preference_metrics(
+    policy: PairLogps, reference: PairLogps | None, beta: float = 0.1, seed: int = 0
+) -> PreferenceMetrics:
     """All the scores above from per-pair log-probs."""
     metrics = PreferenceMetrics(
         pairs=len(policy.chosen),
         logprob_accuracy=bootstrap((policy.chosen > policy.rejected).astype(float), seed=seed),
         logprob_accuracy_per_token=bootstrap(
-            (policy.chosen / np.maximum(policy.chosen_tokens, 1) > policy.rejected / np.maximum(policy.rejected_tokens, 1)).astype(float),
+            (
+                policy.chosen / np.maximum(policy.chosen_tokens, 1)
+                > policy.rejected / np.maximum(policy.rejected_tokens, 1)
+            ).astype(float),
             seed=seed,
         ),
     )
@@ -165,14 +174,22 @@ def preference_metrics(policy: PairLogps, reference: PairLogps | None, beta: flo
 class EvalConfig:
     """Options of ``prefkit eval``."""
 
-    model: str = field(metadata={"help": "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."})
+    model: str = field(
+        metadata={"help": "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."}
+    )
     data: str = field(metadata={"help": "Canonical preference file (prefkit convert output, or a mix's test.jsonl)."})
-    ref: str | None = field(default=None, metadata={"help": "Reference model; default for an adapter: its base with adapters disabled."})
+    ref: str | None = field(
+        default=None, metadata={"help": "Reference model; default for an adapter: its base with adapters disabled."}
+    )
     beta: float = field(default=0.1, metadata={"help": "DPO beta used for the implicit rewards."})
     batch_size: int = field(default=8, metadata={"help": "Pairs per forward pass."})
-    max_length: int = field(default=1024, metadata={"help": "Tokens per sequence (prompt + reply); longer ones lose their end."})
+    max_length: int = field(
+        default=1024, metadata={"help": "Tokens per sequence (prompt + reply); longer ones lose their end."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the hub (off unless you ask)."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code from the hub (off unless you ask)."}
+    )
 
 
 @dataclass
@@ -189,7 +206,9 @@ def _load(name: str, trust_remote_code: bool):
 
     from prefkit.bundled_model import resolve_model
 
-    return AutoModelForCausalLM.from_pretrained(resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True)
+    return AutoModelForCausalLM.from_pretrained(
+        resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True
+    )
 
 
 def load_policy(config: EvalConfig):
@@ -229,14 +248,18 @@ def evaluate(config: EvalConfig) -> EvalResult:
     scored = reply_logps(policy, tokenized, config.batch_size, config.max_length)
     reference, kind = None, "none"
     if config.ref is not None:
-        reference = reply_logps(_load(config.ref, config.trust_remote_code), tokenized, config.batch_size, config.max_length)
+        reference = reply_logps(
+            _load(config.ref, config.trust_remote_code), tokenized, config.batch_size, config.max_length
+        )
         kind = config.ref
     elif is_adapter:
         with policy.disable_adapter():
             reference = reply_logps(policy, tokenized, config.batch_size, config.max_length)
         kind = "base model (adapters disabled)"
     metrics = preference_metrics(scored, reference, config.beta, config.seed)
-    return EvalResult(metrics=metrics, policy=scored, reference=reference, ids=frame["id"].to_list(), reference_kind=kind)
+    return EvalResult(
+        metrics=metrics, policy=scored, reference=reference, ids=frame["id"].to_list(), reference_kind=kind
+    )
 
 
 def per_pair_records(result: EvalResult) -> list[dict]:
@@ -254,3 +277,81 @@ def per_pair_records(result: EvalResult) -> list[dict]:
         }
         for i, pair_id in enumerate(result.ids)
     ]
+
+
+@dataclass
+class CompareConfig:
+    """Options of ``prefkit compare``."""
+
+    model: str = field(
+        metadata={"help": "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."}
+    )
+    prompts: list[str] = field(metadata={"help": "User prompts to answer."})
+    ref: str | None = field(
+        default=None, metadata={"help": "Base model; default for an adapter: its base with adapters disabled."}
+    )
+    max_new_tokens: int = field(default=128, metadata={"help": "Tokens to generate per answer."})
+    sample: bool = field(default=False, metadata={"help": "Sample (seeded) instead of greedy decoding."})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature."})
+    seed: int = field(default=0, metadata={"help": "Seed for sampling."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code from the hub (off unless you ask)."}
+    )
+
+
+def read_prompts(path: str) -> list[str]:
+    """Prompts from a text file (one per line) or from the last user turn of a preference file."""
+    from pathlib import Path
+
+    if path.endswith(".txt"):
+        return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    from prefkit.sources import read, resolve
+
+    (source,) = resolve(path)
+    frame = read(source).frame
+    if "prompt" not in frame.columns:
+        raise UsageError(f"{path}: no 'prompt' field; give a canonical file or a .txt with one prompt per line")
+    prompts = frame["prompt"].to_list()
+    return [
+        p if isinstance(p, str) else next(m["content"] for m in reversed(p) if m["role"] == "user") for p in prompts
+    ]
+
+
+def generate_answers(model, tokenizer, prompts: list[str], config: CompareConfig) -> list[str]:
+    import torch
+
+    answers = []
+    for prompt in prompts:
+        if getattr(tokenizer, "chat_template", None):
+            inputs = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        else:
+            inputs = tokenizer(prompt, return_tensors="pt")
+        torch.manual_seed(config.seed)
+        options = {"do_sample": True, "temperature": config.temperature} if config.sample else {"do_sample": False}
+        with torch.no_grad():
+            out = model.generate(
+                **inputs,
+                max_new_tokens=config.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                **options,
+            )
+        answers.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip())
+    return answers
+
+
+def compare(config: CompareConfig) -> list[dict[str, str]]:
+    """Answers of the base and the trained model to each prompt: ``[{prompt, base, trained}]``."""
+    policy, tokenizer, is_adapter = load_policy(
+        EvalConfig(model=config.model, data="", trust_remote_code=config.trust_remote_code)
+    )
+    trained = generate_answers(policy, tokenizer, config.prompts, config)
+    if config.ref is not None:
+        base = generate_answers(_load(config.ref, config.trust_remote_code), tokenizer, config.prompts, config)
+    elif is_adapter:
+        with policy.disable_adapter():
+            base = generate_answers(policy, tokenizer, config.prompts, config)
+    else:
+        raise UsageError("--ref is needed: the model is not an adapter, so there is no base to compare with")
+    return [{"prompt": p, "base": b, "trained": t} for p, b, t in zip(config.prompts, base, trained, strict=True)]

@@ -153,3 +153,22 @@ def test_eval_command(tiny_adapter_dir, tmp_path):
     (tmp_path / "raw.jsonl").write_text('{"chosen": "a", "rejected": "b"}\n')
     bad = CliRunner().invoke(main, ["eval", "--model", str(tiny_adapter_dir), "--data", str(tmp_path / "raw.jsonl")])
     assert bad.exit_code == 2 and "not canonical" in bad.output
+
+
+def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
+    from prefkit.cli import main
+    from prefkit.evaluate import CompareConfig, compare
+
+    rows = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
+    assert [r["prompt"] for r in rows] == ["Hi", "What is 2 + 2?"]
+    assert any(r["base"] != r["trained"] for r in rows)  # the adapter changes greedy answers
+    again = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
+    assert again == rows  # greedy is deterministic
+    (tmp_path / "p.txt").write_text("Hi\n\nHello there\n")
+    result = CliRunner().invoke(
+        main,
+        ["compare", "--model", str(tiny_adapter_dir), "--prompts", str(tmp_path / "p.txt"), "--max-new-tokens", "4"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Hello there" in result.output
+    assert CliRunner().invoke(main, ["compare", "--model", str(tiny_adapter_dir)]).exit_code == 2
