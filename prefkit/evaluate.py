@@ -73,12 +73,6 @@ class PairLogps:
     rejected_tokens: np.ndarray
 
 
-def _decoder(model):
-    """The transformer body under the LM head (through a PEFT wrapper: adapters stay in effect)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.get_decoder()
-
-
 def reply_logps(
     model, tokenized: list[tuple[list[int], list[int], list[int]]], batch_size: int = 8, max_length: int = 1024
 ) -> PairLogps:
@@ -108,18 +102,17 @@ def reply_logps(
                 ids[i, : len(seq)] = torch.tensor(seq)
                 mask[i, : len(seq)] = 1
             ids, mask = ids.to(device), mask.to(device)
-            # Position t predicts token t + 1; reply tokens are those at positions >= the reply start.
-            positions = torch.arange(1, width, device=device).unsqueeze(0)
-            starts = torch.tensor(reply_starts, device=device).unsqueeze(1)
-            in_reply = (positions >= starts) & mask[:, 1:].bool()
-            # The vocabulary projection is most of the cost; apply it only where a reply token is
-            # predicted, not at every prompt position.
-            hidden = _decoder(model)(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
-            rows, cols = in_reply.nonzero(as_tuple=True)
-            logits = model.get_output_embeddings()(hidden[rows, cols]).float()
-            targets = ids[:, 1:][rows, cols]
+            # Only positions from the earliest reply start on predict reply tokens: ask the model
+            # for those logits alone (``logits_to_keep``, so soft-capping or scaling a model applies
+            # after its head still applies). Logit j predicts the token at position first + j.
+            first = min(reply_starts)
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=width - first + 1).logits[:, :-1].float()
+            targets = ids[:, first:]
             token_logps = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-            sums = torch.zeros(len(sequences), device=device).index_add_(0, rows, token_logps).cpu().numpy()
+            positions = torch.arange(first, width, device=device).unsqueeze(0)
+            starts = torch.tensor(reply_starts, device=device).unsqueeze(1)
+            in_reply = (positions >= starts) & mask[:, first:].bool()
+            sums = (token_logps * in_reply).sum(-1).cpu().numpy()
             counts = in_reply.sum(-1).cpu().numpy()
             chosen.extend(sums[0::2])
             rejected.extend(sums[1::2])
