@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,17 @@ def materialize(name: str = DEFAULT_MODEL, cache: Path | None = None) -> Path:
     return target
 
 
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
 def resolve_model(name_or_path: str) -> str:
-    """A bundled model name becomes its cached folder; hub ids and local paths pass unchanged."""
+    """A bundled model name becomes its cached folder; local folders and hub ids pass unchanged.
+
+    A name that is neither an existing folder nor shaped like a hub id (``org/name``), say a
+    mistyped ``./runs/x``, is a usage error here, before transformers turns it into a hub lookup.
+    """
     if name_or_path in BUNDLED:
         return str(materialize(name_or_path))
-    return name_or_path
+    if Path(name_or_path).exists() or _HUB_ID.match(name_or_path):
+        return name_or_path
+    raise UsageError(f"model '{name_or_path}': no such folder (and not a hub id or a bundled name)")

@@ -208,9 +208,12 @@ def _load(name: str, trust_remote_code: bool):
 
     from prefkit.bundled_model import resolve_model
 
-    return AutoModelForCausalLM.from_pretrained(
-        resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True
-    )
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True
+        )
+    except OSError as err:  # missing files, an unreachable hub, a folder that is not a model
+        raise UsageError(f"model '{name}': cannot load ({str(err).splitlines()[0]})") from err
 
 
 def load_policy(config: EvalConfig):

@@ -19,8 +19,11 @@ def test_materialized_folder_is_a_plain_trainable_model(bundled_tokenizer, tmp_p
     assert bundled_tokenizer.chat_template and "<|im_start|>" in bundled_tokenizer.chat_template
 
 
-def test_hub_ids_and_paths_pass_through():
-    assert resolve_model("gpt2") == "gpt2" and resolve_model("/some/folder") == "/some/folder"
+def test_hub_ids_and_existing_paths_pass_through_missing_paths_do_not(tmp_path):
+    assert resolve_model("gpt2") == "gpt2" and resolve_model("HuggingFaceTB/SmolLM3-3B") == "HuggingFaceTB/SmolLM3-3B"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(UsageError, match="no such folder"):
+        resolve_model(str(tmp_path / "runs" / "missing"))
 
 
 def test_cache_root_follows_env(monkeypatch, tmp_path):

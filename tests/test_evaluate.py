@@ -153,6 +153,8 @@ def test_eval_command(tiny_adapter_dir, tmp_path):
     (tmp_path / "raw.jsonl").write_text('{"chosen": "a", "rejected": "b"}\n')
     bad = CliRunner().invoke(main, ["eval", "--model", str(tiny_adapter_dir), "--data", str(tmp_path / "raw.jsonl")])
     assert bad.exit_code == 2 and "not canonical" in bad.output
+    missing = CliRunner().invoke(main, ["eval", "--model", str(tmp_path / "no-such-run"), "--data", str(data)])
+    assert missing.exit_code == 2 and "no such folder" in missing.output
 
 
 def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
