@@ -304,6 +304,55 @@ def card(file, output):
     console.print(f"wrote {card_for_file(file, output)}")
 
 
+@main.command()
+@click.argument("recipe")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe key, e.g. --set beta=0.2 --set lora.r=8.",
+)
+@click.option(
+    "--resume", default=None, metavar="auto|PATH", help="Continue from the last checkpoint (auto) or a given one."
+)
+@handle_errors
+def train(recipe, overrides, resume):
+    """Train with DPO (TRL + LoRA) from a YAML recipe."""
+    from transformers import TrainerCallback
+
+    from prefkit.train import load_train_recipe
+    from prefkit.train import train as run_train
+
+    config = load_train_recipe(recipe, list(overrides))
+    config.dpo.setdefault("disable_tqdm", True)  # rich shows progress instead
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("training", total=None)
+
+        class RichProgress(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if logs and "loss" in logs:
+                    progress.update(task, description=f"training  loss {logs['loss']:.3f}")
+
+            def on_step_end(self, args, state, control, **kwargs):
+                progress.update(task, completed=state.global_step, total=state.max_steps)
+
+        result = run_train(config, resume=resume, callbacks=[RichProgress()])
+    table = Table(title=f"prefkit train -> {result.output_dir} ({result.steps} steps)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(result.metrics.items()):
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
 @main.command(name="eval")
 @click.option("--model", required=True, help=help_from(EvalConfig, "model"))
 @click.option("--data", required=True, help=help_from(EvalConfig, "data"))

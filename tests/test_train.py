@@ -1,0 +1,152 @@
+"""A few DPO steps on a tiny random Llama: adapters change, outputs appear, resume continues."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from prefkit.errors import ConfigError, UsageError, ValidationFailed
+from prefkit.train import DataSettings, TrainConfig, apply_overrides, config_from_mapping, train
+
+PAIRS = [
+    (
+        [{"role": "user", "content": f"What is {a} + {b}?"}],
+        [{"role": "assistant", "content": f"{a + b}."}],
+        [{"role": "assistant", "content": f"{a + b + 1}."}],
+    )
+    for a, b in [(2, 3), (4, 5), (10, 7), (8, 8), (1, 9), (6, 2), (3, 3), (12, 5)]
+]
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    from tests.conftest import canonical_row
+
+    path = tmp_path / "train.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(canonical_row(id=f"p{i}", prompt=p, chosen=c, rejected=r)) + "\n"
+            for i, (p, c, r) in enumerate(PAIRS)
+        )
+    )
+    return path
+
+
+def tiny_config(model_dir, data_file, out, **dpo):
+    settings = {
+        "max_steps": 2,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 1e-2,
+        "max_length": 64,
+        "save_steps": 1,
+        "logging_steps": 1,
+    }
+    return TrainConfig(
+        data=DataSettings(train=str(data_file)), output_dir=str(out), model=str(model_dir), dpo=settings | dpo
+    )
+
+
+def test_recipe_keys_removed_unknown_and_overrides():
+    with pytest.raises(ConfigError, match="max_prompt_length: removed in TRL 1.x"):
+        config_from_mapping({"data": {"train": "x"}, "output_dir": "o", "max_prompt_length": 128})
+    with pytest.raises(ConfigError, match="evaluation_strategy: renamed to eval_strategy"):
+        config_from_mapping({"data": {"train": "x"}, "output_dir": "o", "evaluation_strategy": "steps"})
+    with pytest.raises(ConfigError, match="learing_rate: unknown key \\(did you mean 'learning_rate'\\?\\)"):
+        config_from_mapping({"data": {"train": "x"}, "output_dir": "o", "learing_rate": 1e-4})
+    with pytest.raises(ConfigError, match="lora.rank: unknown key \\(did you mean 'r'\\?\\)|lora.rank: unknown key"):
+        config_from_mapping({"data": {"train": "x"}, "output_dir": "o", "lora": {"rank": 4}})
+    data = apply_overrides(
+        {"data": {"train": "x"}, "output_dir": "o", "beta": 0.1}, ["beta=0.3", "lora.r=4", "loss_type=ipo"]
+    )
+    config = config_from_mapping(data)
+    assert (config.dpo, config.lora.r) == ({"beta": 0.3, "loss_type": "ipo"}, 4)
+
+
+def test_a_few_steps_change_the_adapter_and_write_outputs(tiny_model_dir, data_file, tmp_path):
+    result = train(tiny_config(tiny_model_dir, data_file, tmp_path / "run"))
+    out = tmp_path / "run"
+    assert result.steps == 2
+    weights = load_file(out / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and any(torch.count_nonzero(w) > 0 for w in lora_b)  # LoRA B starts at zero
+    for name in ("metrics.json", "log_history.jsonl", "loss.png", "tokenizer_config.json", "adapter_config.json"):
+        assert (out / name).exists(), name
+    history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2]
+    assert json.loads((out / "adapter_config.json").read_text())["target_modules"]
+
+
+def test_resume_continues_the_step_count_and_refuses_changed_data(tiny_model_dir, data_file, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAtStep2(TrainerCallback):  # stands in for a run killed after its step-2 checkpoint
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_training_stop = True
+
+    out = tmp_path / "run"
+    first = train(tiny_config(tiny_model_dir, data_file, out, max_steps=4), callbacks=[StopAtStep2()])
+    assert first.steps == 2
+    with pytest.raises(UsageError, match="recipe or the data changed"):
+        train(tiny_config(tiny_model_dir, data_file, out, max_steps=4, beta=0.5), resume="auto")
+    resumed = train(tiny_config(tiny_model_dir, data_file, out, max_steps=4), resume="auto")
+    assert resumed.resumed_from.endswith("checkpoint-2") and resumed.steps == 4
+    history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3, 4]
+
+
+def test_non_canonical_data_and_missing_chat_template(tiny_model_dir, data_file, tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text('{"chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(ValidationFailed, match="not canonical"):
+        train(TrainConfig(data=DataSettings(train=str(raw)), output_dir=str(tmp_path / "o"), model=str(tiny_model_dir)))
+    plain = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink()
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="--style standard"):
+        train(tiny_config(plain, data_file, tmp_path / "o2"))
+
+
+def test_a_mix_folder_trains_on_train_and_evaluates_on_test(tiny_model_dir, data_file, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(data_file, folder / "train.jsonl")
+    shutil.copy(data_file, folder / "test.jsonl")
+    config = tiny_config(tiny_model_dir, folder, tmp_path / "run", max_steps=1)
+    result = train(config)
+    assert "eval_loss" in result.metrics and "eval_rewards/accuracies" in result.metrics
+
+
+def test_quickstart_recipe_resolves():
+    from pathlib import Path
+
+    from prefkit.train import load_train_recipe
+
+    config = load_train_recipe(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml")
+    assert config.model == "smollm2-135m-instruct" and config.lora.enabled
+    assert config.dpo["learning_rate"] == 5e-4 and config.dpo["max_length"] == 128
+
+
+def test_train_command(tiny_model_dir, data_file, tmp_path):
+    from click.testing import CliRunner
+
+    from prefkit.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"model: {tiny_model_dir}\ndata:\n  train: {data_file}\noutput_dir: {tmp_path / 'run'}\n"
+        "max_steps: 1\nper_device_train_batch_size: 4\nmax_length: 64\n"
+    )
+    result = CliRunner().invoke(main, ["train", str(recipe), "--set", "beta=0.2"])
+    assert result.exit_code == 0, result.output
+    assert "1 steps" in result.output and (tmp_path / "run" / "adapter_model.safetensors").exists()
+    bad = CliRunner().invoke(main, ["train", str(recipe), "--set", "max_prompt_length=64"])
+    assert bad.exit_code == 2 and "max_prompt_length: removed in TRL 1.x" in bad.output
