@@ -1,6 +1,7 @@
 """A few DPO steps on a tiny random Llama: adapters change, outputs appear, resume continues."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +151,82 @@ def test_train_command(tiny_model_dir, data_file, tmp_path):
     assert "1 steps" in result.output and (tmp_path / "run" / "adapter_model.safetensors").exists()
     bad = CliRunner().invoke(main, ["train", str(recipe), "--set", "max_prompt_length=64"])
     assert bad.exit_code == 2 and "max_prompt_length: removed in TRL 1.x" in bad.output
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.yaml") if not p.name.startswith("mix-")))
+def test_every_train_recipe_resolves(name):
+    from prefkit.train import load_train_recipe
+
+    config = load_train_recipe(RECIPES / name)
+    assert config.output_dir and config.data.train
+
+
+def test_smollm3_recipe_runs_on_a_tiny_smollm3(bundled_tokenizer, data_file, tmp_path):
+    """The hub-only recipe, unchanged but for the model (a tiny SmolLM3 built here), data and length."""
+    from transformers import SmolLM3Config, SmolLM3ForCausalLM
+
+    from prefkit.train import load_train_recipe
+
+    torch.manual_seed(0)
+    config = SmolLM3Config(
+        vocab_size=len(bundled_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=bundled_tokenizer.pad_token_id,
+        bos_token_id=bundled_tokenizer.bos_token_id,
+        eos_token_id=bundled_tokenizer.eos_token_id,
+    )
+    model_dir = tmp_path / "tiny-smollm3"
+    SmolLM3ForCausalLM(config).save_pretrained(model_dir)
+    bundled_tokenizer.save_pretrained(model_dir)
+    overrides = [
+        f"model={model_dir}",
+        f"data.train={data_file}",
+        f"output_dir={tmp_path / 'run'}",
+        "bf16=false",
+        "max_steps=1",
+        "per_device_train_batch_size=2",
+        "gradient_accumulation_steps=1",
+        "max_length=64",
+    ]
+    recipe = load_train_recipe(RECIPES / "smollm3-3b-hh-rlhf.yaml", overrides)
+    assert recipe.dpo["gradient_checkpointing"] is True and recipe.data.eval_split == 0.1
+    result = train(recipe)
+    assert result.steps == 1 and "eval_loss" in result.metrics
+
+
+def test_gpt2_recipe_runs_on_a_tiny_gpt2_with_standard_data(bundled_tokenizer, tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from prefkit.train import load_train_recipe
+    from tests.conftest import canonical_row
+
+    torch.manual_seed(0)
+    model_dir = tmp_path / "tiny-gpt2"
+    GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(bundled_tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128)
+    ).save_pretrained(model_dir)
+    bundled_tokenizer.save_pretrained(model_dir)
+    rows = [
+        canonical_row(id=f"s{i}", prompt=f"Q: {i} + 1 =", chosen=f" {i + 1}", rejected=f" {i + 2}") for i in range(8)
+    ]
+    for name in ("uf-train.jsonl", "uf-test.jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    overrides = [
+        f"model={model_dir}",
+        f"data.train={tmp_path / 'uf-train.jsonl'}",
+        f"data.eval={tmp_path / 'uf-test.jsonl'}",
+        f"output_dir={tmp_path / 'run'}",
+        "max_steps=1",
+        "max_length=32",
+    ]
+    result = train(load_train_recipe(RECIPES / "gpt2-lora-ultrafeedback.yaml", overrides))
+    adapter = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
+    assert result.steps == 1 and sorted(adapter["target_modules"]) == ["c_attn", "c_proj"] and adapter["r"] == 4
