@@ -156,20 +156,31 @@ def _data_files(settings: DataSettings) -> tuple[str, str | None]:
     return settings.train, settings.eval
 
 
-def _load_pairs(path: str):
-    """A canonical file as a ``datasets.Dataset`` of prompt/chosen/rejected, after validating it."""
+def _load_pairs(path: str, cache: Path):
+    """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected.
+
+    The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``. Loading that
+    folder again gives the same dataset fingerprint on every run, so the caches TRL keeps beside a
+    dataset's files (the tokenized data, keyed also by the tokenizer; the precomputed reference
+    log-probs, keyed also by a hash of the reference model) are found again instead of recomputed.
+    """
     import datasets
 
-    from prefkit.sources import LINE, read, resolve
+    from prefkit.sources import LINE, file_sha256, read, resolve
     from prefkit.validate import prepare, validate_file
 
     report = validate_file(path)
     if not report.ok:
         failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in report.failures[:5])
         raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", report)
-    (source,) = resolve(path)
-    frame = prepare(read(source).frame.drop(LINE)).select("prompt", "chosen", "rejected")
-    return datasets.Dataset.from_list(frame.to_dicts())
+    folder = cache / f"pairs-{file_sha256(Path(path))[:16]}"
+    if not (folder / "state.json").exists():
+        (source,) = resolve(path)
+        frame = prepare(read(source).frame.drop(LINE)).select("prompt", "chosen", "rejected")
+        tmp = folder.with_name(folder.name + ".tmp")
+        datasets.Dataset.from_list(frame.to_dicts()).save_to_disk(str(tmp))
+        tmp.rename(folder)
+    return datasets.load_from_disk(str(folder))
 
 
 def fingerprint(config: TrainConfig, files: list[str]) -> str:
@@ -194,14 +205,16 @@ def _bf16_supported() -> bool:
 
 def train(config: TrainConfig, resume: str | None = None, callbacks: list | None = None) -> TrainResult:
     """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
     out = Path(config.output_dir)
+    cache = out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
     train_file, eval_file = _data_files(config.data)
-    train_set = _load_pairs(train_file)
-    eval_set = _load_pairs(eval_file) if eval_file else None
+    train_set = _load_pairs(train_file, cache)
+    eval_set = _load_pairs(eval_file, cache) if eval_file else None
     if eval_set is None and config.data.eval_split:
         parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
         train_set, eval_set = parts["train"], parts["test"]
@@ -219,6 +232,8 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
             )
 
     model_path = resolve_model(config.model)
+    # Seeded before the LoRA weights are drawn, so the reference hash, and its cache, repeat across runs.
+    set_seed(config.seed)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=config.trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
@@ -247,7 +262,11 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         "logging_steps": 1,
         "save_strategy": "steps",
         "save_steps": 50,
+        "save_total_limit": 2,
         "bf16": _bf16_supported(),
+        # One reference pass before training, cached with the dataset; later runs (another beta,
+        # another loss_type) reuse it.
+        "precompute_ref_log_probs": True,
     }
     if eval_set is not None:
         defaults |= {"eval_strategy": "steps", "eval_steps": 50}

@@ -230,3 +230,27 @@ def test_gpt2_recipe_runs_on_a_tiny_gpt2_with_standard_data(bundled_tokenizer, t
     result = train(load_train_recipe(RECIPES / "gpt2-lora-ultrafeedback.yaml", overrides))
     adapter = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
     assert result.steps == 1 and sorted(adapter["target_modules"]) == ["c_attn", "c_proj"] and adapter["r"] == 4
+
+
+def test_rerunning_a_recipe_reuses_reference_logps(tiny_model_dir, data_file, tmp_path, monkeypatch):
+    """The same recipe again (a rerun, or a resume) skips the reference pass: TRL finds its cached
+    log-probs beside the disk-backed dataset prefkit keeps in the output folder. (TRL keys that
+    cache on the tokenized dataset, whose fingerprint covers the whole DPOConfig, so another beta
+    recomputes it.)"""
+    from trl import DPOTrainer
+
+    calls = []
+    original = DPOTrainer.compute_ref_log_probs
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
+    out = tmp_path / "run"
+    train(tiny_config(tiny_model_dir, data_file, out))
+    first = len(calls)
+    assert first > 0
+    assert train(tiny_config(tiny_model_dir, data_file, out)).steps == 2
+    assert len(calls) == first
+    assert [p.name.startswith("pairs-") for p in (out / "cache").iterdir()] == [True]
