@@ -79,6 +79,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def tiny_dimensions(tokenizer) -> dict:
+    """Config sizes of the tiny random models the tests train, with the tokenizer's vocabulary and ids."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 512,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+
+
 @pytest.fixture(scope="session")
 def bundled_model_dir(tmp_path_factory):
     """The offline default model, materialized once per test session into a temporary cache."""
@@ -105,15 +121,7 @@ def tiny_model_dir(bundled_tokenizer, tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(bundled_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
+    config = LlamaConfig(**tiny_dimensions(bundled_tokenizer))
     folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(folder)
     bundled_tokenizer.save_pretrained(folder)

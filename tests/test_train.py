@@ -169,20 +169,10 @@ def test_smollm3_recipe_runs_on_a_tiny_smollm3(bundled_tokenizer, data_file, tmp
     from transformers import SmolLM3Config, SmolLM3ForCausalLM
 
     from prefkit.train import load_train_recipe
+    from tests.conftest import tiny_dimensions
 
     torch.manual_seed(0)
-    config = SmolLM3Config(
-        vocab_size=len(bundled_tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=bundled_tokenizer.pad_token_id,
-        bos_token_id=bundled_tokenizer.bos_token_id,
-        eos_token_id=bundled_tokenizer.eos_token_id,
-    )
+    config = SmolLM3Config(**tiny_dimensions(bundled_tokenizer))
     model_dir = tmp_path / "tiny-smollm3"
     SmolLM3ForCausalLM(config).save_pretrained(model_dir)
     bundled_tokenizer.save_pretrained(model_dir)
