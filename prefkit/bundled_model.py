@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +108,28 @@ def resolve_model(name_or_path: str) -> str:
     if Path(name_or_path).exists() or _HUB_ID.match(name_or_path):
         return name_or_path
     raise UsageError(f"model '{name_or_path}': no such folder (and not a hub id or a bundled name)")
+
+
+@contextmanager
+def _loading(name: str):
+    try:
+        yield
+    except OSError as err:  # missing files, an unreachable hub, a folder that is not a model
+        raise UsageError(f"model '{name}': cannot load ({str(err).splitlines()[0]})") from err
+
+
+def load_causal_lm(name: str, trust_remote_code: bool = False):
+    """A causal LM by bundled name, folder or hub id; safetensors only, remote code only if asked."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name)
+    with _loading(name):
+        return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=True)
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name)
+    with _loading(name):
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)

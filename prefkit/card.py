@@ -188,15 +188,14 @@ def write_card(
 
 def card_for_file(file: str | Path, output: str | Path) -> Path:
     """The same card for any canonical file (``prefkit card``)."""
-    from prefkit.errors import UsageError
-    from prefkit.sources import LINE, read, resolve
-    from prefkit.validate import prepare, validate_file
+    from prefkit.errors import UsageError, ValidationFailed
+    from prefkit.validate import load_canonical
 
     file = Path(file)
-    if not validate_file(file).ok:
-        raise UsageError(f"{file}: not a canonical file (see prefkit validate {file})")
-    (source,) = resolve(str(file))
-    frame = prepare(read(source).frame.drop(LINE))
+    try:
+        frame = load_canonical(file)
+    except ValidationFailed as err:
+        raise UsageError(f"{file}: not a canonical file (see prefkit validate {file})") from err
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
     output = Path(output)
     return write_card({split_name: frame}, output, data_files={split_name: str(file)})

@@ -203,58 +203,41 @@ class EvalResult:
     reference_kind: str
 
 
-def _load(name: str, trust_remote_code: bool):
-    from transformers import AutoModelForCausalLM
-
-    from prefkit.bundled_model import resolve_model
-
-    try:
-        return AutoModelForCausalLM.from_pretrained(
-            resolve_model(name), trust_remote_code=trust_remote_code, use_safetensors=True
-        )
-    except OSError as err:  # missing files, an unreachable hub, a folder that is not a model
-        raise UsageError(f"model '{name}': cannot load ({str(err).splitlines()[0]})") from err
-
-
-def load_policy(config: EvalConfig):
+def load_policy(model: str, trust_remote_code: bool = False):
     """``(policy, tokenizer, is_adapter)``; an adapter is loaded onto its base, the tokenizer from the
     model folder when it has one, else from the base."""
     from pathlib import Path
 
-    from transformers import AutoTokenizer
+    from prefkit.bundled_model import load_causal_lm, load_tokenizer, resolve_model
 
-    from prefkit.bundled_model import resolve_model
-
-    path = resolve_model(config.model)
+    path = resolve_model(model)
     if (Path(path) / "adapter_config.json").exists():
         from peft import PeftConfig, PeftModel
 
         base_name = PeftConfig.from_pretrained(path).base_model_name_or_path
-        policy = PeftModel.from_pretrained(_load(base_name, config.trust_remote_code), path)
-        tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else resolve_model(base_name)
-        return policy, AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=config.trust_remote_code), True
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-    return _load(path, config.trust_remote_code), tokenizer, False
+        policy = PeftModel.from_pretrained(load_causal_lm(base_name, trust_remote_code), path)
+        tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else base_name
+        return policy, load_tokenizer(tokenizer_source, trust_remote_code), True
+    return load_causal_lm(path, trust_remote_code), load_tokenizer(path, trust_remote_code), False
 
 
 def evaluate(config: EvalConfig) -> EvalResult:
     """Scores every pair of ``config.data`` under the policy and the reference."""
-    from prefkit.sources import LINE, read, resolve
-    from prefkit.validate import prepare, validate_file
+    from prefkit.bundled_model import load_causal_lm
+    from prefkit.errors import ValidationFailed
+    from prefkit.validate import load_canonical
 
-    report = validate_file(config.data)
-    if not report.ok:
-        failing = ", ".join(f.check for f in report.failures[:3])
-        raise UsageError(f"{config.data}: not canonical ({failing}); see prefkit validate {config.data}")
-    (source,) = resolve(config.data)
-    frame = prepare(read(source).frame.drop(LINE))
-    policy, tokenizer, is_adapter = load_policy(config)
+    try:
+        frame = load_canonical(config.data)
+    except ValidationFailed as err:  # eval's data is an argument: a usage error, not a data failure
+        raise UsageError(str(err)) from err
+    policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
     tokenized = [tokenize_pair(tokenizer, *row) for row in frame.select("prompt", "chosen", "rejected").iter_rows()]
     scored = reply_logps(policy, tokenized, config.batch_size, config.max_length)
     reference, kind = None, "none"
     if config.ref is not None:
         reference = reply_logps(
-            _load(config.ref, config.trust_remote_code), tokenized, config.batch_size, config.max_length
+            load_causal_lm(config.ref, config.trust_remote_code), tokenized, config.batch_size, config.max_length
         )
         kind = config.ref
     elif is_adapter:
@@ -348,15 +331,15 @@ def generate_answers(model, tokenizer, prompts: list[str], config: CompareConfig
 
 def compare(config: CompareConfig) -> list[dict[str, str]]:
     """Answers of the base and the trained model to each prompt: ``[{prompt, base, trained}]``."""
-    policy, tokenizer, is_adapter = load_policy(
-        EvalConfig(model=config.model, data="", trust_remote_code=config.trust_remote_code)
-    )
+    from prefkit.bundled_model import load_causal_lm
+
+    policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
+    if config.ref is None and not is_adapter:
+        raise UsageError("--ref is needed: the model is not an adapter, so there is no base to compare with")
     trained = generate_answers(policy, tokenizer, config.prompts, config)
     if config.ref is not None:
-        base = generate_answers(_load(config.ref, config.trust_remote_code), tokenizer, config.prompts, config)
-    elif is_adapter:
+        base = generate_answers(load_causal_lm(config.ref, config.trust_remote_code), tokenizer, config.prompts, config)
+    else:
         with policy.disable_adapter():
             base = generate_answers(policy, tokenizer, config.prompts, config)
-    else:
-        raise UsageError("--ref is needed: the model is not an adapter, so there is no base to compare with")
     return [{"prompt": p, "base": b, "trained": t} for p, b, t in zip(config.prompts, base, trained, strict=True)]

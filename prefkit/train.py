@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from prefkit.bundled_model import DEFAULT_MODEL, resolve_model
-from prefkit.errors import ConfigError, UsageError, ValidationFailed
+from prefkit.bundled_model import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+from prefkit.errors import ConfigError, UsageError
 from prefkit.recipes import from_mapping, load_yaml
 
 # What TRL 1.x and transformers 5 removed or renamed, and what to use instead.
@@ -166,17 +166,12 @@ def _load_pairs(path: str, cache: Path):
     """
     import datasets
 
-    from prefkit.sources import LINE, file_sha256, read, resolve
-    from prefkit.validate import prepare, validate_file
+    from prefkit.sources import file_sha256
+    from prefkit.validate import load_canonical
 
-    report = validate_file(path)
-    if not report.ok:
-        failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in report.failures[:5])
-        raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", report)
+    frame = load_canonical(path).select("prompt", "chosen", "rejected")
     folder = cache / f"pairs-{file_sha256(Path(path))[:16]}"
     if not (folder / "state.json").exists():
-        (source,) = resolve(path)
-        frame = prepare(read(source).frame.drop(LINE)).select("prompt", "chosen", "rejected")
         tmp = folder.with_name(folder.name + ".tmp")
         datasets.Dataset.from_list(frame.to_dicts()).save_to_disk(str(tmp))
         tmp.rename(folder)
@@ -205,7 +200,7 @@ def _bf16_supported() -> bool:
 
 def train(config: TrainConfig, resume: str | None = None, callbacks: list | None = None) -> TrainResult:
     """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
@@ -231,16 +226,10 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
                 f"--resume: the recipe or the data changed since {checkpoint} was written; start a new output_dir"
             )
 
-    model_path = resolve_model(config.model)
     # Seeded before the LoRA weights are drawn, so the reference hash, and its cache, repeat across runs.
     set_seed(config.seed)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=config.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            model_path, trust_remote_code=config.trust_remote_code, use_safetensors=True
-        )
-    except OSError as err:
-        raise UsageError(f"model '{config.model}': cannot load ({str(err).splitlines()[0]})") from err
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    model = load_causal_lm(config.model, config.trust_remote_code)
     if isinstance(train_set[0]["prompt"], list) and not getattr(tokenizer, "chat_template", None):
         raise UsageError(f"model '{config.model}' has no chat template: convert the data with --style standard")
     if tokenizer.pad_token is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from prefkit.errors import ValidationFailed
 from prefkit.messages import MESSAGES, is_messages_dtype
 from prefkit.models import model_for
 from prefkit.schema import checks_for, detect_style, frame_schema
@@ -86,6 +87,20 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
 
 def validate_file(path: str | Path) -> FileValidation:
     """Validates one canonical file (JSON Lines or Parquet)."""
+    return _read_and_validate(path)[0]
+
+
+def load_canonical(path: str | Path) -> pl.DataFrame:
+    """A canonical file's rows, read once and validated; raises :class:`ValidationFailed` if it does
+    not conform, naming the failing checks. What ``train``, ``eval`` and ``card`` read their data with."""
+    result, frame = _read_and_validate(path)
+    if not result.ok:
+        failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in result.failures[:5])
+        raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", result)
+    return frame
+
+
+def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame]:
     import pandera.errors
 
     (source,) = resolve(str(path))
@@ -110,7 +125,7 @@ def validate_file(path: str | Path) -> FileValidation:
             model_for(style).validate(frame, lazy=True)
         except pandera.errors.SchemaErrors as err:
             failures.extend(_summarize(err.failure_cases, lines, style))
-    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures)
+    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures), frame
 
 
 def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckFailure]:
