@@ -52,7 +52,7 @@ def conversion_pair(rng: random.Random) -> SamplePair:
     value = rng.randint(2, 40) / rng.choice([1, 2, 4])
     right = value * factor
     wrong = right / 10 if rng.random() < 0.5 else right * 10
-    fmt = lambda x: f"{x:g}"  # noqa: E731
+    fmt = lambda x: f"{x:g}"
     return SamplePair(
         f"Convert {fmt(value)} {big} to {small}.",
         f"{fmt(value)} {big} is {fmt(right)} {small}.",

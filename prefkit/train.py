@@ -75,6 +75,13 @@ class TrainConfig:
     lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA settings."})
     seed: int = field(default=0, metadata={"help": "Seed for training and the eval split."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off unless set)."})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tokenized pairs and reference log-probs, kept under content keys (default: OUTPUT_DIR/cache). "
+            "Runs that share it (a beta or loss_type sweep) run the reference model once."
+        },
+    )
     dpo: dict[str, Any] = field(default_factory=dict, metadata={"help": "DPOConfig fields (beta, learning_rate, ...)."})
 
 
@@ -159,30 +166,31 @@ def _data_files(settings: DataSettings) -> tuple[str, str | None]:
 def _load_pairs(path: str, cache: Path):
     """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected.
 
-    The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``. Loading that
-    folder again gives the same dataset fingerprint on every run, so the caches TRL keeps beside a
-    dataset's files (the tokenized data, keyed also by the tokenizer; the precomputed reference
-    log-probs, keyed also by a hash of the reference model) are found again instead of recomputed.
+    The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``, so its
+    dataset fingerprint, which keys the tokenized-data cache, is the same on every run.
     """
     import datasets
 
     from prefkit.sources import file_sha256
+    from prefkit.training_cache import saved_dataset
     from prefkit.validate import load_canonical
 
-    frame = load_canonical(path).select("prompt", "chosen", "rejected")
-    folder = cache / f"pairs-{file_sha256(Path(path))[:16]}"
-    if not (folder / "state.json").exists():
-        tmp = folder.with_name(folder.name + ".tmp")
-        datasets.Dataset.from_list(frame.to_dicts()).save_to_disk(str(tmp))
-        tmp.rename(folder)
-    return datasets.load_from_disk(str(folder))
+    def build():
+        frame = load_canonical(path).select("prompt", "chosen", "rejected")
+        return datasets.Dataset.from_list(frame.to_dicts())
+
+    return saved_dataset(cache / f"pairs-{file_sha256(Path(path))[:16]}", build)
 
 
 def fingerprint(config: TrainConfig, files: list[str]) -> str:
-    """What a checkpoint was trained from: the recipe as resolved and the data files' contents."""
+    """What a checkpoint was trained from: the recipe as resolved and the data files' contents.
+
+    ``cache_dir`` is left out: where caches live changes no result.
+    """
     from prefkit.sources import file_sha256
 
-    digest = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode())
+    recipe = dataclasses.asdict(config) | {"cache_dir": None}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     for path in files:
         digest.update(file_sha256(Path(path)).encode())
     return digest.hexdigest()
@@ -202,10 +210,12 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
     """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
+
+    from prefkit.training_cache import caching_dpo_trainer, tokenizer_digest, weights_digest
 
     out = Path(config.output_dir)
-    cache = out / "cache"
+    cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     train_file, eval_file = _data_files(config.data)
     train_set = _load_pairs(train_file, cache)
@@ -253,8 +263,8 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         "save_steps": 50,
         "save_total_limit": 2,
         "bf16": _bf16_supported(),
-        # One reference pass before training, cached with the dataset; later runs (another beta,
-        # another loss_type) reuse it.
+        # One reference pass before training, cached under a key of model, tokens and max_length:
+        # later runs (another beta, another loss_type) reuse it.
         "precompute_ref_log_probs": True,
     }
     if eval_set is not None:
@@ -263,7 +273,10 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         args = DPOConfig(output_dir=str(out), seed=config.seed, **(defaults | config.dpo))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"DPOConfig: {err}") from err
-    trainer = DPOTrainer(
+    # Hashed before LoRA wraps the model: the reference is these weights.
+    reference_hash = weights_digest(model) if args.precompute_ref_log_probs else None
+    trainer_class = caching_dpo_trainer(cache, tokenizer_digest(tokenizer), reference_hash)
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train_set,

@@ -77,9 +77,13 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     """
     fixes = []
     for name, dtype in frame.schema.items():
-        if name in ("prompt", "chosen", "rejected") and is_messages_dtype(dtype) and dtype != MESSAGES:
-            if {f.name for f in dtype.inner.fields} == {"role", "content"}:
-                fixes.append(pl.col(name).cast(MESSAGES))
+        if (
+            name in ("prompt", "chosen", "rejected")
+            and is_messages_dtype(dtype)
+            and dtype != MESSAGES
+            and {f.name for f in dtype.inner.fields} == {"role", "content"}
+        ):
+            fixes.append(pl.col(name).cast(MESSAGES))
         if name in ("score_chosen", "score_rejected") and (dtype.is_numeric() or dtype == pl.Null):
             fixes.append(pl.col(name).cast(pl.Float64))
     return frame.with_columns(fixes) if fixes else frame

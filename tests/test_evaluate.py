@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from prefkit.errors import UsageError
 from prefkit.evaluate import EvalConfig, PairLogps, evaluate, preference_metrics, reply_logps, tokenize_pair
 
-
 PAIRS = [
     (
         [{"role": "user", "content": "What is 2 + 2?"}],

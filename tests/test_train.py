@@ -222,12 +222,16 @@ def test_gpt2_recipe_runs_on_a_tiny_gpt2_with_standard_data(bundled_tokenizer, t
     assert result.steps == 1 and sorted(adapter["target_modules"]) == ["c_attn", "c_proj"] and adapter["r"] == 4
 
 
-def test_rerunning_a_recipe_reuses_reference_logps(tiny_model_dir, data_file, tmp_path, monkeypatch):
-    """The same recipe again (a rerun, or a resume) skips the reference pass: TRL finds its cached
-    log-probs beside the disk-backed dataset prefkit keeps in the output folder. (TRL keys that
-    cache on the tokenized dataset, whose fingerprint covers the whole DPOConfig, so another beta
-    recomputes it.)"""
+def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir, data_file, tmp_path, monkeypatch):
+    """Runs sharing a cache_dir: another beta and loss_type (in another output folder) skip the
+    reference pass; another max_length or another tokenizer does not. The cached values are the
+    base model's log-probs, row for row."""
+    import datasets
+    import numpy as np
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
+
+    from prefkit.evaluate import reply_logps, tokenize_pair
 
     calls = []
     original = DPOTrainer.compute_ref_log_probs
@@ -237,10 +241,43 @@ def test_rerunning_a_recipe_reuses_reference_logps(tiny_model_dir, data_file, tm
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
-    out = tmp_path / "run"
-    train(tiny_config(tiny_model_dir, data_file, out))
-    first = len(calls)
-    assert first > 0
-    assert train(tiny_config(tiny_model_dir, data_file, out)).steps == 2
-    assert len(calls) == first
-    assert [p.name.startswith("pairs-") for p in (out / "cache").iterdir()] == [True]
+    cache = tmp_path / "cache"
+
+    def run(name, model_dir=tiny_model_dir, **dpo):
+        config = tiny_config(model_dir, data_file, tmp_path / name, **dpo)
+        config.cache_dir = str(cache)
+        before = len(calls)
+        assert train(config).steps == 2
+        return len(calls) - before
+
+    def folders(prefix):
+        return sorted(p for p in cache.iterdir() if p.name.startswith(prefix))
+
+    assert run("a", beta=0.1) > 0
+    [first_tokens], [first_reference] = folders("tokens-"), folders("reference-")
+    assert run("b", beta=0.3, loss_type=["ipo"]) == 0
+    assert run("a", beta=0.5) == 0  # a rerun in the same folder too
+    assert (len(folders("tokens-")), len(folders("reference-"))) == (1, 1)
+
+    assert run("c", max_length=42) > 0  # prompts are 39 tokens: replies are cut
+    assert (len(folders("tokens-")), len(folders("reference-"))) == (2, 2)
+
+    # Same weights, another chat template: the tokens change, so nothing stale may be reused.
+    other = tmp_path / "other-template"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(other)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = tokenizer.chat_template.replace("<|im_start|>", "<|im_start|> ")
+    tokenizer.save_pretrained(other)
+    assert run("d", model_dir=other) > 0
+    assert (len(folders("tokens-")), len(folders("reference-"))) == (3, 3)
+
+    # Row i of the first reference folder holds pair i's log-probs under the untrained model.
+    reference = datasets.load_from_disk(str(first_reference))
+    tokens = datasets.load_from_disk(str(first_tokens))
+    assert len(reference) == len(tokens) == len(PAIRS)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    base_tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenized = [tokenize_pair(base_tokenizer, r["prompt"], r["chosen"], r["rejected"]) for r in tokens]
+    expected = reply_logps(model, tokenized, max_length=64)
+    for column, values in (("ref_chosen_logps", expected.chosen), ("ref_rejected_logps", expected.rejected)):
+        np.testing.assert_allclose(reference[column], values, atol=1e-4)
