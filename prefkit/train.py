@@ -172,7 +172,7 @@ def _load_pairs(path: str, cache: Path):
     import datasets
 
     from prefkit.sources import file_sha256
-    from prefkit.training_cache import saved_dataset
+    from prefkit.dpo_trainer import saved_dataset
     from prefkit.validate import load_canonical
 
     def build():
@@ -212,7 +212,7 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig
 
-    from prefkit.training_cache import caching_dpo_trainer, tokenizer_digest, weights_digest
+    from prefkit.dpo_trainer import dpo_trainer_class, tokenizer_digest, weights_digest
 
     out = Path(config.output_dir)
     cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
@@ -275,7 +275,7 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         raise ConfigError(f"DPOConfig: {err}") from err
     # Hashed before LoRA wraps the model: the reference is these weights.
     reference_hash = weights_digest(model) if args.precompute_ref_log_probs else None
-    trainer_class = caching_dpo_trainer(cache, tokenizer_digest(tokenizer), reference_hash)
+    trainer_class = dpo_trainer_class(cache, tokenizer_digest(tokenizer), reference_hash)
     trainer = trainer_class(
         model=model,
         args=args,

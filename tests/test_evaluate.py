@@ -68,11 +68,21 @@ def test_batched_scores_equal_direct_computation(bundled_tokenizer, tiny_model_d
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenized = [tokenize_pair(bundled_tokenizer, *p) for p in PAIRS]
-    scores = reply_logps(model, tokenized, batch_size=2)  # pairs of different lengths share a padded batch
-    for i, (prompt_ids, chosen_ids, rejected_ids) in enumerate(tokenized):
-        assert scores.chosen[i] == pytest.approx(direct_logp(model, prompt_ids, chosen_ids), abs=1e-4)
-        assert scores.rejected[i] == pytest.approx(direct_logp(model, prompt_ids, rejected_ids), abs=1e-4)
-        assert (scores.chosen_tokens[i], scores.rejected_tokens[i]) == (len(chosen_ids), len(rejected_ids))
+    # Pairs of different lengths share a padded batch; the shared-prompt path (the default) and the
+    # plain one must both equal one unbatched pass per reply.
+    for share_prompt in (True, False):
+        scores = reply_logps(model, tokenized, batch_size=2, share_prompt=share_prompt)
+        for i, (prompt_ids, chosen_ids, rejected_ids) in enumerate(tokenized):
+            assert scores.chosen[i] == pytest.approx(direct_logp(model, prompt_ids, chosen_ids), abs=1e-4)
+            assert scores.rejected[i] == pytest.approx(direct_logp(model, prompt_ids, rejected_ids), abs=1e-4)
+            assert (scores.chosen_tokens[i], scores.rejected_tokens[i]) == (len(chosen_ids), len(rejected_ids))
+    # Cut to max_length from the start, as training cuts: two reply tokens of the longest prompt remain.
+    limit = max(len(p) for p, _, _ in tokenized) + 2
+    cut = reply_logps(model, tokenized, batch_size=3, max_length=limit)
+    for i, (prompt_ids, chosen_ids, _) in enumerate(tokenized):
+        kept = chosen_ids[: limit - len(prompt_ids)]
+        assert cut.chosen_tokens[i] == len(kept)
+        assert cut.chosen[i] == pytest.approx(direct_logp(model, prompt_ids, kept), abs=1e-4)
 
 
 def test_metrics_from_known_logps():

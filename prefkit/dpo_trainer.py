@@ -1,4 +1,4 @@
-"""Content-keyed caches for DPO training: tokenized pairs and reference log-probs.
+"""prefkit's ``DPOTrainer``: TRL's, with content-keyed data caches and length-grouped batches.
 
 TRL keeps both caches beside the dataset, keyed on the tokenized dataset's fingerprint, and that
 fingerprint covers the whole ``DPOConfig`` (its truncation filter is a lambda that captures the
@@ -15,6 +15,10 @@ the values depend on, and nothing else:
 
 A sweep over ``beta`` or ``loss_type`` that points every run at one ``cache_dir`` pays for the
 reference pass once.
+
+``train_sampling_strategy: group_by_length`` works on preference pairs too: transformers' sampler
+looks for an ``input_ids`` column, which tokenized pairs do not have, so their lengths are given to
+it directly.
 """
 
 from __future__ import annotations
@@ -104,7 +108,23 @@ def saved_dataset(folder: Path, build: Callable[[], object]):
     return datasets.load_from_disk(str(folder))
 
 
-def caching_dpo_trainer(cache_dir: Path, tokenizer_hash: str, reference_hash: str | None):
+def pair_lengths(dataset) -> list[int]:
+    """Tokens of a tokenized pair's longer sequence, what its padded batch is as wide as.
+
+    >>> from datasets import Dataset
+    >>> pair_lengths(Dataset.from_dict({"prompt_ids": [[1, 2]], "chosen_ids": [[3]], "rejected_ids": [[4, 5, 6]]}))
+    [5]
+    """
+    import pyarrow.compute as pc
+
+    table = dataset.with_format("arrow")[:]
+    replies = pc.max_element_wise(
+        pc.list_value_length(table["chosen_ids"]), pc.list_value_length(table["rejected_ids"])
+    )
+    return pc.add(pc.list_value_length(table["prompt_ids"]), replies).to_pylist()
+
+
+def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str | None):
     """``trl.DPOTrainer`` with its two data caches kept in ``cache_dir`` under the keys above.
 
     It overrides TRL's two dataset hooks, ``_prepare_dataset`` (tokenize and filter) and
@@ -140,7 +160,17 @@ def caching_dpo_trainer(cache_dir: Path, tokenizer_hash: str, reference_hash: st
             return None
         return folder.name.removeprefix("tokens-")
 
-    class CachingDPOTrainer(DPOTrainer):
+    class PrefkitDPOTrainer(DPOTrainer):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            columns = getattr(dataset, "column_names", None) or []
+            if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name not in columns:
+                from transformers.trainer_pt_utils import LengthGroupedSampler
+
+                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                return LengthGroupedSampler(batch, lengths=pair_lengths(dataset))
+            return super()._get_train_sampler(train_dataset)
+
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             folder = cache_dir / f"tokens-{tokens_key(dataset._fingerprint, tokenizer_hash, args)}"
             if not main_process_sees(folder):
@@ -162,4 +192,4 @@ def caching_dpo_trainer(cache_dir: Path, tokenizer_hash: str, reference_hash: st
 
             return concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
 
-    return CachingDPOTrainer
+    return PrefkitDPOTrainer

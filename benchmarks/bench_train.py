@@ -1,0 +1,191 @@
+"""prefkit train against a plain TRL DPOTrainer script: tokens/s and peak memory, side by side.
+
+    python benchmarks/bench_train.py [--pairs 32] [--batch-size 4] [--max-length 256]
+
+Same model (the bundled SmolLM2-135M-Instruct), same pairs (real HH-RLHF from ../shared/data when
+present, else prefkit's sample), same settings (LoRA r=16 on q/k/v/o, one epoch, batch 4,
+max_length 256, lr 5e-6); each run in its own process, timed from loading the model to the end of
+training, peak memory from the process's maximum resident set:
+
+1. ``trl``: the script a user writes today (``load_dataset`` + ``DPOTrainer`` with defaults,
+   so the reference model runs inside every step);
+2. ``prefkit``: ``prefkit train`` with its defaults (one reference pass before training, saved);
+3. ``prefkit, reference cached``: another run (another beta) that finds the saved reference
+   log-probs;
+4. ``+ length-grouped``: the same with ``train_sampling_strategy: group_by_length``, so a batch
+   holds pairs of similar length and little padding.
+
+Tokens are the non-padding tokens of every prompt + reply sequence trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+SHARED_HH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+
+
+def settings(args) -> dict:
+    return {
+        "per_device_train_batch_size": args.batch_size,
+        "num_train_epochs": 1,
+        "max_length": args.max_length,
+        "learning_rate": 5e-6,
+        "beta": 0.1,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": 0,
+        "dataloader_pin_memory": False,
+    }
+
+
+def prepare_data(work: Path, pairs: int) -> Path:
+    """A canonical file of ``pairs`` pairs: real HH-RLHF when it is there, else the bundled sample."""
+    from prefkit.convert import ConvertConfig, convert
+    from prefkit.sample_data import write_sample
+
+    source = SHARED_HH
+    if not source.exists():
+        source = write_sample(work / "sample", n_train=pairs, n_heldout=4)["train"]
+    full = work / "all.jsonl"
+    convert(ConvertConfig(sources=[str(source)], output=str(full)))
+    lines = full.read_text(encoding="utf-8").splitlines()[:pairs]
+    data = work / "train.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
+def count_tokens(data: Path, max_length: int) -> int:
+    """Non-padding tokens of both sequences of every pair, cut to ``max_length`` as training cuts."""
+    from prefkit.bundled_model import load_tokenizer
+    from prefkit.evaluate import tokenize_pair
+    from prefkit.validate import load_canonical
+
+    tokenizer = load_tokenizer("smollm2-135m-instruct")
+    total = 0
+    for row in load_canonical(data).select("prompt", "chosen", "rejected").iter_rows():
+        prompt, chosen, rejected = tokenize_pair(tokenizer, *row)
+        total += min(len(prompt) + len(chosen), max_length) + min(len(prompt) + len(rejected), max_length)
+    return total
+
+
+def run_trl(data: Path, work: Path, args) -> None:
+    """The plain script: what TRL's documentation shows, on the same model and settings."""
+    from datasets import load_dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from prefkit.bundled_model import materialize
+
+    folder = materialize()
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    dataset = load_dataset("json", data_files=str(data), split="train").select_columns(["prompt", "chosen", "rejected"])
+    peft_config = LoraConfig(
+        r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], target_modules=LORA["target_modules"]
+    )
+    config = DPOConfig(output_dir=str(work / "trl"), bf16=False, **settings(args))
+    DPOTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    ).train()
+
+
+def run_prefkit(data: Path, work: Path, args, beta: float, grouped: bool) -> None:
+    from prefkit.train import DataSettings, LoraSettings, TrainConfig, train
+
+    dpo = settings(args) | {"beta": beta}
+    if grouped:
+        dpo["train_sampling_strategy"] = "group_by_length"
+    train(
+        TrainConfig(
+            data=DataSettings(train=str(data)),
+            output_dir=str(work / f"prefkit-{beta}-{grouped}"),
+            cache_dir=str(work / "cache"),
+            lora=LoraSettings(**LORA),
+            dpo=dpo,
+        )
+    )
+
+
+RUNS = {
+    "trl": ("plain TRL script (defaults)", lambda d, w, a: run_trl(d, w, a)),
+    "prefkit": ("prefkit train (defaults)", lambda d, w, a: run_prefkit(d, w, a, 0.1, False)),
+    "cached": ("prefkit, reference cached (beta 0.2)", lambda d, w, a: run_prefkit(d, w, a, 0.2, False)),
+    "grouped": ("+ length-grouped batches (beta 0.3)", lambda d, w, a: run_prefkit(d, w, a, 0.3, True)),
+}
+
+
+def child(name: str, data: Path, work: Path, args) -> None:
+    start = time.perf_counter()
+    RUNS[name][1](data, work, args)
+    print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def measure(name: str, data: Path, work: Path, args) -> dict:
+    """Runs one configuration in a fresh process; its time and peak resident memory."""
+    command = [sys.executable, __file__, "--child", name, "--data", str(data), "--work", str(work)]
+    command += ["--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
+    env = os.environ | {"TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{name} failed (status {status}): {output[-2000:]}")
+    result = json.loads(output.strip().splitlines()[-1])
+    return result | {"peak_mib": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--child", choices=sorted(RUNS))
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.data, args.work, args)
+        return
+
+    console = Console(width=120)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = prepare_data(work, args.pairs)
+        tokens = count_tokens(data, args.max_length)
+        console.print(
+            f"{args.pairs} pairs from {'HH-RLHF harmless-base test' if SHARED_HH.exists() else 'the bundled sample'}, "
+            f"{tokens} tokens per epoch, batch {args.batch_size}, max_length {args.max_length}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        table = Table("run", "seconds", "tokens/s", "peak memory (MiB)", "vs TRL")
+        baseline = None
+        for name, (label, _) in RUNS.items():
+            result = measure(name, data, work, args)
+            baseline = baseline or result["seconds"]
+            table.add_row(
+                label,
+                f"{result['seconds']:.1f}",
+                f"{tokens / result['seconds']:.0f}",
+                f"{result['peak_mib']:.0f}",
+                f"{baseline / result['seconds']:.2f}x",
+            )
+            console.print(f"{label}: {result['seconds']:.1f} s")
+        console.print(table)
+
+
+if __name__ == "__main__":
+    main()
