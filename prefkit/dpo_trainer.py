@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +126,20 @@ def pair_lengths(dataset) -> list[int]:
     return pc.add(pc.list_value_length(table["prompt_ids"]), replies).to_pylist()
 
 
+def scores_reference_itself(trainer) -> bool:
+    """Whether prefkit's scorer gives what TRL's reference pass would: one process, the model in
+    memory, TRL's default truncation, plain sums of log-probs."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return (
+        trainer.accelerator.num_processes == 1
+        and trainer.ref_model is None
+        and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled)
+        and trainer.args.truncation_mode == "keep_start"
+        and trainer.ld_alpha is None
+        and "ref" not in (getattr(model, "peft_config", None) or {})
+    )
+
+
 def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str | None):
     """``trl.DPOTrainer`` with its two data caches kept in ``cache_dir`` under the keys above.
 
@@ -132,6 +148,7 @@ def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str 
     Under several processes the main one decides hit or miss for all (TRL's hooks synchronize the
     processes, so every process must take the same branch) and is the one that writes.
     """
+    import datasets
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
     from datasets import concatenate_datasets
@@ -176,8 +193,6 @@ def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str 
             if not main_process_sees(folder):
                 prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
                 write_on_main(folder, lambda: prepared)
-            import datasets
-
             return datasets.load_from_disk(str(folder))
 
         def _precompute_ref_logps(self, dataset, name, batch_size):
@@ -186,10 +201,48 @@ def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str 
                 return super()._precompute_ref_logps(dataset, name, batch_size)
             folder = cache_dir / f"reference-{reference_key(tokens, reference_hash, self.args)}"
             if not main_process_sees(folder):
-                with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
-                write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
-            import datasets
-
+                if scores_reference_itself(self):
+                    scored = self._score_reference(dataset, name, batch_size)
+                    write_on_main(folder, lambda: datasets.Dataset.from_dict(scored))
+                else:
+                    with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
+                    write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
             return concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
+
+        def _score_reference(self, dataset, name: str, batch_size: int) -> dict[str, list[float]]:
+            """Reference log-probs with each prompt run once per pair instead of once per reply.
+
+            TRL runs prompt + chosen and prompt + rejected as two full sequences; here the shared
+            prefix and each prompt are computed once and their key/value cache reused
+            (``prefkit.evaluate.reply_logps``), which on short replies is most of the work.
+            """
+            import contextlib
+
+            import torch
+            from peft import PeftModel
+            from tqdm.auto import tqdm
+
+            from prefkit.evaluate import reply_logps
+
+            model = self.accelerator.unwrap_model(self.model)
+            columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).with_format("arrow")[:]
+            tokenized = list(zip(*(columns[c].to_pylist() for c in columns.column_names), strict=True))
+            adapters_off = model.disable_adapter() if isinstance(model, PeftModel) else contextlib.nullcontext()
+            was_training = model.training
+            with (
+                tqdm(
+                    total=len(tokenized),
+                    desc=f"Computing reference log probs for {name} dataset (prompts shared)",
+                    disable=bool(os.environ.get("TQDM_DISABLE", "")),
+                ) as bar,
+                adapters_off,
+                self.accelerator.autocast(),
+                torch.no_grad(),
+            ):
+                logps = reply_logps(
+                    model, tokenized, batch_size, self.args.max_length or sys.maxsize, on_batch=bar.update
+                )
+            model.train(was_training)
+            return {"ref_chosen_logps": logps.chosen.tolist(), "ref_rejected_logps": logps.rejected.tolist()}
 
     return PrefkitDPOTrainer

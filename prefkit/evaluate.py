@@ -18,6 +18,7 @@ preferred, and is not computed here.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,6 +194,7 @@ def reply_logps(
     batch_size: int = 8,
     max_length: int = 1024,
     share_prompt: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> PairLogps:
     """Sums of reply-token log-probs for every pair, ``batch_size`` pairs per forward pass.
 
@@ -201,7 +203,8 @@ def reply_logps(
     padding. With ``share_prompt`` (the default), the prompt is run once per pair rather than once
     per reply, and the prefix all pairs share (a chat template's system header) once in all, from
     the key/value cache; ``share_prompt=False`` scores prompt + reply in one plain pass, for
-    models whose cache cannot be reused that way (recurrent state, for one).
+    models whose cache cannot be reused that way (recurrent state, for one). ``on_batch`` is
+    called with the number of pairs each batch scored (for a progress bar).
     """
     import torch
 
@@ -235,6 +238,8 @@ def reply_logps(
                 batch_sums, batch_counts = _batch_logps_plain(model, batch)
             sums[rows] = batch_sums.reshape(-1, 2)
             counts[rows] = batch_counts.reshape(-1, 2)
+            if on_batch is not None:
+                on_batch(len(rows))
     return PairLogps(sums[:, 0], sums[:, 1], counts[:, 0], counts[:, 1])
 
 

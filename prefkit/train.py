@@ -171,8 +171,8 @@ def _load_pairs(path: str, cache: Path):
     """
     import datasets
 
-    from prefkit.sources import file_sha256
     from prefkit.dpo_trainer import saved_dataset
+    from prefkit.sources import file_sha256
     from prefkit.validate import load_canonical
 
     def build():

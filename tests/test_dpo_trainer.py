@@ -90,3 +90,44 @@ def test_group_by_length_batches_pairs_of_similar_length(tiny_model_dir, tmp_pat
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     tokenized = [tokenize_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"]) for r in rows]
     assert sampler.lengths == [len(p) + max(len(c), len(r)) for p, c, r in tokenized]
+
+
+def test_prefkit_reference_pass_equals_trls(tiny_model_dir, tmp_path, monkeypatch):
+    """The shared-prompt reference pass fills the cache with what TRL's own pass computes."""
+    import datasets
+    import numpy as np
+
+    import prefkit.dpo_trainer
+    from tests.conftest import canonical_row
+
+    data = tmp_path / "train.jsonl"
+    rows = [
+        canonical_row(
+            id=f"p{i}",
+            prompt=[{"role": "user", "content": f"Question {i}: " + "why " * i}],
+            chosen=[{"role": "assistant", "content": "Because. " * (i + 1)}],
+            rejected=[{"role": "assistant", "content": "No idea"}],
+        )
+        for i in range(6)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def reference_values(name):
+        cache = tmp_path / name
+        config = TrainConfig(
+            data=DataSettings(train=str(data)),
+            output_dir=str(tmp_path / f"run-{name}"),
+            model=str(tiny_model_dir),
+            cache_dir=str(cache),
+            dpo={"max_steps": 1, "per_device_train_batch_size": 4, "max_length": 48},
+        )
+        train(config)
+        (folder,) = cache.glob("reference-*")
+        return datasets.load_from_disk(str(folder))
+
+    ours = reference_values("prefkit")
+    monkeypatch.setattr(prefkit.dpo_trainer, "scores_reference_itself", lambda trainer: False)
+    trls = reference_values("trl")
+    for column in ("ref_chosen_logps", "ref_rejected_logps"):
+        np.testing.assert_allclose(ours[column], trls[column], atol=1e-4)
+        assert len(set(ours[column])) == len(rows)  # distinct pairs, distinct values: rows not mixed up

@@ -225,30 +225,31 @@ def test_gpt2_recipe_runs_on_a_tiny_gpt2_with_standard_data(bundled_tokenizer, t
 def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir, data_file, tmp_path, monkeypatch):
     """Runs sharing a cache_dir: another beta and loss_type (in another output folder) skip the
     reference pass; another max_length or another tokenizer does not. The cached values are the
-    base model's log-probs, row for row."""
+    base model's log-probs, row for row, as one plain forward pass per reply gives them."""
     import datasets
     import numpy as np
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    from prefkit.evaluate import reply_logps, tokenize_pair
+    import prefkit.evaluate
 
-    calls = []
-    original = DPOTrainer.compute_ref_log_probs
+    passes = []
+    for owner, name in ((DPOTrainer, "compute_ref_log_probs"), (prefkit.evaluate, "reply_logps")):
+        original = getattr(owner, name)
 
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
+        def counting(*args, _original=original, **kwargs):
+            passes.append(1)
+            return _original(*args, **kwargs)
 
-    monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", counting)
+        monkeypatch.setattr(owner, name, counting)
     cache = tmp_path / "cache"
 
     def run(name, model_dir=tiny_model_dir, **dpo):
         config = tiny_config(model_dir, data_file, tmp_path / name, **dpo)
         config.cache_dir = str(cache)
-        before = len(calls)
+        before = len(passes)
         assert train(config).steps == 2
-        return len(calls) - before
+        return len(passes) - before
 
     def folders(prefix):
         return sorted(p for p in cache.iterdir() if p.name.startswith(prefix))
@@ -271,13 +272,17 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
     assert run("d", model_dir=other) > 0
     assert (len(folders("tokens-")), len(folders("reference-"))) == (3, 3)
 
-    # Row i of the first reference folder holds pair i's log-probs under the untrained model.
     reference = datasets.load_from_disk(str(first_reference))
     tokens = datasets.load_from_disk(str(first_tokens))
     assert len(reference) == len(tokens) == len(PAIRS)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    base_tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenized = [tokenize_pair(base_tokenizer, r["prompt"], r["chosen"], r["rejected"]) for r in tokens]
-    expected = reply_logps(model, tokenized, max_length=64)
-    for column, values in (("ref_chosen_logps", expected.chosen), ("ref_rejected_logps", expected.rejected)):
-        np.testing.assert_allclose(reference[column], values, atol=1e-4)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    for row, ref_chosen, ref_rejected in zip(
+        tokens, reference["ref_chosen_logps"], reference["ref_rejected_logps"], strict=True
+    ):
+        for reply, cached in ((row["chosen_ids"], ref_chosen), (row["rejected_ids"], ref_rejected)):
+            ids = torch.tensor([row["prompt_ids"] + reply])
+            with torch.no_grad():
+                logps = torch.log_softmax(model(ids).logits[0], -1)
+            start = len(row["prompt_ids"])
+            direct = sum(logps[t - 1, ids[0, t]].item() for t in range(start, ids.shape[1]))
+            np.testing.assert_allclose(cached, direct, atol=1e-4)
