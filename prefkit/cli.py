@@ -360,8 +360,7 @@ def train(recipe, overrides, resume):
 @click.option(
     "--beta",
     type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
-    show_default=True,
+    default=None,
     help=help_from(EvalConfig, "beta"),
 )
 @click.option(
@@ -389,18 +388,26 @@ def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per
     config = EvalConfig(model, data, ref, beta, batch_size, max_length, trust_remote_code=trust_remote_code)
     result = evaluate(config)
     m = result.metrics
-    table = Table(title=f"prefkit eval: {m.pairs:,} pairs, reference: {result.reference_kind}", title_justify="left")
-    for column in ("metric", "value", "95% interval"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    title = f"prefkit eval: {m.pairs:,} pairs, reference: {result.reference_kind}"
+    table = Table(title=title + (f", beta {m.beta:g}" if m.beta else ""), title_justify="left")
+    columns = ["metric", "value", "95% interval"]
+    if m.reference_logprob_accuracy is not None:
+        columns += ["reference", "95% interval "]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
+
+    def cells(estimate) -> list[str]:
+        return [f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}"] if estimate else ["", ""]
+
     rows = [
-        ("implicit-reward accuracy", m.implicit_reward_accuracy),
-        ("mean reward margin", m.reward_margin),
-        ("log-prob accuracy", m.logprob_accuracy),
-        ("log-prob accuracy per token", m.logprob_accuracy_per_token),
+        ("implicit-reward accuracy", m.implicit_reward_accuracy, None),
+        ("mean reward margin", m.reward_margin, None),
+        ("log-prob accuracy", m.logprob_accuracy, m.reference_logprob_accuracy),
+        ("log-prob accuracy per token", m.logprob_accuracy_per_token, m.reference_logprob_accuracy_per_token),
     ]
-    for name, estimate in rows:
+    for name, estimate, before in rows:
         if estimate is not None:
-            table.add_row(name, f"{estimate.value:.3f}", f"{estimate.low:.3f} – {estimate.high:.3f}")
+            table.add_row(name, *cells(estimate), *(cells(before) if len(columns) > 3 else []))
     console.print(table)
     for note in m.notes:
         console.print(f"note: {note}")

@@ -258,6 +258,9 @@ class PreferenceMetrics:
     implicit_reward_accuracy: Estimate | None = None
     reward_margin: Estimate | None = None
     beta: float | None = None
+    # The same two accuracies under the reference: the model before training, for an adapter.
+    reference_logprob_accuracy: Estimate | None = None
+    reference_logprob_accuracy_per_token: Estimate | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -269,6 +272,12 @@ def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 
     return Estimate(float(statistic(values)), float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
 
 
+def _prefers_chosen_per_token(logps: PairLogps) -> np.ndarray:
+    return (
+        logps.chosen / np.maximum(logps.chosen_tokens, 1) > logps.rejected / np.maximum(logps.rejected_tokens, 1)
+    ).astype(float)
+
+
 def preference_metrics(
     policy: PairLogps, reference: PairLogps | None, beta: float = 0.1, seed: int = 0
 ) -> PreferenceMetrics:
@@ -276,15 +285,11 @@ def preference_metrics(
     metrics = PreferenceMetrics(
         pairs=len(policy.chosen),
         logprob_accuracy=bootstrap((policy.chosen > policy.rejected).astype(float), seed=seed),
-        logprob_accuracy_per_token=bootstrap(
-            (
-                policy.chosen / np.maximum(policy.chosen_tokens, 1)
-                > policy.rejected / np.maximum(policy.rejected_tokens, 1)
-            ).astype(float),
-            seed=seed,
-        ),
+        logprob_accuracy_per_token=bootstrap(_prefers_chosen_per_token(policy), seed=seed),
     )
     if reference is not None:
+        metrics.reference_logprob_accuracy = bootstrap((reference.chosen > reference.rejected).astype(float), seed=seed)
+        metrics.reference_logprob_accuracy_per_token = bootstrap(_prefers_chosen_per_token(reference), seed=seed)
         rewards = beta * ((policy.chosen - policy.rejected) - (reference.chosen - reference.rejected))
         metrics.implicit_reward_accuracy = bootstrap((rewards > 0).astype(float), seed=seed)
         metrics.reward_margin = bootstrap(rewards, seed=seed)
@@ -305,7 +310,10 @@ class EvalConfig:
     ref: str | None = field(
         default=None, metadata={"help": "Reference model; default for an adapter: its base with adapters disabled."}
     )
-    beta: float = field(default=0.1, metadata={"help": "DPO beta used for the implicit rewards."})
+    beta: float | None = field(
+        default=None,
+        metadata={"help": "DPO beta of the implicit rewards; default: the beta a prefkit run trained with, else 0.1."},
+    )
     batch_size: int = field(default=8, metadata={"help": "Pairs per forward pass."})
     max_length: int = field(
         default=1024, metadata={"help": "Tokens per sequence (prompt + reply); longer ones lose their end."}
@@ -343,6 +351,17 @@ def load_policy(model: str, trust_remote_code: bool = False):
     return load_causal_lm(path, trust_remote_code), load_tokenizer(path, trust_remote_code), False
 
 
+def trained_beta(model: str, default: float = 0.1) -> float:
+    """The ``beta`` a ``prefkit train`` output folder was trained with (its ``prefkit_run.json``)."""
+    import json
+    from pathlib import Path
+
+    run = Path(model) / "prefkit_run.json"
+    if not run.is_file():
+        return default
+    return float(json.loads(run.read_text())["recipe"]["dpo"].get("beta", default))
+
+
 def evaluate(config: EvalConfig) -> EvalResult:
     """Scores every pair of ``config.data`` under the policy and the reference."""
     from prefkit.bundled_model import load_causal_lm
@@ -366,7 +385,8 @@ def evaluate(config: EvalConfig) -> EvalResult:
         with policy.disable_adapter():
             reference = reply_logps(policy, tokenized, config.batch_size, config.max_length)
         kind = "base model (adapters disabled)"
-    metrics = preference_metrics(scored, reference, config.beta, config.seed)
+    beta = config.beta if config.beta is not None else trained_beta(config.model)
+    metrics = preference_metrics(scored, reference, beta, config.seed)
     return EvalResult(
         metrics=metrics, policy=scored, reference=reference, ids=frame["id"].to_list(), reference_kind=kind
     )

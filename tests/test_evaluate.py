@@ -135,6 +135,24 @@ def test_adapter_reference_is_its_base_with_adapters_disabled(
     assert result.metrics.reward_margin.value == pytest.approx(np.mean(rewards), abs=1e-4)
     assert result.metrics.implicit_reward_accuracy.value == pytest.approx(np.mean(np.array(rewards) > 0))
     assert not np.allclose(result.policy.chosen, result.reference.chosen)
+    base_margins = [direct_logp(base, *tokenize_pair(bundled_tokenizer, p, c, r)[:2]) for p, c, r in PAIRS]
+    base_margins = np.array(base_margins) - [
+        direct_logp(base, *tokenize_pair(bundled_tokenizer, p, c, r)[::2]) for p, c, r in PAIRS
+    ]
+    assert result.metrics.reference_logprob_accuracy.value == pytest.approx(np.mean(base_margins > 0))
+
+
+def test_beta_defaults_to_the_one_the_run_trained_with(tiny_adapter_dir, tmp_path):
+    import shutil
+
+    data = write_canonical(tmp_path / "pairs.jsonl", PAIRS)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_adapter_dir, run)
+    plain = evaluate(EvalConfig(model=str(run), data=str(data)))
+    (run / "prefkit_run.json").write_text(json.dumps({"recipe": {"dpo": {"beta": 0.5}}}))
+    trained = evaluate(EvalConfig(model=str(run), data=str(data)))
+    assert (plain.metrics.beta, trained.metrics.beta) == (0.1, 0.5)
+    assert trained.metrics.reward_margin.value == pytest.approx(5 * plain.metrics.reward_margin.value)
 
 
 def test_eval_command(tiny_adapter_dir, tmp_path):
