@@ -1,6 +1,6 @@
 """prefkit train against a plain TRL DPOTrainer script: tokens/s and peak memory, side by side.
 
-    python benchmarks/bench_train.py [--pairs 32] [--batch-size 4] [--max-length 256]
+    python benchmarks/bench_train.py [--pairs 48] [--batch-size 4] [--max-length 256]
 
 Same model (the bundled SmolLM2-135M-Instruct), same pairs (real HH-RLHF from ../shared/data when
 present, else prefkit's sample), same settings (LoRA r=16 on q/k/v/o, one epoch, batch 4,
@@ -150,7 +150,7 @@ def measure(name: str, data: Path, work: Path, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument("--pairs", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--child", choices=sorted(RUNS))

@@ -390,9 +390,9 @@ def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per
     m = result.metrics
     title = f"prefkit eval: {m.pairs:,} pairs, reference: {result.reference_kind}"
     table = Table(title=title + (f", beta {m.beta:g}" if m.beta else ""), title_justify="left")
-    columns = ["metric", "value", "95% interval"]
+    columns = ["metric", "value", "95% CI"]
     if m.reference_logprob_accuracy is not None:
-        columns += ["reference", "95% interval "]
+        columns += ["reference", "95% CI "]
     for column in columns:
         table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
 

@@ -97,14 +97,23 @@ def reference_key(tokens: str, reference_hash: str, args) -> str:
 
 
 def saved_dataset(folder: Path, build: Callable[[], object]):
-    """Loads the dataset saved in ``folder``, or builds, saves (atomically) and loads it."""
+    """Loads the dataset saved in ``folder``, or builds, saves (atomically) and loads it.
+
+    Processes racing to save the same folder each write their own temporary copy; the first rename
+    wins and the others keep what it wrote (same key, same content).
+    """
     import datasets
 
     if not (folder / "state.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             build().save_to_disk(str(tmp))
-            tmp.replace(folder)
+            try:
+                tmp.replace(folder)
+            except OSError:
+                if not (folder / "state.json").exists():
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return datasets.load_from_disk(str(folder))
@@ -144,8 +153,9 @@ def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str 
     """``trl.DPOTrainer`` with its two data caches kept in ``cache_dir`` under the keys above.
 
     It overrides TRL's two dataset hooks, ``_prepare_dataset`` (tokenize and filter) and
-    ``_precompute_ref_logps``; a cache miss runs TRL's own code, so the values are TRL's exactly.
-    Under several processes the main one decides hit or miss for all (TRL's hooks synchronize the
+    ``_precompute_ref_logps``. A tokens miss runs TRL's own tokenization. A reference miss runs
+    prefkit's shared-prompt scorer where that computes what TRL's pass computes (tested equal to
+    1e-4), else TRL's own pass. Under several processes the main one decides hit or miss for all (TRL's hooks synchronize the
     processes, so every process must take the same branch) and is the one that writes.
     """
     import datasets

@@ -285,17 +285,21 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         peft_config=peft_config,
         callbacks=callbacks,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "prefkit_run.json").write_text(
-        json.dumps({"fingerprint": run_id, "recipe": dataclasses.asdict(config)}, indent=2, default=str)
-    )
+    # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
+    writes = trainer.is_world_process_zero()
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "prefkit_run.json").write_text(
+            json.dumps({"fingerprint": run_id, "recipe": dataclasses.asdict(config)}, indent=2, default=str)
+        )
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    trainer.save_model(str(out))  # TRL/transformers write from the main process only
     metrics = dict(result.metrics)
     if eval_set is not None:
         metrics |= trainer.evaluate()
-    write_run_outputs(out, metrics, trainer.state.log_history)
+    if writes:
+        tokenizer.save_pretrained(str(out))
+        write_run_outputs(out, metrics, trainer.state.log_history)
     return TrainResult(output_dir=str(out), steps=trainer.state.global_step, metrics=metrics, resumed_from=checkpoint)
 
 

@@ -1,20 +1,32 @@
 import re
 
-from prefkit.sample_data import BROKEN_HH_LINES, generate, write_sample
+import pytest
+
+from prefkit.sample_data import BROKEN_HH_LINES, UNITS, generate, write_sample
 from tests.conftest import read_jsonl
 
 
 def test_chosen_is_verifiably_right_and_rejected_wrong():
-    checked = 0
+    checked = {}
     for pair in generate(200, seed=3):
-        if pair.kind in ("addition", "multiplication"):
-            a, b = map(int, re.findall(r"\d+", pair.prompt))
-            truth = a + b if pair.kind == "addition" else a * b
-            assert pair.chosen.endswith(f"= {truth}.") and not pair.rejected.endswith(f"= {truth}.")
-            checked += 1
+        numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", pair.prompt)]
+        if pair.kind == "addition":
+            truth = f"= {int(sum(numbers))}."
+            assert pair.chosen.endswith(truth) and not pair.rejected.endswith(truth)
+        elif pair.kind == "ordering":
+            replied = [[int(x) for x in re.findall(r"\d+", reply)] for reply in (pair.chosen, pair.rejected)]
+            assert replied[0] == sorted(numbers) and replied[1] != sorted(replied[1])
+            assert sorted(replied[1]) == replied[0]  # the same numbers, two of them swapped
+        elif pair.kind == "conversion":
+            value, big, small = re.fullmatch(r"Convert ([\d.]+) (\w+) to (\w+)\.", pair.prompt).groups()
+            factor = next(f for b, s, f in UNITS if (b, s) == (big, small))
+            right, wrong = (float(re.search(r" is ([^ ]+) ", reply).group(1)) for reply in (pair.chosen, pair.rejected))
+            assert right == pytest.approx(float(value) * factor)
+            assert wrong in (pytest.approx(right / 10), pytest.approx(right * 10))
         elif pair.kind == "format":
             assert pair.chosen.isdigit() and not pair.rejected.isdigit()
-    assert checked == 100
+        checked[pair.kind] = checked.get(pair.kind, 0) + 1
+    assert checked == {"addition": 50, "ordering": 50, "conversion": 50, "format": 50}
 
 
 def test_heldout_prompts_never_appear_in_training(tmp_path):
