@@ -106,7 +106,7 @@ def run_trl(data: Path, work: Path, args) -> None:
 def run_prefkit(data: Path, work: Path, args, beta: float, grouped: bool) -> None:
     from prefkit.train import DataSettings, LoraSettings, TrainConfig, train
 
-    dpo = settings(args) | {"beta": beta}
+    dpo = {key: value for key, value in settings(args).items() if key != "seed"} | {"beta": beta}
     if grouped:
         dpo["train_sampling_strategy"] = "group_by_length"
     train(
@@ -114,6 +114,7 @@ def run_prefkit(data: Path, work: Path, args, beta: float, grouped: bool) -> Non
             data=DataSettings(train=str(data)),
             output_dir=str(work / f"prefkit-{beta}-{grouped}"),
             cache_dir=str(work / "cache"),
+            seed=settings(args)["seed"],
             lora=LoraSettings(**LORA),
             dpo=dpo,
         )
@@ -139,11 +140,13 @@ def measure(name: str, data: Path, work: Path, args) -> dict:
     command = [sys.executable, __file__, "--child", name, "--data", str(data), "--work", str(work)]
     command += ["--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
     env = os.environ | {"TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    log = work / f"{name}.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
-        raise SystemExit(f"{name} failed (status {status}): {output[-2000:]}")
+        raise SystemExit(f"{name} failed (status {status}): {log.read_text()[-3000:]}")
     result = json.loads(output.strip().splitlines()[-1])
     return result | {"peak_mib": usage.ru_maxrss / 1024}
 

@@ -305,3 +305,32 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
             start = len(row["prompt_ids"])
             direct = sum(logps[t - 1, ids[0, t]].item() for t in range(start, ids.shape[1]))
             np.testing.assert_allclose(cached, direct, atol=1e-4)
+
+
+def test_two_processes_train_one_model_together(tiny_model_dir, data_file, tmp_path):
+    """What ``accelerate launch`` does on several GPUs (torchrun, one process each), here on the
+    CPU with gloo: both processes share the batches, the caches and the outputs are written once."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    prefkit = shutil.which("prefkit", path=str(Path(sys.executable).parent))
+    if torchrun is None or prefkit is None:
+        pytest.skip("torchrun or the prefkit script is not installed beside this Python")
+    out = tmp_path / "run"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"model: {tiny_model_dir}\ndata:\n  train: {data_file}\noutput_dir: {out}\n"
+        "max_steps: 2\nper_device_train_batch_size: 2\nmax_length: 64\nlogging_steps: 1\nsave_steps: 2\n"
+    )
+    env = os.environ | {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    command = [torchrun, "--nproc_per_node", "2", "--master_port", "29517", prefkit, "train", str(recipe)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
+    # 2 steps x 2 pairs x 2 processes = the 8 pairs once: one epoch (a single process reaches 0.5).
+    assert [(h["step"], h["epoch"]) for h in history if "loss" in h] == [(1, 0.5), (2, 1.0)]
+    assert [p.name.split("-")[0] for p in sorted((out / "cache").iterdir())] == ["pairs", "reference", "tokens"]
+    assert (out / "adapter_model.safetensors").exists()
