@@ -95,6 +95,24 @@ def _token_logps(logits, targets):
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+def padded(sequences: list[list[int]], width: int, pad: int = 0, left: bool = False):
+    """Token ids padded to ``width`` and their attention mask.
+
+    >>> ids, mask = padded([[1, 2], [3]], 3, left=True)
+    >>> ids.tolist(), mask.tolist()
+    ([[0, 1, 2], [0, 0, 3]], [[0, 1, 1], [0, 0, 1]])
+    """
+    import torch
+
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[i, span] = torch.tensor(seq, dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
 def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 0):
     """Summed reply log-probs and reply lengths of a batch of pairs, rows chosen, rejected, chosen, ...
 
@@ -114,11 +132,7 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
 
     # Rests are left-padded, so each pair's last prompt token, whose logits predict the first
     # reply token, sits in the last column.
-    rest_ids = torch.full((n, width_rest), pad, dtype=torch.long)
-    rest_mask = torch.zeros((n, width_rest), dtype=torch.long)
-    for i, rest in enumerate(rests):
-        rest_ids[i, width_rest - len(rest) :] = torch.tensor(rest)
-        rest_mask[i, width_rest - len(rest) :] = 1
+    rest_ids, rest_mask = padded(rests, width_rest, pad, left=True)
     rest_positions = (prefix_len + rest_mask.cumsum(-1) - 1).clamp(min=prefix_len)
     prefix_mask = torch.ones((n, prefix_len), dtype=torch.long)
     cache = None
@@ -137,11 +151,7 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
     cache = out.past_key_values
     cache.batch_repeat_interleave(2)
 
-    reply_ids = torch.full((2 * n, width_reply), pad, dtype=torch.long)
-    reply_mask = torch.zeros((2 * n, width_reply), dtype=torch.long)
-    for i, reply in enumerate(replies):
-        reply_ids[i, : len(reply)] = torch.tensor(reply, dtype=torch.long)
-        reply_mask[i, : len(reply)] = 1
+    reply_ids, reply_mask = padded(replies, width_reply, pad)
     rest_lengths = torch.tensor([len(r) for r in rests]).repeat_interleave(2)
     reply_positions = prefix_len + rest_lengths.unsqueeze(1) + torch.arange(width_reply).unsqueeze(0)
     context_mask = torch.cat([prefix_mask, rest_mask], -1).repeat_interleave(2, dim=0)
@@ -170,11 +180,7 @@ def _batch_logps_plain(model, batch, pad: int = 0):
             sequences.append(prompt_ids + reply)
             reply_starts.append(len(prompt_ids))
     width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        ids[i, : len(seq)] = torch.tensor(seq)
-        mask[i, : len(seq)] = 1
+    ids, mask = padded(sequences, width, pad)
     ids, mask = ids.to(device), mask.to(device)
     # Only positions from the earliest reply start on predict reply tokens: ask the model for those
     # logits alone (``logits_to_keep``, so soft-capping or scaling a model applies after its head

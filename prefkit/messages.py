@@ -35,6 +35,7 @@ def parse_transcript(text: str) -> tuple[str, list[dict[str, str]]]:
     ```python
     >>> parse_transcript("\\n\\nHuman: Hi\\n\\nAssistant: Hello!")
     ('', [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}])
+
     ```
 
     The leading text is whatever stands before the first marker (empty for well-formed input).

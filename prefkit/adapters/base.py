@@ -236,6 +236,7 @@ def split_shared_prefix(chosen: str, rejected: str) -> tuple[str, str, str]:
     ```python
     >>> split_shared_prefix("The sky is blue.", "The sky is green.")
     ('The sky is', ' blue.', ' green.')
+
     ```
 
     TRL's ``extract_prompt`` cuts at the first differing character, so replies that start with the
