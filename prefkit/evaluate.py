@@ -134,14 +134,14 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
     # reply token, sits in the last column.
     rest_ids, rest_mask = padded(rests, width_rest, pad, left=True)
     rest_positions = (prefix_len + rest_mask.cumsum(-1) - 1).clamp(min=prefix_len)
-    prefix_mask = torch.ones((n, prefix_len), dtype=torch.long)
+    context_mask = torch.cat([torch.ones((n, prefix_len), dtype=torch.long), rest_mask], -1)
     cache = None
     if prefix_cache is not None:
         cache = copy.deepcopy(prefix_cache)
         cache.batch_repeat_interleave(n)
     out = model(
         input_ids=rest_ids.to(device),
-        attention_mask=torch.cat([prefix_mask, rest_mask], -1).to(device),
+        attention_mask=context_mask.to(device),
         position_ids=rest_positions.to(device),
         past_key_values=cache,
         use_cache=True,
@@ -154,10 +154,9 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
     reply_ids, reply_mask = padded(replies, width_reply, pad)
     rest_lengths = torch.tensor([len(r) for r in rests]).repeat_interleave(2)
     reply_positions = prefix_len + rest_lengths.unsqueeze(1) + torch.arange(width_reply).unsqueeze(0)
-    context_mask = torch.cat([prefix_mask, rest_mask], -1).repeat_interleave(2, dim=0)
     logits = model(
         input_ids=reply_ids.to(device),
-        attention_mask=torch.cat([context_mask, reply_mask], -1).to(device),
+        attention_mask=torch.cat([context_mask.repeat_interleave(2, dim=0), reply_mask], -1).to(device),
         position_ids=reply_positions.to(device),
         past_key_values=cache,
         use_cache=True,

@@ -163,7 +163,7 @@ def _data_files(settings: DataSettings) -> tuple[str, str | None]:
     return settings.train, settings.eval
 
 
-def _load_pairs(path: str, cache: Path):
+def _load_pairs(path: str, sha256: str, cache: Path):
     """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected.
 
     The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``, so its
@@ -172,27 +172,24 @@ def _load_pairs(path: str, cache: Path):
     import datasets
 
     from prefkit.dpo_trainer import saved_dataset
-    from prefkit.sources import file_sha256
     from prefkit.validate import load_canonical
 
     def build():
         frame = load_canonical(path).select("prompt", "chosen", "rejected")
         return datasets.Dataset.from_list(frame.to_dicts())
 
-    return saved_dataset(cache / f"pairs-{file_sha256(Path(path))[:16]}", build)
+    return saved_dataset(cache / f"pairs-{sha256[:16]}", build)
 
 
-def fingerprint(config: TrainConfig, files: list[str]) -> str:
-    """What a checkpoint was trained from: the recipe as resolved and the data files' contents.
+def fingerprint(config: TrainConfig, file_hashes: list[str]) -> str:
+    """What a checkpoint was trained from: the recipe as resolved and the data files' sha256.
 
     ``cache_dir`` is left out: where caches live changes no result.
     """
-    from prefkit.sources import file_sha256
-
     recipe = dataclasses.asdict(config) | {"cache_dir": None}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
-    for path in files:
-        digest.update(file_sha256(Path(path)).encode())
+    for sha256 in file_hashes:
+        digest.update(sha256.encode())
     return digest.hexdigest()
 
 
@@ -213,17 +210,20 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
     from trl import DPOConfig
 
     from prefkit.dpo_trainer import dpo_trainer_class, tokenizer_digest, weights_digest
+    from prefkit.sources import file_sha256
 
     out = Path(config.output_dir)
     cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     train_file, eval_file = _data_files(config.data)
-    train_set = _load_pairs(train_file, cache)
-    eval_set = _load_pairs(eval_file, cache) if eval_file else None
+    # Each file is read once for its hash: it names the pairs folder and goes into the fingerprint.
+    hashes = {f: file_sha256(Path(f)) for f in (train_file, eval_file) if f}
+    train_set = _load_pairs(train_file, hashes[train_file], cache)
+    eval_set = _load_pairs(eval_file, hashes[eval_file], cache) if eval_file else None
     if eval_set is None and config.data.eval_split:
         parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
         train_set, eval_set = parts["train"], parts["test"]
-    run_id = fingerprint(config, [f for f in (train_file, eval_file) if f])
+    run_id = fingerprint(config, list(hashes.values()))
 
     checkpoint = None
     if resume is not None:
@@ -236,7 +236,7 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
                 f"--resume: the recipe or the data changed since {checkpoint} was written; start a new output_dir"
             )
 
-    # Seeded before the LoRA weights are drawn, so the reference hash, and its cache, repeat across runs.
+    # Seeded before the LoRA weights are drawn, so a recipe trains the same way every run.
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     model = load_causal_lm(config.model, config.trust_remote_code)
