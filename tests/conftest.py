@@ -33,6 +33,17 @@ def canonical_row(**overrides) -> dict:
     return row | overrides
 
 
+def write_canonical(path: Path, pairs) -> Path:
+    """A canonical JSON Lines file of ``(prompt, chosen, rejected)`` pairs, ids ``p0``, ``p1``, ..."""
+    path.write_text(
+        "".join(
+            json.dumps(canonical_row(id=f"p{i}", prompt=p, chosen=c, rejected=r)) + "\n"
+            for i, (p, c, r) in enumerate(pairs)
+        )
+    )
+    return path
+
+
 @pytest.fixture
 def write_jsonl(tmp_path):
     """Writes records (dicts are JSON-encoded, str/bytes written as they are) one per line."""

@@ -1,7 +1,6 @@
 """prefkit's DPOTrainer pieces: the cache keys' inputs and length-grouped batches of pairs."""
 
 import copy
-import json
 
 import torch
 
@@ -53,19 +52,17 @@ def test_group_by_length_batches_pairs_of_similar_length(tiny_model_dir, tmp_pat
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from prefkit.evaluate import tokenize_pair
-    from tests.conftest import canonical_row
+    from tests.conftest import write_canonical
 
-    data = tmp_path / "train.jsonl"
-    rows = [
-        canonical_row(
-            id=f"p{i}",
-            prompt=[{"role": "user", "content": "Say it " + "again " * (i % 5)}],
-            chosen=[{"role": "assistant", "content": "yes " * (1 + 3 * i)}],
-            rejected=[{"role": "assistant", "content": "no"}],
+    pairs = [
+        (
+            [{"role": "user", "content": "Say it " + "again " * (i % 5)}],
+            [{"role": "assistant", "content": "yes " * (1 + 3 * i)}],
+            [{"role": "assistant", "content": "no"}],
         )
         for i in range(8)
     ]
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = write_canonical(tmp_path / "train.jsonl", pairs)
     seen = []
 
     class Capture(TrainerCallback):
@@ -88,7 +85,7 @@ def test_group_by_length_batches_pairs_of_similar_length(tiny_model_dir, tmp_pat
     sampler = loader.batch_sampler.sampler
     assert isinstance(sampler, LengthGroupedSampler)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    tokenized = [tokenize_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"]) for r in rows]
+    tokenized = [tokenize_pair(tokenizer, *pair) for pair in pairs]
     assert sampler.lengths == [len(p) + max(len(c), len(r)) for p, c, r in tokenized]
 
 
@@ -98,19 +95,17 @@ def test_prefkit_reference_pass_equals_trls(tiny_model_dir, tmp_path, monkeypatc
     import numpy as np
 
     import prefkit.dpo_trainer
-    from tests.conftest import canonical_row
+    from tests.conftest import write_canonical
 
-    data = tmp_path / "train.jsonl"
-    rows = [
-        canonical_row(
-            id=f"p{i}",
-            prompt=[{"role": "user", "content": f"Question {i}: " + "why " * i}],
-            chosen=[{"role": "assistant", "content": "Because. " * (i + 1)}],
-            rejected=[{"role": "assistant", "content": "No idea"}],
+    pairs = [
+        (
+            [{"role": "user", "content": f"Question {i}: " + "why " * i}],
+            [{"role": "assistant", "content": "Because. " * (i + 1)}],
+            [{"role": "assistant", "content": "No idea"}],
         )
         for i in range(6)
     ]
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = write_canonical(tmp_path / "train.jsonl", pairs)
 
     def reference_values(name):
         cache = tmp_path / name
@@ -130,4 +125,4 @@ def test_prefkit_reference_pass_equals_trls(tiny_model_dir, tmp_path, monkeypatc
     trls = reference_values("trl")
     for column in ("ref_chosen_logps", "ref_rejected_logps"):
         np.testing.assert_allclose(ours[column], trls[column], atol=1e-4)
-        assert len(set(ours[column])) == len(rows)  # distinct pairs, distinct values: rows not mixed up
+        assert len(set(ours[column])) == len(pairs)  # distinct pairs, distinct values: rows not mixed up

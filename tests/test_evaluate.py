@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from prefkit.errors import UsageError
 from prefkit.evaluate import EvalConfig, PairLogps, evaluate, preference_metrics, reply_logps, tokenize_pair
+from tests.conftest import write_canonical
 
 PAIRS = [
     (
@@ -101,18 +102,6 @@ def test_metrics_from_known_logps():
     assert m.logprob_accuracy.value == 0.5  # -1 > -2, -2 > -6
     assert m.logprob_accuracy_per_token.value == 0.5  # -0.5 > -6 and -1 > -2
     assert m.reward_margin.low <= m.reward_margin.value <= m.reward_margin.high
-
-
-def write_canonical(path, pairs):
-    from tests.conftest import canonical_row
-
-    path.write_text(
-        "".join(
-            json.dumps(canonical_row(id=f"p{i}", prompt=p, chosen=c, rejected=r)) + "\n"
-            for i, (p, c, r) in enumerate(pairs)
-        )
-    )
-    return path
 
 
 def test_adapter_reference_is_its_base_with_adapters_disabled(
