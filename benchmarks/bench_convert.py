@@ -46,7 +46,7 @@ print(time.perf_counter() - t1, len(ds))
 PREFKIT = """
 import sys, time
 t0 = time.perf_counter()
-from prefkit.convert import ConvertConfig, convert
+from prefkit.data.convert import ConvertConfig, convert
 t1 = time.perf_counter()
 result = convert(ConvertConfig(sources=[sys.argv[1]], output=sys.argv[2]))
 print(time.perf_counter() - t1, result.written)

@@ -32,8 +32,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from prefkit.dedupe import ROW, DedupeConfig, exact_duplicates, near_duplicates
-from prefkit.messages import MESSAGES
+from prefkit.data.dedupe import ROW, DedupeConfig, exact_duplicates, near_duplicates
+from prefkit.data.messages import MESSAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD, NUM_PERM = 0.7, 128

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from prefkit.bundled_model import materialize
-from prefkit.evaluate import reply_logps, tokenize_pair
-from prefkit.sample_data import generate
+from prefkit.data.sample_data import generate
+from prefkit.lm.evaluate import reply_logps, tokenize_pair
+from prefkit.lm.loading import materialize
 
 
 def naive(model, tokenized) -> tuple[np.ndarray, np.ndarray]:

@@ -53,8 +53,8 @@ def settings(args) -> dict:
 
 def prepare_data(work: Path, pairs: int) -> Path:
     """A canonical file of ``pairs`` pairs: real HH-RLHF when it is there, else the bundled sample."""
-    from prefkit.convert import ConvertConfig, convert
-    from prefkit.sample_data import write_sample
+    from prefkit.data.convert import ConvertConfig, convert
+    from prefkit.data.sample_data import write_sample
 
     source = SHARED_HH
     if not source.exists():
@@ -69,9 +69,9 @@ def prepare_data(work: Path, pairs: int) -> Path:
 
 def count_tokens(data: Path, max_length: int) -> int:
     """Non-padding tokens of both sequences of every pair, cut to ``max_length`` as training cuts."""
-    from prefkit.bundled_model import load_tokenizer
-    from prefkit.evaluate import tokenize_pair
-    from prefkit.validate import load_canonical
+    from prefkit.data.validate import load_canonical
+    from prefkit.lm.evaluate import tokenize_pair
+    from prefkit.lm.loading import load_tokenizer
 
     tokenizer = load_tokenizer("smollm2-135m-instruct")
     total = 0
@@ -88,7 +88,7 @@ def run_trl(data: Path, work: Path, args) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from prefkit.bundled_model import materialize
+    from prefkit.lm.loading import materialize
 
     folder = materialize()
     model = AutoModelForCausalLM.from_pretrained(folder)
@@ -104,7 +104,7 @@ def run_trl(data: Path, work: Path, args) -> None:
 
 
 def run_prefkit(data: Path, work: Path, args, beta: float, grouped: bool) -> None:
-    from prefkit.train import DataSettings, LoraSettings, TrainConfig, train
+    from prefkit.lm.train import DataSettings, LoraSettings, TrainConfig, train
 
     dpo = {key: value for key, value in settings(args).items() if key != "seed"} | {"beta": beta}
     if grouped:

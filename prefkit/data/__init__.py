@@ -1,0 +1,1 @@
+"""The data side: read, adapt, validate, convert, dedupe, mix, card. polars only; never imports torch."""

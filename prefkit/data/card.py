@@ -1,0 +1,201 @@
+"""Hugging Face style dataset cards for canonical preference data.
+
+A card is a README.md with a YAML header (license, task categories, size category, configs with the
+splits) and statistics computed with polars: rows per source and split, length quantiles of
+prompt/chosen/rejected in characters and tokens (plus a PNG histogram beside the card), the score
+margin distribution, the share of ties, and the largest duplicate clusters with examples.
+
+Tokens are counted as words and punctuation marks (``\\w+|[^\\w\\s]``), not with a model's
+tokenizer: the card must be writable without downloading one, and it says so.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from prefkit.data.dedupe import messages_text
+from prefkit.data.writers import atomic_path
+
+LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
+TOKEN_PATTERN = r"\w+|[^\w\s]"
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size bucket: ``size_category(2500) == "1K<n<10K"``."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    return next((label for bound, label in bounds if n < bound), "1M<n<10M")
+
+
+def license_of(source: str) -> str:
+    """``"hh-rlhf:train.jsonl.gz"`` gives ``"mit"``; sources of unknown license give ``"other"``."""
+    fmt = source.split(":", 1)[0]
+    return next((lic for prefix, lic in LICENSES.items() if fmt.startswith(prefix)), "other")
+
+
+def text_of(column: str, dtype: pl.DataType) -> pl.Expr:
+    """The text of a canonical column in either style."""
+    if dtype == pl.String:
+        return pl.col(column)
+    return messages_text(pl.col(column)) if column == "prompt" else pl.col(column).list.last().struct.field("content")
+
+
+def length_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """Quantiles of characters and tokens for prompt, chosen and rejected."""
+    rows = []
+    for column in ("prompt", "chosen", "rejected"):
+        text = text_of(column, frame.schema[column])
+        for unit, expr in (("chars", text.str.len_chars()), ("tokens", text.str.count_matches(TOKEN_PATTERN))):
+            stats = frame.select(
+                *[expr.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES],
+                expr.max().alias("max"),
+                expr.mean().round(1).alias("mean"),
+            )
+            rows.append({"field": column, "unit": unit, **stats.row(0, named=True)})
+    return pl.DataFrame(rows)
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = [
+        "| " + " | ".join("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |"
+        for row in frame.iter_rows()
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def write_histogram(frame: pl.DataFrame, path: Path) -> None:
+    """Token-length histograms of prompt, chosen and rejected, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
+    for ax, column in zip(axes, ("prompt", "chosen", "rejected"), strict=True):
+        tokens = frame.select(text_of(column, frame.schema[column]).str.count_matches(TOKEN_PATTERN)).to_series()
+        ax.hist(tokens.to_numpy(), bins=50, color="#4c72b0")
+        ax.set_title(f"{column} tokens")
+        ax.set_xlabel("tokens (words and punctuation)")
+    axes[0].set_ylabel("pairs")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def card_text(
+    splits: dict[str, pl.DataFrame],
+    data_files: dict[str, str],
+    source_counts: list[dict] | None = None,
+    removed: list[dict] | None = None,
+    histogram: str | None = None,
+    title: str = "Preference pairs",
+) -> str:
+    everything = pl.concat([f.with_columns(pl.lit(name).alias("__split")) for name, f in splits.items()])
+    n = everything.height
+    licenses = sorted({license_of(s) for s in everything["source"].unique().to_list()}) or ["other"]
+    header = {
+        "license": licenses,
+        "task_categories": ["text-generation"],
+        "tags": ["dpo", "preference", "rlhf", "prefkit"],
+        "size_categories": [size_category(n)],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
+    }
+    parts = [f"---\n{yaml.safe_dump(header, sort_keys=False)}---", f"# {title}", ""]
+    parts.append(
+        f"{n:,} preference pairs (prompt, chosen, rejected) in prefkit's canonical schema, TRL's "
+        "preference format with an explicit prompt: `DPOTrainer` reads the files unchanged. "
+        "Made with prefkit."
+    )
+    if source_counts:
+        counts = pl.DataFrame(source_counts).select(
+            "source", "format", "read", "rejected", "deduped", "decontaminated", "not_sampled", "repeated", "kept"
+        )
+        parts += ["", "## Sources", "", _markdown(counts)]
+    per_split = (
+        everything.group_by("source", "__split")
+        .len()
+        .pivot(on="__split", index="source", values="len")
+        .fill_null(0)
+        .select("source", *[name for name in splits if name in everything["__split"]])
+        .sort("source")
+    )
+    parts += ["", "## Rows per source and split", "", _markdown(per_split)]
+    parts += ["", "## Lengths", "", "Tokens are words and punctuation marks, not a model tokenizer's tokens.", ""]
+    parts.append(_markdown(length_table(everything)))
+    if histogram:
+        parts += ["", f"![token lengths]({histogram})"]
+    parts += ["", "## Scores", ""]
+    scored = everything.filter(pl.col("score_chosen").is_not_null() & pl.col("score_rejected").is_not_null())
+    if scored.height:
+        margin = pl.col("score_chosen") - pl.col("score_rejected")
+        stats = scored.select(
+            *[margin.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES]
+        )
+        ties = scored.select((margin == 0).mean()).item()
+        parts += [
+            f"{scored.height:,} pairs carry scores; ties (equal scores): {ties:.1%}.",
+            "",
+            "Score margin (chosen − rejected):",
+            "",
+            _markdown(stats),
+        ]
+    else:
+        parts.append("No pair carries scores.")
+    parts += ["", "## Largest duplicate clusters", ""]
+    parts.append(_clusters(removed or []))
+    return "\n".join(parts) + "\n"
+
+
+def _clusters(removed: list[dict], top: int = 5) -> str:
+    dups = [r for r in removed if not r["method"].startswith("decontaminate")]
+    if not dups:
+        return "No duplicates were removed."
+    sizes = Counter(r["duplicate_of"] for r in dups)
+    lines = ["| kept pair | copies removed | methods | example removed prompt |", "| --- | --- | --- | --- |"]
+    for kept_id, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+        members = [r for r in dups if r["duplicate_of"] == kept_id]
+        methods = ", ".join(sorted({r["method"] for r in members}))
+        example = members[0]["prompt"].replace("\n", " ").replace("|", "\\|")[:80]
+        lines.append(f"| `{kept_id}` | {size} | {methods} | {example} |")
+    decontaminated = len(removed) - len(dups)
+    if decontaminated:
+        lines += ["", f"{decontaminated:,} pairs were removed as matches of evaluation prompts."]
+    return "\n".join(lines)
+
+
+def write_card(
+    splits: dict[str, pl.DataFrame],
+    path: Path,
+    data_files: dict[str, str],
+    source_counts: list[dict] | None = None,
+    removed: list[dict] | None = None,
+) -> Path:
+    """Writes the card and its histogram (``lengths.png`` beside it)."""
+    histogram = path.with_name("lengths.png")
+    write_histogram(pl.concat(list(splits.values())), histogram)
+    # The title does not come from the folder name: the same mix written elsewhere stays byte-identical.
+    text = card_text(splits, data_files, source_counts, removed, histogram.name)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def card_for_file(file: str | Path, output: str | Path) -> Path:
+    """The same card for any canonical file (``prefkit card``)."""
+    from prefkit.data.validate import load_canonical
+    from prefkit.errors import UsageError, ValidationFailed
+
+    file = Path(file)
+    try:
+        frame = load_canonical(file)
+    except ValidationFailed as err:
+        raise UsageError(f"{file}: not a canonical file (see prefkit validate {file})") from err
+    split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
+    output = Path(output)
+    return write_card({split_name: frame}, output, data_files={split_name: str(file)})

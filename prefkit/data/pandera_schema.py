@@ -1,0 +1,63 @@
+"""The canonical schema as pandera DataFrameModels on polars, used by ``validate``.
+
+Column dtypes are declared here; the row-level checks are the :class:`~prefkit.data.schema.RowCheck`
+expressions of :mod:`prefkit.data.schema`, attached as pandera dataframe checks, so the rules exist once.
+Validate with ``lazy=True`` to collect every failure, not the first.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandera.polars as pa
+import polars as pl
+
+from prefkit.data.messages import MESSAGES
+from prefkit.data.schema import CONVERSATIONAL_CHECKS, STANDARD_CHECKS, RowCheck
+
+
+class _PairFields(pa.DataFrameModel):
+    id: str = pa.Field(unique=True, str_length={"min_value": 1})
+    source: str = pa.Field(str_length={"min_value": 1})
+    score_chosen: Optional[float] = pa.Field(nullable=True)
+    score_rejected: Optional[float] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = False
+
+
+class _ConversationalFields(_PairFields):
+    prompt: MESSAGES = pa.Field()  # type: ignore[valid-type]
+    chosen: MESSAGES = pa.Field()  # type: ignore[valid-type]
+    rejected: MESSAGES = pa.Field()  # type: ignore[valid-type]
+
+
+class _StandardFields(_PairFields):
+    prompt: str = pa.Field()
+    chosen: str = pa.Field()
+    rejected: str = pa.Field()
+
+
+def _as_dataframe_check(check: RowCheck):
+    def run(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(check.passes().fill_null(False))
+
+    return pa.dataframe_check(name=check.name)(run)
+
+
+def _with_row_checks(name: str, fields: type[pa.DataFrameModel], checks: tuple[RowCheck, ...]):
+    # pandera collects checks from class attributes at class creation, so the shared RowChecks
+    # become a subclass here instead of being restated as methods.
+    namespace = {check.name: _as_dataframe_check(check) for check in checks}
+    namespace["__module__"] = __name__
+    namespace["__doc__"] = f"The canonical schema, {name.removesuffix('Pairs').lower()} style."
+    return type(name, (fields,), namespace)
+
+
+ConversationalPairs = _with_row_checks("ConversationalPairs", _ConversationalFields, CONVERSATIONAL_CHECKS)
+StandardPairs = _with_row_checks("StandardPairs", _StandardFields, STANDARD_CHECKS)
+
+
+def model_for(style: str) -> type[pa.DataFrameModel]:
+    return ConversationalPairs if style == "conversational" else StandardPairs

@@ -1,0 +1,182 @@
+"""The canonical preference schema, declared once.
+
+One record per pair: ``id``, ``source``, ``prompt``, ``chosen``, ``rejected``, ``score_chosen``,
+``score_rejected``. In the conversational style (the default) ``prompt`` is a list of
+``{role, content}`` messages ending with a user turn, and ``chosen``/``rejected`` each hold the one
+assistant reply: TRL's conversational preference format with an explicit prompt, so DPOTrainer reads
+it unchanged. The standard style holds the same pair as plain strings.
+
+Every row-level rule is a :class:`RowCheck`: a polars expression that is True where a row passes,
+plus the reject reason it maps to. ``convert`` uses the checks to route rows to the rejects file;
+the pandera models in :mod:`prefkit.data.pandera_schema` are built from the very same expressions, so what
+``convert`` writes is exactly what ``validate`` accepts. This module imports no pandera, which keeps
+``convert`` quick to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from prefkit.data.messages import (
+    MESSAGES,
+    ROLES,
+    alternates_from_user,
+    any_blank_content,
+    reply_text,
+    role_codes,
+)
+from prefkit.data.reasons import RejectReason
+
+COLUMNS = ("id", "source", "prompt", "chosen", "rejected", "score_chosen", "score_rejected")
+STYLES = ("conversational", "standard")
+
+
+def frame_schema(style: str) -> dict[str, pl.DataType]:
+    """The polars dtypes of a canonical frame in the given style."""
+    text = MESSAGES if style == "conversational" else pl.String
+    return {
+        "id": pl.String,
+        "source": pl.String,
+        "prompt": text,
+        "chosen": text,
+        "rejected": text,
+        "score_chosen": pl.Float64,
+        "score_rejected": pl.Float64,
+    }
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row-level rule of the schema."""
+
+    name: str
+    reason: RejectReason
+    description: str
+    """What a passing row satisfies (shown by ``validate``)."""
+    failure: str
+    """What is wrong with a failing row (the ``detail`` in rejects files)."""
+    passes: Callable[[], pl.Expr]
+
+
+def _blank(expr: pl.Expr) -> pl.Expr:
+    return expr.str.strip_chars().str.len_bytes().fill_null(0) == 0
+
+
+def _one_assistant_reply(column: str) -> Callable[[], pl.Expr]:
+    def passes() -> pl.Expr:
+        col = pl.col(column)
+        return (col.list.len() == 1) & (col.list.first().struct.field("role") == "assistant")
+
+    return passes
+
+
+def _scores_finite() -> pl.Expr:
+    def finite(column: str) -> pl.Expr:
+        return pl.col(column).is_null() | pl.col(column).is_finite()
+
+    return finite("score_chosen") & finite("score_rejected")
+
+
+def _roles_valid() -> pl.Expr:
+    # role_codes marks unknown roles with "?"; the prompt's codes are shared with the alternation check.
+    return pl.all_horizontal(
+        ~role_codes(pl.col(c)).str.contains("?", literal=True) for c in ("prompt", "chosen", "rejected")
+    )
+
+
+def _reply(column: str, style: str) -> pl.Expr:
+    """The reply text of ``chosen``/``rejected``: the one message's content, or the plain string."""
+    return reply_text(pl.col(column)) if style == "conversational" else pl.col(column)
+
+
+def _reply_checks(style: str) -> tuple[RowCheck, ...]:
+    """The checks both styles share, over their reply texts and scores."""
+    return (
+        RowCheck(
+            "replies_not_empty",
+            RejectReason.EMPTY_RESPONSE,
+            "chosen and rejected replies are not blank",
+            "a reply is blank",
+            lambda: ~_blank(_reply("chosen", style)) & ~_blank(_reply("rejected", style)),
+        ),
+        RowCheck(
+            "replies_differ",
+            RejectReason.IDENTICAL_RESPONSES,
+            "chosen and rejected replies differ",
+            "chosen and rejected replies are the same text",
+            lambda: (
+                _reply("chosen", style).str.strip_chars() != _reply("rejected", style).str.strip_chars()
+            ).fill_null(True),
+        ),
+        RowCheck(
+            "scores_finite",
+            RejectReason.INVALID_SCORE,
+            "scores are finite numbers when present",
+            "a score is NaN or infinite",
+            _scores_finite,
+        ),
+    )
+
+
+# Order matters: in ``convert`` a row failing several checks is rejected with the first reason.
+CONVERSATIONAL_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck(
+        "prompt_not_empty",
+        RejectReason.EMPTY_PROMPT,
+        "prompt has at least one message and no message is blank",
+        "the prompt is empty or has a blank message",
+        lambda: (pl.col("prompt").list.len() > 0) & ~any_blank_content(pl.col("prompt")),
+    ),
+    RowCheck(
+        "roles_valid",
+        RejectReason.INVALID_ROLE,
+        f"every role is one of {', '.join(ROLES)}",
+        "a message has an unknown role",
+        _roles_valid,
+    ),
+    RowCheck(
+        "prompt_alternates_and_ends_with_user",
+        RejectReason.NON_ALTERNATING_TURNS,
+        "prompt turns alternate user/assistant (optional system first) and end with a user turn",
+        "prompt turns do not alternate user/assistant or do not end with a user turn",
+        lambda: alternates_from_user(pl.col("prompt"), end_with_user=True),
+    ),
+    RowCheck(
+        "chosen_is_one_assistant_reply",
+        RejectReason.NO_ASSISTANT_TURN,
+        "chosen holds exactly one assistant message",
+        "chosen is not exactly one assistant message",
+        _one_assistant_reply("chosen"),
+    ),
+    RowCheck(
+        "rejected_is_one_assistant_reply",
+        RejectReason.NO_ASSISTANT_TURN,
+        "rejected holds exactly one assistant message",
+        "rejected is not exactly one assistant message",
+        _one_assistant_reply("rejected"),
+    ),
+    *_reply_checks("conversational"),
+)
+
+STANDARD_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck(
+        "prompt_not_empty",
+        RejectReason.EMPTY_PROMPT,
+        "prompt is not blank",
+        "the prompt is blank",
+        lambda: ~_blank(pl.col("prompt")),
+    ),
+    *_reply_checks("standard"),
+)
+
+
+def checks_for(style: str) -> tuple[RowCheck, ...]:
+    return CONVERSATIONAL_CHECKS if style == "conversational" else STANDARD_CHECKS
+
+
+def detect_style(schema: dict[str, pl.DataType] | pl.Schema) -> str:
+    """``standard`` when the replies are plain strings, otherwise ``conversational``."""
+    return "standard" if schema.get("chosen") == pl.String else "conversational"

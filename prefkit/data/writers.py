@@ -1,0 +1,141 @@
+"""Writing outputs so that a failed run never leaves a half-written file behind.
+
+Each writer writes a temporary sibling and renames it over the target only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from prefkit.errors import UsageError
+
+PAIR_SUFFIXES = (".jsonl", ".parquet")
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yields a temporary path beside ``path``; renames it onto ``path`` if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_pairs_path(path: Path) -> None:
+    """Output format is chosen by extension: ``.jsonl`` or ``.parquet``."""
+    if not path.name.endswith(PAIR_SUFFIXES):
+        raise UsageError(f"{path}: output must end in .jsonl or .parquet")
+
+
+def write_pairs(frame: pl.DataFrame, path: Path) -> None:
+    with pair_sink(path, None) as write:
+        write(frame)
+
+
+@contextmanager
+def pair_sink(path: Path, style: str | None):
+    """Yields a function that appends canonical batches to ``path`` (JSON Lines or Parquet).
+
+    An empty Parquet output still gets the canonical schema of ``style``.
+    """
+    check_pairs_path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            from prefkit.data.schema import frame_schema
+
+            state: dict = {}
+
+            def write(frame: pl.DataFrame) -> None:
+                table = frame.to_arrow()
+                if "writer" not in state:
+                    state["writer"] = pq.ParquetWriter(tmp, table.schema)
+                state["writer"].write_table(table.cast(state["writer"].schema))
+
+            try:
+                yield write
+                if "writer" not in state and style is not None:
+                    write(pl.DataFrame(schema=frame_schema(style)))
+            finally:
+                if "writer" in state:
+                    state["writer"].close()
+        else:
+            with open(tmp, "wb") as handle:
+                yield lambda frame: frame.write_ndjson(handle)
+
+
+@contextmanager
+def in_background(write: Callable[[pl.DataFrame], None]):
+    """Runs ``write`` on a worker thread so writing one batch overlaps processing the next.
+
+    At most one batch waits to be written, which bounds the extra memory; an error in the worker
+    is raised here, on the next write or at the end, never lost.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefkit-write") as pool:
+        pending: list = []
+
+        def submit(frame: pl.DataFrame) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(write, frame))
+
+        yield submit
+        if pending:
+            pending.pop().result()
+
+
+@contextmanager
+def line_sink(path: Path):
+    """Yields a function that appends text lines to ``path``, renamed into place at the end."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+
+        def write(lines: Iterable[str]) -> None:
+            for line in lines:
+                handle.write(line)
+                handle.write("\n")
+
+        yield write
+
+
+def write_json(data: object, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_lines(lines: Iterable[str], path: Path) -> None:
+    with line_sink(path) as write:
+        write(lines)
+
+
+def sidecar(output: Path, kind: str) -> Path:
+    """``out/name.jsonl`` gives ``out/name.rejects.jsonl`` for kind ``rejects.jsonl``."""
+    stem = output.name
+    for suffix in PAIR_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    return output.with_name(f"{stem}.{kind}")
+
+
+def reject_line(source: str, line: int, reason: str, detail: str | None, record: str, record_is_json: bool) -> str:
+    """One rejects-file line; the record is embedded as JSON when it is JSON, else as its raw text.
+
+    ``reject_line("a.jsonl", 3, "invalid_json", "Expecting value", "{oops", False)`` gives
+    ``{"source": "a.jsonl", "line": 3, "reason": "invalid_json", "detail": "Expecting value", "record": "{oops"}``.
+    """
+    head = json.dumps({"source": source, "line": line, "reason": reason, "detail": detail}, ensure_ascii=False)
+    body = record.strip() if record_is_json else json.dumps(record, ensure_ascii=False)
+    return f'{head[:-1]}, "record": {body}}}'
+
+
+ProgressCallback = Callable[[str, int, int], None]

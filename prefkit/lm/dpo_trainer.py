@@ -1,0 +1,258 @@
+"""prefkit's ``DPOTrainer``: TRL's, with content-keyed data caches and length-grouped batches.
+
+TRL keeps both caches beside the dataset, keyed on the tokenized dataset's fingerprint, and that
+fingerprint covers the whole ``DPOConfig`` (its truncation filter is a lambda that captures the
+config). So another ``beta`` or ``loss_type`` tokenizes again and, worse, runs the reference model
+over every pair again, although neither changes a single reference log-prob. Here the keys say what
+the values depend on, and nothing else:
+
+- tokenized pairs: the pairs, the tokenizer (every file it saves: vocabulary, merges, special
+  tokens, chat template), ``max_length`` and ``truncation_mode`` (which pairs survive the filter),
+  and the TRL version;
+- reference log-probs: the tokenized pairs' key, the reference model's weights (LoRA adapters left
+  out: the reference is the base with adapters disabled), and the precision (``bf16``/``fp16``)
+  and ``ld_alpha``, which change the numbers.
+
+A sweep over ``beta`` or ``loss_type`` that points every run at one ``cache_dir`` pays for the
+reference pass once.
+
+``train_sampling_strategy: group_by_length`` works on preference pairs too: transformers' sampler
+looks for an ``input_ids`` column, which tokenized pairs do not have, so their lengths are given to
+it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+REFERENCE_COLUMNS = ["ref_chosen_logps", "ref_rejected_logps"]
+
+
+def digest(parts: dict) -> str:
+    """A short stable hash of a JSON-able mapping.
+
+    >>> digest({"a": 1, "b": [2, 3]}) == digest({"b": [2, 3], "a": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """sha256 over the files ``save_pretrained`` writes, so any change to the tokenizer shows."""
+    sha = hashlib.sha256()
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+            sha.update(path.name.encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()
+
+
+def weights_digest(model) -> str:
+    """sha256 over a model's weights, in name order, LoRA adapter weights left out.
+
+    With LoRA the reference is the base model with adapters disabled, so the adapters' rank or
+    initialization must not change the key.
+    """
+    import torch
+
+    sha = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if "lora_" in name:
+            continue
+        tensor = tensor.detach().cpu()
+        sha.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        if tensor.dtype not in (torch.float32, torch.float16, torch.int64, torch.int32, torch.bool, torch.uint8):
+            tensor = tensor.float()  # numpy has no bfloat16 or float8
+        sha.update(tensor.contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+def tokens_key(data_fingerprint: str, tokenizer_hash: str, args) -> str:
+    """What the tokenized pairs depend on."""
+    import trl
+
+    return digest(
+        {
+            "data": data_fingerprint,
+            "tokenizer": tokenizer_hash,
+            "max_length": args.max_length,
+            "truncation_mode": args.truncation_mode,
+            "trl": trl.__version__,
+        }
+    )
+
+
+def reference_key(tokens: str, reference_hash: str, args) -> str:
+    """What the reference log-probs depend on: not ``beta``, not ``loss_type``, not the LoRA settings."""
+    return digest(
+        {"tokens": tokens, "reference": reference_hash, "bf16": args.bf16, "fp16": args.fp16, "ld_alpha": args.ld_alpha}
+    )
+
+
+def saved_dataset(folder: Path, build: Callable[[], object]):
+    """Loads the dataset saved in ``folder``, or builds, saves (atomically) and loads it.
+
+    Processes racing to save the same folder each write their own temporary copy; the first rename
+    wins and the others keep what it wrote (same key, same content).
+    """
+    import datasets
+
+    if not (folder / "state.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            build().save_to_disk(str(tmp))
+            try:
+                tmp.replace(folder)
+            except OSError:
+                if not (folder / "state.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return datasets.load_from_disk(str(folder))
+
+
+def pair_lengths(dataset) -> list[int]:
+    """Tokens of a tokenized pair's longer sequence, what its padded batch is as wide as.
+
+    >>> from datasets import Dataset
+    >>> pair_lengths(Dataset.from_dict({"prompt_ids": [[1, 2]], "chosen_ids": [[3]], "rejected_ids": [[4, 5, 6]]}))
+    [5]
+    """
+    import pyarrow.compute as pc
+
+    table = dataset.with_format("arrow")[:]
+    replies = pc.max_element_wise(
+        pc.list_value_length(table["chosen_ids"]), pc.list_value_length(table["rejected_ids"])
+    )
+    return pc.add(pc.list_value_length(table["prompt_ids"]), replies).to_pylist()
+
+
+def scores_reference_itself(trainer) -> bool:
+    """Whether prefkit's scorer gives what TRL's reference pass would: one process, the model in
+    memory, TRL's default truncation, plain sums of log-probs."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    return (
+        trainer.accelerator.num_processes == 1
+        and trainer.ref_model is None
+        and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled)
+        and trainer.args.truncation_mode == "keep_start"
+        and trainer.ld_alpha is None
+        and "ref" not in (getattr(model, "peft_config", None) or {})
+    )
+
+
+def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str | None):
+    """``trl.DPOTrainer`` with its two data caches kept in ``cache_dir`` under the keys above.
+
+    It overrides TRL's two dataset hooks, ``_prepare_dataset`` (tokenize and filter) and
+    ``_precompute_ref_logps``. A tokens miss runs TRL's own tokenization. A reference miss runs
+    prefkit's shared-prompt scorer where that computes what TRL's pass computes (tested equal to
+    1e-4), else TRL's own pass. Under several processes the main one decides hit or miss for all (TRL's hooks synchronize the
+    processes, so every process must take the same branch) and is the one that writes.
+    """
+    import datasets
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+    from datasets import concatenate_datasets
+    from trl import DPOTrainer
+
+    cache_dir = Path(cache_dir).resolve()
+
+    def main_process_sees(folder: Path) -> bool:
+        found = [(folder / "state.json").exists()]
+        broadcast_object_list(found, from_process=0)
+        return found[0]
+
+    def write_on_main(folder: Path, build: Callable[[], object]) -> None:
+        state = PartialState()
+        if state.is_main_process:
+            saved_dataset(folder, build)
+        state.wait_for_everyone()
+
+    def tokens_key_of(dataset) -> str | None:
+        """The key of the tokens folder a prepared dataset was loaded from (None if it was not)."""
+        folders = {Path(f["filename"]).parent for f in dataset.cache_files}
+        if len(folders) != 1:
+            return None
+        folder = folders.pop()
+        if folder.parent != cache_dir or not folder.name.startswith("tokens-"):
+            return None
+        return folder.name.removeprefix("tokens-")
+
+    class PrefkitDPOTrainer(DPOTrainer):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            columns = getattr(dataset, "column_names", None) or []
+            if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name not in columns:
+                from transformers.trainer_pt_utils import LengthGroupedSampler
+
+                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                return LengthGroupedSampler(batch, lengths=pair_lengths(dataset))
+            return super()._get_train_sampler(train_dataset)
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            folder = cache_dir / f"tokens-{tokens_key(dataset._fingerprint, tokenizer_hash, args)}"
+            if not main_process_sees(folder):
+                prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+                write_on_main(folder, lambda: prepared)
+            return datasets.load_from_disk(str(folder))
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            tokens = tokens_key_of(dataset)
+            if tokens is None or reference_hash is None:
+                return super()._precompute_ref_logps(dataset, name, batch_size)
+            folder = cache_dir / f"reference-{reference_key(tokens, reference_hash, self.args)}"
+            if not main_process_sees(folder):
+                if scores_reference_itself(self):
+                    scored = self._score_reference(dataset, name, batch_size)
+                    write_on_main(folder, lambda: datasets.Dataset.from_dict(scored))
+                else:
+                    with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
+                    write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
+            return concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
+
+        def _score_reference(self, dataset, name: str, batch_size: int) -> dict[str, list[float]]:
+            """Reference log-probs with each prompt run once per pair instead of once per reply.
+
+            TRL runs prompt + chosen and prompt + rejected as two full sequences; here the shared
+            prefix and each prompt are computed once and their key/value cache reused
+            (``prefkit.lm.evaluate.reply_logps``), which on short replies is most of the work.
+            """
+            import contextlib
+
+            import torch
+            from peft import PeftModel
+            from tqdm.auto import tqdm
+
+            from prefkit.lm.evaluate import reply_logps
+
+            model = self.accelerator.unwrap_model(self.model)
+            columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).with_format("arrow")[:]
+            tokenized = list(zip(*(columns[c].to_pylist() for c in columns.column_names), strict=True))
+            adapters_off = model.disable_adapter() if isinstance(model, PeftModel) else contextlib.nullcontext()
+            was_training = model.training
+            with (
+                tqdm(
+                    total=len(tokenized),
+                    desc=f"Computing reference log probs for {name} dataset (prompts shared)",
+                    disable=bool(os.environ.get("TQDM_DISABLE", "")),
+                ) as bar,
+                adapters_off,
+                self.accelerator.autocast(),
+                torch.no_grad(),
+            ):
+                logps = reply_logps(
+                    model, tokenized, batch_size, self.args.max_length or sys.maxsize, on_batch=bar.update
+                )
+            model.train(was_training)
+            return {"ref_chosen_logps": logps.chosen.tolist(), "ref_rejected_logps": logps.rejected.tolist()}
+
+    return PrefkitDPOTrainer

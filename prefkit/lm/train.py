@@ -1,0 +1,333 @@
+"""``prefkit train``: a thin DPO stage on TRL's ``DPOTrainer`` with PEFT LoRA, driven by a recipe.
+
+A recipe is plain YAML: prefkit's own keys (``model``, ``data``, ``lora``, ``output_dir``, ``seed``,
+``trust_remote_code``) and, beside them, any ``trl.DPOConfig`` field (``beta``, ``loss_type``,
+``learning_rate``, ``max_length``, ``lr_scheduler_type``, ...). Keys TRL has removed fail with their
+replacement; unknown keys fail with the nearest valid one. With LoRA (on by default) the reference
+model is the base with adapters disabled, so no second copy of the model is held.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prefkit.config import from_mapping, load_yaml
+from prefkit.errors import ConfigError, UsageError
+from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+
+# What TRL 1.x and transformers 5 removed or renamed, and what to use instead.
+REMOVED_KEYS = {
+    "max_prompt_length": "removed in TRL 1.x: prompts are not truncated on their own any more; use max_length (and truncation_mode)",
+    "max_completion_length": "removed in TRL 1.x; use max_length (and truncation_mode)",
+    "evaluation_strategy": "renamed to eval_strategy",
+    "tokenizer": "TRL now calls it processing_class; prefkit loads it from the model, so drop the key",
+    "ref_model": "with LoRA the reference is the base model with adapters disabled; without LoRA TRL copies the model",
+}
+# Where a Llama-style or GPT-2 model keeps its attention projections.
+LORA_TARGETS = {
+    "gpt2": ["c_attn", "c_proj"],
+    "default": ["q_proj", "k_proj", "v_proj", "o_proj"],
+}
+
+
+@dataclass
+class DataSettings:
+    """Which canonical files to train and evaluate on."""
+
+    train: str = field(
+        metadata={"help": "Canonical training file, or a prefkit mix folder (its train and test splits)."}
+    )
+    eval: str | None = field(default=None, metadata={"help": "Canonical evaluation file (optional)."})
+    eval_split: float | None = field(
+        default=None, metadata={"help": "Hold out this share of train for evaluation when no eval file is given."}
+    )
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters (on by default)."""
+
+    enabled: bool = field(default=True, metadata={"help": "Train LoRA adapters; false trains every weight."})
+    r: int = field(default=16, metadata={"help": "Adapter rank."})
+    alpha: int = field(default=32, metadata={"help": "Adapter scaling (lora_alpha)."})
+    dropout: float = field(default=0.05, metadata={"help": "Dropout on adapter inputs."})
+    target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Modules to adapt; default by architecture: q/k/v/o_proj, or c_attn/c_proj for GPT-2."},
+    )
+
+
+@dataclass
+class TrainConfig:
+    """A training recipe: prefkit's keys plus ``dpo``, the DPOConfig fields the recipe sets."""
+
+    data: DataSettings = field(metadata={"help": "Training and evaluation data."})
+    output_dir: str = field(metadata={"help": "Where the adapter, tokenizer, metrics and checkpoints go."})
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "Bundled model name, local folder or hub id."})
+    lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA settings."})
+    seed: int = field(default=0, metadata={"help": "Seed for training and the eval split."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off unless set)."})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tokenized pairs and reference log-probs, kept under content keys (default: OUTPUT_DIR/cache). "
+            "Runs that share it (a beta or loss_type sweep) run the reference model once."
+        },
+    )
+    dpo: dict[str, Any] = field(default_factory=dict, metadata={"help": "DPOConfig fields (beta, learning_rate, ...)."})
+
+
+def dpo_fields() -> dict[str, dataclasses.Field]:
+    from trl import DPOConfig
+
+    return {f.name: f for f in dataclasses.fields(DPOConfig) if f.init}
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``--set lora.r=8 --set beta=0.2``: dotted keys, values read as YAML (numbers, booleans, lists)."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set beta=0.2")
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}: '{part}' is not a mapping")
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def config_from_mapping(data: dict) -> TrainConfig:
+    """Splits prefkit's keys from DPOConfig's and checks every one (one line per mistake)."""
+    own = {f.name for f in dataclasses.fields(TrainConfig)} - {"dpo"}
+    trl_fields = dpo_fields()
+    prefkit_part, dpo_part = {}, dict(data.pop("dpo", None) or {})
+    for key, value in data.items():
+        if key in REMOVED_KEYS:
+            raise ConfigError(f"{key}: {REMOVED_KEYS[key]}")
+        if key in own:
+            prefkit_part[key] = value
+        elif key in trl_fields:
+            dpo_part[key] = value
+        else:
+            near = difflib.get_close_matches(key, sorted(own | set(trl_fields)), n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'?" if near else "not a prefkit or DPOConfig key"
+            raise ConfigError(f"{key}: unknown key ({hint})")
+    for key in dpo_part:
+        if key in REMOVED_KEYS:
+            raise ConfigError(f"dpo.{key}: {REMOVED_KEYS[key]}")
+        if key not in trl_fields:
+            near = difflib.get_close_matches(key, sorted(trl_fields), n=1, cutoff=0.6)
+            raise ConfigError(f"dpo.{key}: unknown DPOConfig key" + (f" (did you mean '{near[0]}'?)" if near else ""))
+    if "output_dir" in dpo_part:
+        raise ConfigError("output_dir: set it at the top level of the recipe")
+    config = from_mapping(TrainConfig, prefkit_part)
+    config.dpo = dpo_part
+    return config
+
+
+def load_train_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    return config_from_mapping(apply_overrides(load_yaml(path), list(overrides)))
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    steps: int
+    metrics: dict
+    resumed_from: str | None
+
+
+def _data_files(settings: DataSettings) -> tuple[str, str | None]:
+    """A mix folder gives its train split and, unless an eval file is named, its test split."""
+    train = Path(settings.train)
+    if train.is_dir():
+        found = {
+            s: next((str(p) for p in (train / f"{s}.jsonl", train / f"{s}.parquet") if p.exists()), None)
+            for s in ("train", "test")
+        }
+        if found["train"] is None:
+            raise UsageError(f"data.train: {train} is a folder without train.jsonl or train.parquet")
+        return found["train"], settings.eval or found["test"]
+    return settings.train, settings.eval
+
+
+def _load_pairs(path: str, sha256: str, cache: Path):
+    """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected.
+
+    The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``, so its
+    dataset fingerprint, which keys the tokenized-data cache, is the same on every run.
+    """
+    import datasets
+
+    from prefkit.data.validate import load_canonical
+    from prefkit.lm.dpo_trainer import saved_dataset
+
+    def build():
+        frame = load_canonical(path).select("prompt", "chosen", "rejected")
+        return datasets.Dataset.from_list(frame.to_dicts())
+
+    return saved_dataset(cache / f"pairs-{sha256[:16]}", build)
+
+
+def fingerprint(config: TrainConfig, file_hashes: list[str]) -> str:
+    """What a checkpoint was trained from: the recipe as resolved and the data files' sha256.
+
+    ``cache_dir`` is left out: where caches live changes no result.
+    """
+    recipe = dataclasses.asdict(config) | {"cache_dir": None}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for sha256 in file_hashes:
+        digest.update(sha256.encode())
+    return digest.hexdigest()
+
+
+def _lora_targets(model) -> list[str]:
+    return LORA_TARGETS.get(model.config.model_type, LORA_TARGETS["default"])
+
+
+def _bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def train(config: TrainConfig, resume: str | None = None, callbacks: list | None = None) -> TrainResult:
+    """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import DPOConfig
+
+    from prefkit.data.sources import file_sha256
+    from prefkit.lm.dpo_trainer import dpo_trainer_class, tokenizer_digest, weights_digest
+
+    out = Path(config.output_dir)
+    cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    train_file, eval_file = _data_files(config.data)
+    # Each file is read once for its hash: it names the pairs folder and goes into the fingerprint.
+    hashes = {f: file_sha256(Path(f)) for f in (train_file, eval_file) if f}
+    train_set = _load_pairs(train_file, hashes[train_file], cache)
+    eval_set = _load_pairs(eval_file, hashes[eval_file], cache) if eval_file else None
+    if eval_set is None and config.data.eval_split:
+        parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
+        train_set, eval_set = parts["train"], parts["test"]
+    run_id = fingerprint(config, list(hashes.values()))
+
+    checkpoint = None
+    if resume is not None:
+        checkpoint = get_last_checkpoint(str(out)) if resume == "auto" else resume
+        if checkpoint is None or not Path(checkpoint).is_dir():
+            raise UsageError(f"--resume {resume}: no checkpoint found in {out if resume == 'auto' else resume}")
+        saved = json.loads((out / "prefkit_run.json").read_text()) if (out / "prefkit_run.json").exists() else {}
+        if saved.get("fingerprint") != run_id:
+            raise UsageError(
+                f"--resume: the recipe or the data changed since {checkpoint} was written; start a new output_dir"
+            )
+
+    # Seeded before the LoRA weights are drawn, so a recipe trains the same way every run.
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    model = load_causal_lm(config.model, config.trust_remote_code)
+    if isinstance(train_set[0]["prompt"], list) and not getattr(tokenizer, "chat_template", None):
+        raise UsageError(f"model '{config.model}' has no chat template: convert the data with --style standard")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    peft_config = None
+    if config.lora.enabled:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=config.lora.target_modules or _lora_targets(model),
+            task_type="CAUSAL_LM",
+        )
+    defaults = {
+        "report_to": [],
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "save_total_limit": 2,
+        "bf16": _bf16_supported(),
+        # One reference pass before training, cached under a key of model, tokens and max_length:
+        # later runs (another beta, another loss_type) reuse it.
+        "precompute_ref_log_probs": True,
+    }
+    if eval_set is not None:
+        defaults |= {"eval_strategy": "steps", "eval_steps": 50}
+    try:
+        args = DPOConfig(output_dir=str(out), seed=config.seed, **(defaults | config.dpo))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"DPOConfig: {err}") from err
+    # Hashed before LoRA wraps the model: the reference is these weights.
+    reference_hash = weights_digest(model) if args.precompute_ref_log_probs else None
+    trainer_class = dpo_trainer_class(cache, tokenizer_digest(tokenizer), reference_hash)
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
+    writes = trainer.is_world_process_zero()
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "prefkit_run.json").write_text(
+            json.dumps({"fingerprint": run_id, "recipe": dataclasses.asdict(config)}, indent=2, default=str)
+        )
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(out))  # TRL/transformers write from the main process only
+    metrics = dict(result.metrics)
+    if eval_set is not None:
+        metrics |= trainer.evaluate()
+    if writes:
+        tokenizer.save_pretrained(str(out))
+        write_run_outputs(out, metrics, trainer.state.log_history)
+    return TrainResult(output_dir=str(out), steps=trainer.state.global_step, metrics=metrics, resumed_from=checkpoint)
+
+
+def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
+    """``metrics.json``, ``log_history.jsonl`` and ``loss.png`` (losses, reward accuracy and margins by step)."""
+    from prefkit.data.writers import line_sink, write_json
+
+    write_json(metrics, out / "metrics.json")
+    with line_sink(out / "log_history.jsonl") as write:
+        write(json.dumps(entry) for entry in history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("loss", "eval_loss"),
+        ("rewards/accuracies", "eval_rewards/accuracies"),
+        ("rewards/margins", "eval_rewards/margins"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
+    for ax, (train_key, eval_key) in zip(axes, panels, strict=True):
+        for key, label in ((train_key, "train"), (eval_key, "eval")):
+            points = [(h["step"], h[key]) for h in history if key in h and "step" in h]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="." if label == "eval" else None, label=label)
+        ax.set_title(train_key)
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.savefig(out / "loss.png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
