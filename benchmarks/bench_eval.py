@@ -22,8 +22,8 @@ import torch
 from rich.console import Console
 
 from prefkit.data.sample_data import generate
-from prefkit.lm.evaluate import reply_logps, tokenize_pair
 from prefkit.lm.loading import materialize
+from prefkit.lm.scoring import reply_logps, tokenize_pair
 
 
 def naive(model, tokenized) -> tuple[np.ndarray, np.ndarray]:

@@ -54,11 +54,11 @@ def settings(args) -> dict:
 def prepare_data(work: Path, pairs: int) -> Path:
     """A canonical file of ``pairs`` pairs: real HH-RLHF when it is there, else the bundled sample."""
     from prefkit.data.convert import ConvertConfig, convert
-    from prefkit.data.sample_data import write_sample
+    from prefkit.data.sample_data import SampleConfig, write_sample
 
     source = SHARED_HH
     if not source.exists():
-        source = write_sample(work / "sample", n_train=pairs, n_heldout=4)["train"]
+        source = write_sample(work / "sample", SampleConfig(train=pairs, heldout=4))["train"]
     full = work / "all.jsonl"
     convert(ConvertConfig(sources=[str(source)], output=str(full)))
     lines = full.read_text(encoding="utf-8").splitlines()[:pairs]
@@ -70,8 +70,8 @@ def prepare_data(work: Path, pairs: int) -> Path:
 def count_tokens(data: Path, max_length: int) -> int:
     """Non-padding tokens of both sequences of every pair, cut to ``max_length`` as training cuts."""
     from prefkit.data.validate import load_canonical
-    from prefkit.lm.evaluate import tokenize_pair
     from prefkit.lm.loading import load_tokenizer
+    from prefkit.lm.scoring import tokenize_pair
 
     tokenizer = load_tokenizer("smollm2-135m-instruct")
     total = 0

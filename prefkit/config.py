@@ -1,9 +1,15 @@
-"""YAML recipes into config dataclasses, strictly.
+"""Config dataclasses: one definition of each option, read from YAML strictly.
 
-Recipes are plain YAML (``yaml.safe_load`` only) read into the same dataclasses the CLI builds, so a
-recipe key and a flag are one thing. Every mistake raises :class:`ConfigError` with one line naming
-the key path and what was expected: an unknown key (with the nearest valid one), a value of the
-wrong type, a removed key (with its replacement).
+Each option is a dataclass field whose metadata carries its help, and where it has them its
+``choices`` and numeric bounds (``min``, ``max``, ``min_open``, ``max_open``). The field's default
+is the only default: the CLI derives its options from the fields (:mod:`prefkit.cli.options`, as
+``HfArgumentParser`` does for TRL's configs), recipes are read into the same dataclasses, and
+:func:`check_fields`, called from each config's ``__post_init__``, checks the values of library
+callers too. Every mistake raises :class:`ConfigError` with one line naming the key path and what
+was expected: an unknown key (with the nearest valid one), a value of the wrong type or out of
+range, a removed key (with its replacement).
+
+Recipes are plain YAML, read with ``yaml.safe_load`` only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from prefkit.errors import ConfigError
 # Keys that used to exist elsewhere (TRL, older prefkit) and what replaced them; a class may set
 # ``__renamed_keys__`` to its own mapping.
 RENAMED_KEYS_ATTR = "__renamed_keys__"
+DEFAULT_SEED = 0
+"""The seed of every config with a ``seed`` field, and of the CLI's shared ``--seed``."""
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -40,9 +48,65 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def field_help(cls: type, name: str) -> str:
-    """The help text of a dataclass field."""
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
+def option(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
+    """A config field: ``option(0.7, "Similarity threshold.", min=0, min_open=True, max=1)``.
+
+    A list or dict default becomes a ``default_factory``; ``metadata`` may hold ``choices``,
+    ``min``, ``max``, ``min_open``, ``max_open`` (checked by :func:`check_fields`), and the CLI's
+    ``flags`` and ``metavar``.
+    """
+    metadata["help"] = help
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def config_field(cls: type, name: str) -> dataclasses.Field:
+    """The field ``name`` of dataclass ``cls``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f
+    raise KeyError(f"{cls.__name__} has no field {name}")
+
+
+def describe_bounds(meta: dict) -> str:
+    """``{"min": 0, "min_open": True, "max": 1}`` gives ``"(0, 1]"``; one side only gives ``">= 1"``."""
+    low, high = meta.get("min"), meta.get("max")
+    if low is not None and high is not None:
+        return f"{'(' if meta.get('min_open') else '['}{low:g}, {high:g}{')' if meta.get('max_open') else ']'}"
+    if low is not None:
+        return f"{'>' if meta.get('min_open') else '>='} {low:g}"
+    return f"{'<' if meta.get('max_open') else '<='} {high:g}"
+
+
+def check_fields(config: Any) -> None:
+    """Checks every field of a config against its ``choices`` and bounds; raises :class:`ConfigError`.
+
+    >>> from prefkit.data.dedupe import DedupeConfig
+    >>> DedupeConfig(near_threshold=1.5)
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.ConfigError: near_threshold: expected a number in (0, 1], got 1.5
+    """
+    for f in dataclasses.fields(config):
+        value, meta = getattr(config, f.name), f.metadata
+        if value is None:
+            continue
+        choices = meta.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{f.name}: expected one of {', '.join(map(str, choices))}, got '{value}'")
+        if ("min" in meta or "max" in meta) and isinstance(value, int | float) and not isinstance(value, bool):
+            low, high = meta.get("min"), meta.get("max")
+            below = low is not None and (value <= low if meta.get("min_open") else value < low)
+            above = high is not None and (value >= high if meta.get("max_open") else value > high)
+            if below or above:
+                kind = "a whole number" if isinstance(value, int) else "a number"
+                raise ConfigError(f"{f.name}: expected {kind} {_bounds_phrase(meta)}, got {value:g}")
+
+
+def _bounds_phrase(meta: dict) -> str:
+    bounds = describe_bounds(meta)
+    return f"in {bounds}" if bounds[0] in "([" else bounds
 
 
 def from_mapping(cls: type, data: Any, path: str = "") -> Any:
@@ -76,6 +140,8 @@ def from_mapping(cls: type, data: Any, path: str = "") -> Any:
         raise ConfigError(f"{where}: required key is missing")
     try:
         return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{path}.{err}" if path else str(err)) from err
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{path or '<recipe>'}: {err}") from err
 

@@ -1,168 +1,281 @@
-"""The ``prefkit`` command line: parse options, call one library function, print with rich.
+"""The ``prefkit`` commands: parse options, call one library function, print with rich (or JSON).
 
-Exit codes: 0 success; 1 data failed (``validate`` found failures, ``convert --strict`` rejected
-records); 2 usage error (one line on stderr, nothing written).
+Exit codes: 0 success; 1 the data failed a check (``validate``, a non-canonical input anywhere,
+``convert --strict`` with rejects); 2 usage error (one line on stderr, nothing written).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import wraps
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from prefkit import __version__
-from prefkit.config import field_help as help_from
-from prefkit.data.adapters import BY_NAME
-from prefkit.data.adapters.ultrafeedback import BINARIZE
+from prefkit.cli.options import json_option, only_set, option_from, options_from
+from prefkit.cli.output import console, counts_text, err_console, print_json, progress_bar, reasons_text
 from prefkit.data.convert import ConvertConfig
 from prefkit.data.dedupe import DedupeConfig
 from prefkit.data.mix import MixConfig
-from prefkit.data.schema import STYLES
-from prefkit.errors import PrefkitError, UsageError
-from prefkit.lm.evaluate import CompareConfig, EvalConfig
+from prefkit.data.sample_data import SampleConfig
+from prefkit.data.validate import FileValidation, ValidateConfig
+from prefkit.errors import PrefkitError, UsageError, ValidationFailed
+from prefkit.lm.compare import CompareConfig
+from prefkit.lm.evaluate import EvalConfig
 
-console = Console()
-err_console = Console(stderr=True)
+TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 def handle_errors(func):
-    """Maps typed library errors to exit codes: usage errors exit 2 with one clear line."""
+    """Maps typed library errors to exit codes: usage errors exit 2 with one clear line, data errors 1.
+
+    A non-canonical input shows validate's table of failing checks before its one line.
+    """
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except UsageError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             sys.exit(2)
         except PrefkitError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            if isinstance(err, ValidationFailed) and isinstance(err.report, FileValidation):
+                _print_file_validation(err.report, err_console)
+            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def require_train_extra(command: str) -> None:
+    """The model commands need ``prefkit[train]``; without it, one line naming the install command."""
+    import importlib.util
+
+    from prefkit.errors import ExtraMissing
+
+    missing = [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExtraMissing(
+            f"prefkit {command} needs the training extra ({', '.join(missing)} missing): pip install 'prefkit[train]'"
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="prefkit")
 def main() -> None:
-    """Prepare preference data and run DPO: convert, validate, mix, train, eval."""
+    """Prepare preference data and run DPO.
+
+    \b
+    Data (pip install prefkit):
+      convert   raw or TRL preference data -> the canonical schema, rejects with reasons
+      validate  schema check, dry-run convert, CI gates (overlap, duplicates)
+      mix       weighted mix of sources, deduped, decontaminated, split, with lineage
+      dedupe    exact, per-prompt and near-duplicate removal for one file
+      card      a dataset card for a canonical file
+      sample    bundled verifiable sample data
+    Model (pip install 'prefkit[train]'):
+      train     DPO with TRL and LoRA from a YAML recipe
+      eval      preference accuracy with intervals, before and after
+      compare   base and trained model's answers side by side
+
+    \b
+    Example:
+      prefkit sample demo && prefkit convert demo/train.hh.jsonl -o demo/train.jsonl
+      prefkit validate demo/train.jsonl
+    """
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
+# ---------------------------------------------------------------- data commands
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help=help_from(ConvertConfig, "output"))
-@click.option(
-    "--format", "format_", type=click.Choice(sorted(BY_NAME)), default=None, help=help_from(ConvertConfig, "format")
+@options_from(
+    ConvertConfig,
+    "output",
+    "format",
+    "fields",
+    "style",
+    "rejects",
+    "report",
+    "keep_ties",
+    "binarize",
+    "seed",
+    "strict",
+    output={"required": True},
 )
-@click.option("--field", "fields", multiple=True, metavar="KEY=PATH", help=help_from(ConvertConfig, "fields"))
-@click.option(
-    "--style",
-    type=click.Choice(STYLES),
-    default="conversational",
-    show_default=True,
-    help=help_from(ConvertConfig, "style"),
-)
-@click.option("--rejects", default=None, help=help_from(ConvertConfig, "rejects"))
-@click.option("--report", default=None, help=help_from(ConvertConfig, "report"))
-@click.option("--keep-ties", is_flag=True, help=help_from(ConvertConfig, "keep_ties"))
-@click.option(
-    "--binarize",
-    type=click.Choice(BINARIZE),
-    default="random-lower",
-    show_default=True,
-    help=help_from(ConvertConfig, "binarize"),
-)
-@click.option("--seed", type=int, default=0, show_default=True, help=help_from(ConvertConfig, "seed"))
-@click.option("--strict", is_flag=True, help=help_from(ConvertConfig, "strict"))
+@json_option
 @handle_errors
-def convert(sources, output, format_, fields, style, rejects, report, keep_ties, binarize, seed, strict):
-    """Normalize preference data into the canonical prompt/chosen/rejected schema."""
+def convert(sources, as_json, **options):
+    """Normalize preference data into the canonical prompt/chosen/rejected schema.
+
+    Every record ends in the output or in the rejects file with a reason; the report has
+    read == written + rejected per source.
+
+    \b
+    Example:
+      prefkit convert hh-rlhf/harmless-base/train.jsonl.gz -o hh.jsonl
+      prefkit convert hf:HuggingFaceH4/ultrafeedback_binarized:train_prefs -o uf.parquet
+      prefkit convert mine.jsonl --field prompt=question --field chosen=answers.good \\
+          --field rejected=answers.bad -o mine.jsonl
+    """
     from prefkit.data.convert import convert as run_convert
+    from prefkit.errors import RejectsFound
 
-    config = ConvertConfig(
-        sources=list(sources),
-        output=output,
-        format=format_,
-        fields=list(fields),
-        style=style,
-        rejects=rejects,
-        report=report,
-        keep_ties=keep_ties,
-        binarize=binarize,
-        seed=seed,
-        strict=strict,
-    )
-    with _progress() as progress:
-        task = progress.add_task("converting", total=None)
+    config = ConvertConfig(sources=list(sources), **only_set(options))
+    failed = None
+    with progress_bar("converting") as update:
+        try:
+            result = run_convert(config, progress=update)
+        except RejectsFound as err:
+            result, failed = err.report, err
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_conversion(result, "prefkit convert")
+        console.print(f"wrote {result.output} ({result.style}), rejects {result.rejects}, report {result.report}")
+    if failed:
+        err_console.print(f"[bold red]error:[/] {escape(str(failed))}", highlight=False)
+        sys.exit(1)
 
-        def on_progress(description: str, done: int, total: int) -> None:
-            progress.update(task, description=description, completed=done, total=total)
 
-        result = run_convert(config, progress=on_progress)
-
-    table = Table(title="prefkit convert", title_justify="left")
-    for column in ("source", "format", "read", "written", "rejected", "reasons"):
+def _print_conversion(result, title: str, examples: bool = False) -> None:
+    table = Table(title=title, title_justify="left")
+    columns = ["source", "format", "read", "written", "rejected", "reasons"]
+    for column in columns:
         table.add_column(column, justify="right" if column in ("read", "written", "rejected") else "left")
     for s in result.sources:
-        reasons = "\n".join(f"{k} {v:,}" for k, v in sorted(s.reasons.items(), key=lambda kv: -kv[1]))
-        table.add_row(Path(s.source).name, s.format, f"{s.read:,}", f"{s.written:,}", f"{s.rejected:,}", reasons or "-")
+        table.add_row(
+            Path(s.source).name, s.format, f"{s.read:,}", f"{s.written:,}", f"{s.rejected:,}", reasons_text(s.reasons)
+        )
     if len(result.sources) > 1:
         table.add_row("[bold]total", "", f"{result.read:,}", f"{result.written:,}", f"{result.rejected:,}", "")
     console.print(table)
-    console.print(f"wrote {result.output} ({result.style}), rejects {result.rejects}, report {result.report}")
-    if strict and result.rejected:
-        err_console.print(f"[bold red]strict:[/] {result.rejected:,} records rejected")
-        sys.exit(1)
+    if examples and result.first_rejects:
+        listed = Table(title="records that would be rejected", title_justify="left")
+        for column in ("source", "line", "reason", "detail"):
+            listed.add_column(column, overflow="fold")
+        by_reason: dict[str, int] = {}
+        for r in result.first_rejects:
+            # A few lines per reason: the table is for reading; --json and --report have them all.
+            if by_reason.setdefault(r["reason"], 0) < 3:
+                by_reason[r["reason"]] += 1
+                listed.add_row(Path(r["source"]).name, str(r["line"]), r["reason"], str(r["detail"] or ""))
+        console.print(listed)
+
+
+def _print_file_validation(result: FileValidation, target=console) -> None:
+    if result.ok:
+        target.print(f"[green]ok[/] {result.path}: {result.rows:,} rows, {result.style} style", soft_wrap=True)
+        return
+    table = Table(title=f"{result.path}: {result.rows:,} rows, {result.style} style", title_justify="left")
+    for column in ("check", "column", "rows", "examples"):
+        table.add_column(column)
+    for f in result.failures:
+        table.add_row(f.description, f.column, f"{f.rows:,}", _examples(f.examples))
+    target.print(table)
+    if result.hint:
+        target.print(f"hint: {result.hint}", highlight=False)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--report", default=None, help="Write every failure as JSON to this path.")
+@options_from(
+    ValidateConfig,
+    "format",
+    "fields",
+    "binarize",
+    "keep_ties",
+    "no_overlap",
+    "overlap_threshold",
+    "max_duplicate_share",
+    "fail_on",
+    "report",
+)
+@click.option(
+    "--github",
+    is_flag=True,
+    help="GitHub Actions: print ::error annotations, append a summary to $GITHUB_STEP_SUMMARY, "
+    "write ok and failing to $GITHUB_OUTPUT.",
+)
+@click.option(
+    "--max-annotations",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="With --github: annotate at most this many failing records.",
+)
+@json_option
 @handle_errors
-def validate(files, report):
-    """Check that files conform to the canonical schema (exit 1 listing every failure)."""
-    from prefkit.data.validate import validate_files
-    from prefkit.data.writers import write_json
+def validate(files, github, max_annotations, as_json, **options):
+    """Check files against the canonical schema, or dry-run their conversion; exit 1 on failures.
 
-    results = validate_files(list(files))
-    for result in results:
-        if result.ok:
-            console.print(f"[green]ok[/] {result.path}: {result.rows:,} rows, {result.style} style")
-            continue
-        table = Table(title=f"{result.path}: {result.rows:,} rows, {result.style} style", title_justify="left")
-        for column in ("check", "column", "rows", "examples"):
-            table.add_column(column)
-        for f in result.failures:
-            table.add_row(f.description, f.column, f"{f.rows:,}", _examples(f.examples))
-        console.print(table)
-    if report:
-        write_json([r.to_dict() for r in results], Path(report))
-    failed = [r for r in results if not r.ok]
-    if failed:
-        err_console.print(f"[bold red]{len(failed)} of {len(results)} files failed validation")
+    Without --format, every failing check is listed with example lines. With --format, nothing is
+    written: every record convert would reject is counted by reason with example lines. The gates
+    --no-overlap and --max-duplicate-share fail the run too.
+
+    \b
+    Example:
+      prefkit validate train.jsonl test.jsonl
+      prefkit validate --format hh-rlhf raw/train.jsonl.gz --fail-on 0.01
+      prefkit validate train.jsonl --no-overlap test.jsonl --max-duplicate-share 0.01 --json
+    """
+    from prefkit.data.validate import validate as run_validate
+
+    report = run_validate(ValidateConfig(files=list(files), **only_set(options)))
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for result in report.files:
+            _print_file_validation(result)
+        if report.conversion is not None:
+            _print_conversion(report.conversion, "prefkit validate --format (dry run: nothing written)", True)
+        _print_gates(report)
+    if github:
+        from prefkit.cli.github import annotations, write_github_files
+
+        for line in annotations(report, max_annotations):
+            click.echo(line)
+        write_github_files(report, os.environ.get("GITHUB_STEP_SUMMARY"), os.environ.get("GITHUB_OUTPUT"))
+    if not report.ok:
+        if not as_json:
+            err_console.print(
+                f"[bold red]failed:[/] {report.failing:,} of {report.records:,} records fail"
+                + (f"; gates failed: {', '.join(report.gates_failed)}" if report.gates_failed else "")
+            )
         sys.exit(1)
 
 
-def _counts(counts: dict[str, int]) -> str:
-    """``{"exact": 3, "near": 1200}`` gives ``"exact 3, near 1,200"``."""
-    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+def _print_gates(report) -> None:
+    if report.overlap is not None:
+        if not report.overlap:
+            console.print("[green]ok[/] no training prompt matches an evaluation prompt")
+        else:
+            table = Table(
+                title=f"{len(report.overlap):,} training prompts match evaluation prompts", title_justify="left"
+            )
+            for column in ("file", "line", "matches", "method", "prompt"):
+                table.add_column(column, overflow="fold")
+            for m in report.overlap[:20]:
+                table.add_row(
+                    Path(m["file"]).name,
+                    str(m["line"]),
+                    f"{Path(m['duplicate_of_file']).name}:{m['duplicate_of_line']}",
+                    m["method"] + (f" {m['similarity']:.2f}" if m["similarity"] is not None else ""),
+                    m["prompt"][:80],
+                )
+            console.print(table)
+    if report.duplicates is not None:
+        d = report.duplicates
+        mark = "[red]failed[/]" if "max_duplicate_share" in report.gates_failed else "[green]ok[/]"
+        console.print(
+            f"{mark} exact duplicate pairs: {d['duplicates']:,} of {d['pairs']:,} ({d['share']:.2%}, max {d['max_share']:.2%})"
+        )
 
 
 def _parse_weights(text: str | None, n: int) -> list[float | None]:
@@ -177,59 +290,58 @@ def _parse_weights(text: str | None, n: int) -> list[float | None]:
     return weights
 
 
+QUICK_MIX_OPTIONS = ("weights", "total", "test_size", "near", "eval_files", "parquet", "style")
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="RECIPE.yaml | SOURCE...")
 @click.option("-o", "--output", "out_dir", required=True, help="Output directory (train, test, manifest, card).")
 @click.option("--weights", default=None, help="Quick form: one weight per source, e.g. 0.7,0.3 (sum 1).")
-@click.option("--total", type=click.IntRange(min=1), default=None, help=help_from(MixConfig, "total"))
-@click.option("--seed", type=int, default=None, help="Seed (overrides the recipe's).")
-@click.option(
-    "--test-size", type=click.FloatRange(0, 1, max_open=True), default=None, help=help_from(MixConfig, "test_size")
-)
-@click.option("--near", is_flag=True, help="Quick form: also remove near-duplicate prompts.")
+@options_from(MixConfig, "total", "seed", "test_size")
+@option_from(DedupeConfig, "near")
 @click.option(
     "--decontaminate", "eval_files", multiple=True, help="Quick form: evaluation file to keep out (repeatable)."
 )
-@click.option("--parquet", is_flag=True, help=help_from(MixConfig, "parquet"))
-@click.option("--style", type=click.Choice(STYLES), default=None, help=help_from(MixConfig, "style"))
+@options_from(MixConfig, "parquet", "style")
+@json_option
+@click.pass_context
 @handle_errors
-def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parquet, style):
-    """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage."""
-    from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig
+def mix(ctx, inputs, out_dir, as_json, **options):
+    """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage.
+
+    With a recipe, only --seed may override it; without one, the sources are read as they are and
+    the flags form the recipe.
+
+    \b
+    Example:
+      prefkit mix recipes/mix-hh-ultrafeedback.yaml -o data/mix
+      prefkit mix hh.jsonl uf.jsonl --weights 0.5,0.5 --total 10000 --near --decontaminate test.jsonl -o data/mix
+    """
+    from prefkit.data.dedupe import DecontaminateConfig
     from prefkit.data.mix import MixSource, load_recipe
     from prefkit.data.mix import mix as run_mix
 
-    quick = {
-        "--weights": weights,
-        "--total": total,
-        "--test-size": test_size,
-        "--near": near or None,
-        "--decontaminate": eval_files or None,
-        "--parquet": parquet or None,
-        "--style": style,
-    }
+    given = {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     if len(inputs) == 1 and inputs[0].endswith((".yaml", ".yml")):
-        given = [flag for flag, value in quick.items() if value is not None]
-        if given:
-            raise UsageError(f"{given[0]}: set it in the recipe {inputs[0]}, not as a flag")
+        quick = sorted(given & set(QUICK_MIX_OPTIONS))
+        if quick:
+            raise UsageError(f"--{quick[0].replace('_', '-')}: set it in the recipe {inputs[0]}, not as a flag")
         config = load_recipe(inputs[0])
-        if seed is not None:
-            config.seed = seed
+        if "seed" in given:
+            config.seed = options["seed"]
     else:
-        sources = [
-            MixSource(path=p, weight=w) for p, w in zip(inputs, _parse_weights(weights, len(inputs)), strict=True)
-        ]
+        weights = _parse_weights(options["weights"], len(inputs))
         config = MixConfig(
-            sources=sources,
-            total=total,
-            seed=seed or 0,
-            test_size=0.1 if test_size is None else test_size,
-            dedupe=DedupeConfig(near=near),
-            decontaminate=DecontaminateConfig(files=list(eval_files)),
-            parquet=parquet,
-            style=style or "conversational",
+            sources=[MixSource(path=p, weight=w) for p, w in zip(inputs, weights, strict=True)],
+            dedupe=DedupeConfig(near=options["near"]),
+            decontaminate=DecontaminateConfig(files=list(options["eval_files"])),
+            **only_set({k: options[k] for k in ("total", "seed", "test_size", "parquet", "style")}),
         )
-    result = run_mix(config, out_dir)
+    with progress_bar("mixing") as update:
+        result = run_mix(config, out_dir, progress=update)
+    if as_json:
+        print_json(result.to_dict())
+        return
     table = Table(title=f"prefkit mix -> {result.out_dir}", title_justify="left")
     columns = ("read", "rejected", "deduped", "decontaminated", "not_sampled", "repeated", "kept")
     table.add_column("source")
@@ -238,59 +350,40 @@ def mix(inputs, out_dir, weights, total, seed, test_size, near, eval_files, parq
     for c in result.sources:
         table.add_row(Path(c.source).name, *(f"{getattr(c, k):,}" for k in columns))
     console.print(table)
-    console.print(f"train {result.train:,}, test {result.test:,}; removed: {_counts(result.removed)}")
+    console.print(f"train {result.train:,}, test {result.test:,}; removed: {counts_text(result.removed)}")
     console.print(f"wrote {', '.join(result.files.values())}")
 
 
 @main.command()
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Deduplicated output (.jsonl or .parquet).")
-@click.option("--exact/--no-exact", default=True, show_default=True, help=help_from(DedupeConfig, "exact"))
-@click.option(
-    "--prompt-k", type=click.IntRange(min=1), default=None, help="Keep at most K pairs per normalized prompt."
-)
-@click.option("--near", is_flag=True, help=help_from(DedupeConfig, "near"))
-@click.option(
-    "--near-threshold",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.7,
-    show_default=True,
-    help=help_from(DedupeConfig, "near_threshold"),
-)
-@click.option(
-    "--near-fields",
-    type=click.Choice(["prompt", "pair"]),
-    default="prompt",
-    show_default=True,
-    help=help_from(DedupeConfig, "near_fields"),
-)
-@click.option(
-    "--ngram", type=click.IntRange(min=1), default=2, show_default=True, help=help_from(DedupeConfig, "ngram")
-)
-@click.option(
-    "--num-perm", type=click.IntRange(min=16), default=128, show_default=True, help=help_from(DedupeConfig, "num_perm")
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for seeded choices.")
+@options_from(DedupeConfig, "exact", "prompt", "prompt_k", "near", "near_threshold", "near_fields", "ngram", "num_perm")
+@options_from(ConvertConfig, "seed", "style")
+@json_option
 @handle_errors
-def dedupe(source, output, exact, prompt_k, near, near_threshold, near_fields, ngram, num_perm, seed):
-    """Remove exact, per-prompt and near duplicates from one file."""
-    from prefkit.data.mix import dedupe_file
+def dedupe(source, output, seed, style, as_json, **options):
+    """Remove exact, per-prompt and near duplicates from one file (any format convert reads).
 
-    config = DedupeConfig(
-        exact=exact,
-        prompt=prompt_k is not None,
-        prompt_k=prompt_k or 1,
-        near=near,
-        near_threshold=near_threshold,
-        near_fields=near_fields,
-        ngram=ngram,
-        num_perm=num_perm,
-    )
-    result = dedupe_file(source, output, config, seed=seed)
+    Writes the kept pairs, NAME.removed.jsonl (each removal with the pair it duplicates) and
+    NAME.rejects.jsonl beside the output.
+
+    \b
+    Example:
+      prefkit dedupe train.jsonl -o train.dedup.jsonl --near --near-threshold 0.8
+      prefkit dedupe hh-rlhf/train.jsonl.gz -o hh.jsonl --prompt --prompt-k 2 --json
+    """
+    from prefkit.data.dedupe import dedupe_file
+
+    with progress_bar("deduplicating") as update:
+        result = dedupe_file(source, output, DedupeConfig(**options), seed=seed, style=style, progress=update)
+    if as_json:
+        print_json(result.to_dict())
+        return
     console.print(
-        f"read {result.read:,}, rejected {result.rejected:,}, removed: {_counts(result.removed)}, wrote {result.written:,}"
+        f"read {result.read:,}, rejected {result.rejected:,}, removed: {counts_text(result.removed)}, "
+        f"wrote {result.written:,}"
     )
-    console.print(f"wrote {result.output}, removals {result.removed_file}")
+    console.print(f"wrote {result.output}, removals {result.removed_file}, rejects {result.rejects}")
 
 
 @main.command()
@@ -298,10 +391,35 @@ def dedupe(source, output, exact, prompt_k, near, near_threshold, near_fields, n
 @click.option("-o", "--output", required=True, help="Card path (README.md); lengths.png goes beside it.")
 @handle_errors
 def card(file, output):
-    """Write a Hugging Face style dataset card for a canonical file."""
+    """Write a Hugging Face style dataset card for a canonical file.
+
+    \b
+    Example:
+      prefkit card data/train.jsonl -o data/README.md
+    """
     from prefkit.data.card import card_for_file
 
     console.print(f"wrote {card_for_file(file, output)}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@options_from(SampleConfig, "train", "heldout", "seed")
+@handle_errors
+def sample(directory, **options):
+    """Write prefkit's bundled verifiable sample data (raw HH and custom layouts) into DIRECTORY.
+
+    \b
+    Example:
+      prefkit sample demo --train 480 --heldout 120
+    """
+    from prefkit.data.sample_data import write_sample
+
+    for name, path in write_sample(Path(directory), SampleConfig(**options)).items():
+        console.print(f"wrote {name}: {path}")
+
+
+# ---------------------------------------------------------------- model commands (prefkit[train])
 
 
 @main.command()
@@ -318,7 +436,14 @@ def card(file, output):
 )
 @handle_errors
 def train(recipe, overrides, resume):
-    """Train with DPO (TRL + LoRA) from a YAML recipe."""
+    """Train with DPO (TRL + LoRA) from a YAML recipe.
+
+    \b
+    Example:
+      prefkit train recipes/quickstart.yaml
+      prefkit train recipes/quickstart.yaml --set beta=0.2 --set output_dir=runs/beta02
+    """
+    require_train_extra("train")
     from transformers import TrainerCallback
 
     from prefkit.lm.train import load_train_recipe
@@ -327,22 +452,15 @@ def train(recipe, overrides, resume):
     config = load_train_recipe(recipe, list(overrides))
     config.dpo.setdefault("disable_tqdm", True)  # rich shows progress instead
 
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as progress:
-        task = progress.add_task("training", total=None)
+    with progress_bar("training", always=True) as update:
 
         class RichProgress(TrainerCallback):
             def on_log(self, args, state, control, logs=None, **kwargs):
                 if logs and "loss" in logs:
-                    progress.update(task, description=f"training  loss {logs['loss']:.3f}")
+                    update(f"training  loss {logs['loss']:.3f}", state.global_step, state.max_steps)
 
             def on_step_end(self, args, state, control, **kwargs):
-                progress.update(task, completed=state.global_step, total=state.max_steps)
+                update("training", state.global_step, state.max_steps)
 
         result = run_train(config, resume=resume, callbacks=[RichProgress()])
     table = Table(title=f"prefkit train -> {result.output_dir} ({result.steps} steps)", title_justify="left")
@@ -354,40 +472,41 @@ def train(recipe, overrides, resume):
 
 
 @main.command(name="eval")
-@click.option("--model", required=True, help=help_from(EvalConfig, "model"))
-@click.option("--data", required=True, help=help_from(EvalConfig, "data"))
-@click.option("--ref", default=None, help=help_from(EvalConfig, "ref"))
-@click.option(
-    "--beta",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help=help_from(EvalConfig, "beta"),
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help=help_from(EvalConfig, "batch_size")
-)
-@click.option(
-    "--max-length",
-    type=click.IntRange(min=8),
-    default=1024,
-    show_default=True,
-    help=help_from(EvalConfig, "max_length"),
-)
+@options_from(EvalConfig, "model", "data", "ref", "beta", "batch_size", "max_length", "seed", "trust_remote_code")
 @click.option("--report", default=None, help="Write the metrics as JSON to this path.")
 @click.option("--per-pair", default=None, help="Write every pair's four log-probs as JSON Lines to this path.")
-@click.option("--trust-remote-code", is_flag=True, help=help_from(EvalConfig, "trust_remote_code"))
+@json_option
 @handle_errors
-def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per_pair, trust_remote_code):
-    """Preference accuracy of a model on held-out pairs, with bootstrap 95% intervals."""
+def evaluate_command(report, per_pair, as_json, **options):
+    """Preference accuracy of a model on held-out pairs, with bootstrap 95% intervals.
+
+    For an adapter the reference is its base with adapters disabled, so one run shows the model
+    before and after training.
+
+    \b
+    Example:
+      prefkit eval --model runs/quickstart --data demo/heldout.jsonl
+      prefkit eval --model runs/quickstart --data test.jsonl --per-pair pairs.jsonl --json
+    """
+    require_train_extra("eval")
     import dataclasses
     import json
 
     from prefkit.data.writers import line_sink, write_json
     from prefkit.lm.evaluate import evaluate, per_pair_records
 
-    config = EvalConfig(model, data, ref, beta, batch_size, max_length, trust_remote_code=trust_remote_code)
+    config = EvalConfig(**only_set(options))
     result = evaluate(config)
     m = result.metrics
+    summary = dataclasses.asdict(m) | {"model": config.model, "data": config.data, "reference": result.reference_kind}
+    if report:
+        write_json(summary, Path(report))
+    if per_pair:
+        with line_sink(Path(per_pair)) as write:
+            write(json.dumps(r) for r in per_pair_records(result))
+    if as_json:
+        print_json(summary)
+        return
     title = f"prefkit eval: {m.pairs:,} pairs, reference: {result.reference_kind}"
     table = Table(title=title + (f", beta {m.beta:g}" if m.beta else ""), title_justify="left")
     columns = ["metric", "value", "95% CI"]
@@ -411,71 +530,38 @@ def evaluate_command(model, data, ref, beta, batch_size, max_length, report, per
     console.print(table)
     for note in m.notes:
         console.print(f"note: {note}")
-    if report:
-        write_json(
-            dataclasses.asdict(m) | {"model": model, "data": data, "reference": result.reference_kind}, Path(report)
-        )
-    if per_pair:
-        with line_sink(Path(per_pair)) as write:
-            write(json.dumps(r) for r in per_pair_records(result))
 
 
 @main.command()
-@click.option("--model", required=True, help=help_from(CompareConfig, "model"))
-@click.option("--ref", default=None, help=help_from(CompareConfig, "ref"))
+@options_from(CompareConfig, "model", "ref")
 @click.option(
     "--prompts", "prompts_file", default=None, help="File of prompts: .txt (one per line) or a preference file."
 )
 @click.option("--prompt", "prompt_texts", multiple=True, help="A prompt (repeatable).")
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    help=help_from(CompareConfig, "max_new_tokens"),
-)
-@click.option("--sample", is_flag=True, help=help_from(CompareConfig, "sample"))
-@click.option(
-    "--temperature",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.7,
-    show_default=True,
-    help=help_from(CompareConfig, "temperature"),
-)
-@click.option("--seed", type=int, default=0, show_default=True, help=help_from(CompareConfig, "seed"))
+@options_from(CompareConfig, "max_new_tokens", "sample", "temperature", "seed", "trust_remote_code")
 @handle_errors
-def compare(model, ref, prompts_file, prompt_texts, max_new_tokens, sample, temperature, seed):
-    """Side-by-side answers of the base and the trained model."""
-    from prefkit.lm.evaluate import compare as run_compare
-    from prefkit.lm.evaluate import read_prompts
+def compare(prompts_file, prompt_texts, **options):
+    """Side-by-side answers of the base and the trained model.
+
+    \b
+    Example:
+      prefkit compare --model runs/quickstart --prompt "What is 17 + 25?"
+      prefkit compare --model runs/quickstart --prompts demo/heldout.jsonl --sample --seed 1
+    """
+    require_train_extra("compare")
+    from prefkit.lm.compare import compare as run_compare
+    from prefkit.lm.compare import read_prompts
 
     if bool(prompts_file) == bool(prompt_texts):
         raise UsageError("give --prompts FILE or --prompt TEXT (one of the two)")
     prompts = read_prompts(prompts_file) if prompts_file else list(prompt_texts)
-    config = CompareConfig(model, prompts, ref, max_new_tokens, sample, temperature, seed)
-    table = Table(title=f"prefkit compare: {model}", title_justify="left", show_lines=True)
+    config = CompareConfig(prompts=prompts, **only_set(options))
+    table = Table(title=f"prefkit compare: {config.model}", title_justify="left", show_lines=True)
     for column in ("prompt", "base", "trained"):
         table.add_column(column, ratio=1)
     for row in run_compare(config):
         table.add_row(row["prompt"], row["base"], row["trained"])
     console.print(table)
-
-
-@main.command()
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--train", "n_train", type=click.IntRange(min=1), default=480, show_default=True, help="Training pairs.")
-@click.option(
-    "--heldout", "n_heldout", type=click.IntRange(min=1), default=120, show_default=True, help="Held-out pairs."
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
-@handle_errors
-def sample(directory, n_train, n_heldout, seed):
-    """Write prefkit's bundled verifiable sample data (raw HH and custom layouts) into DIRECTORY."""
-    from prefkit.data.sample_data import write_sample
-
-    paths = write_sample(Path(directory), n_train=n_train, n_heldout=n_heldout, seed=seed)
-    for name, path in paths.items():
-        console.print(f"wrote {name}: {path}")
 
 
 def _examples(examples: list[dict]) -> str:

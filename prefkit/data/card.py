@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from prefkit.data.dedupe import messages_text
+from prefkit.data.messages import messages_text
 from prefkit.data.writers import atomic_path
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
@@ -71,21 +71,16 @@ def _markdown(frame: pl.DataFrame) -> str:
 
 def write_histogram(frame: pl.DataFrame, path: Path) -> None:
     """Token-length histograms of prompt, chosen and rejected, one panel each."""
-    import matplotlib
+    from prefkit.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
     for ax, column in zip(axes, ("prompt", "chosen", "rejected"), strict=True):
         tokens = frame.select(text_of(column, frame.schema[column]).str.count_matches(TOKEN_PATTERN)).to_series()
         ax.hist(tokens.to_numpy(), bins=50, color="#4c72b0")
         ax.set_title(f"{column} tokens")
         ax.set_xlabel("tokens (words and punctuation)")
     axes[0].set_ylabel("pairs")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def card_text(
@@ -189,13 +184,9 @@ def write_card(
 def card_for_file(file: str | Path, output: str | Path) -> Path:
     """The same card for any canonical file (``prefkit card``)."""
     from prefkit.data.validate import load_canonical
-    from prefkit.errors import UsageError, ValidationFailed
 
     file = Path(file)
-    try:
-        frame = load_canonical(file)
-    except ValidationFailed as err:
-        raise UsageError(f"{file}: not a canonical file (see prefkit validate {file})") from err
+    frame = load_canonical(file)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
     output = Path(output)
     return write_card({split_name: frame}, output, data_files={split_name: str(file)})

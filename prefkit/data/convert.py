@@ -16,8 +16,10 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_id)
 
-from prefkit.data.adapters import AdaptOptions, Format, detect_format, get_format
+from prefkit.config import check_fields, option
+from prefkit.data.adapters import BY_NAME, AdaptOptions, Format, detect_format, get_format
 from prefkit.data.adapters.base import Rule, mark
+from prefkit.data.adapters.ultrafeedback import BINARIZE
 from prefkit.data.concurrency import ordered_map, prefetched
 from prefkit.data.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.data.reasons import RejectReason
@@ -26,6 +28,7 @@ from prefkit.data.sources import DETAIL, LINE, REASON, HubSource, RawRecords, it
 from prefkit.data.writers import (
     ProgressCallback,
     check_pairs_path,
+    discard,
     in_background,
     line_sink,
     pair_sink,
@@ -33,7 +36,7 @@ from prefkit.data.writers import (
     sidecar,
     write_json,
 )
-from prefkit.errors import FieldMappingError, PrefkitError, UsageError
+from prefkit.errors import FieldMappingError, PrefkitError, RejectsFound, UsageError
 
 FILE = "__file"
 # Reasons whose record is not valid JSON text, so the rejects file stores it as a string.
@@ -42,34 +45,37 @@ _RAW_TEXT_REASONS = {RejectReason.INVALID_JSON, RejectReason.INVALID_UTF8}
 
 @dataclass
 class ConvertConfig:
-    """Options of ``prefkit convert``; the CLI builds one of these from its flags."""
+    """Options of ``prefkit convert``; the CLI derives its flags from these fields."""
 
-    sources: list[str] = field(metadata={"help": "Input files, folders of shards, or hf:ORG/NAME[@revision][:split]."})
-    output: str = field(metadata={"help": "Output file; .jsonl or .parquet picks the format."})
-    format: str | None = field(default=None, metadata={"help": "Input format; detected from the keys when unset."})
-    fields: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Custom mapping KEY=PATH (prompt, chosen, rejected, score_chosen, score_rejected, system)."},
+    sources: list[str] = option(help="Input files, folders of shards, or hf:ORG/NAME[@revision][:split].")
+    output: str | None = option(None, "Output file; .jsonl or .parquet picks the format.", flags=("-o", "--output"))
+    format: str | None = option(
+        None, "Input format; detected from the keys when unset.", choices=tuple(sorted(BY_NAME))
     )
-    style: str = field(
-        default="conversational",
-        metadata={"help": "conversational: message lists (chat models); standard: plain strings (base models)."},
+    fields: list[str] = option(
+        [],
+        "Custom mapping KEY=PATH (prompt, chosen, rejected, score_chosen, score_rejected, system).",
+        flags=("--field",),
+        metavar="KEY=PATH",
     )
-    rejects: str | None = field(
-        default=None, metadata={"help": "Rejects file; default NAME.rejects.jsonl beside the output."}
+    style: str = option(
+        "conversational",
+        "conversational: message lists (chat models); standard: plain strings (base models).",
+        choices=STYLES,
     )
-    report: str | None = field(
-        default=None, metadata={"help": "Report file; default NAME.report.json beside the output."}
+    rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
+    report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
+    keep_ties: bool = option(False, "Keep pairs whose scores are equal instead of rejecting them.")
+    binarize: str = option(
+        "random-lower",
+        "Raw UltraFeedback: random-lower (best vs. seeded random lower) or best-worst.",
+        choices=BINARIZE,
     )
-    keep_ties: bool = field(
-        default=False, metadata={"help": "Keep pairs whose scores are equal instead of rejecting them."}
-    )
-    binarize: str = field(
-        default="random-lower",
-        metadata={"help": "Raw UltraFeedback: random-lower (best vs. seeded random lower) or best-worst."},
-    )
-    seed: int = field(default=0, metadata={"help": "Seed for the random choices of adapters."})
-    strict: bool = field(default=False, metadata={"help": "Treat any rejected record as a failure (exit 1)."})
+    seed: int = option(0, "Seed for the random choices of adapters.")
+    strict: bool = option(False, "Treat any rejected record as a failure: raise RejectsFound (exit 1).")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def adapt_options(self) -> AdaptOptions:
         return AdaptOptions(fields=parse_fields(self.fields), binarize=self.binarize, seed=self.seed)
@@ -86,28 +92,49 @@ def parse_fields(items: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+LISTED = 100
+"""How many rejected records a report lists one by one (the rejects file has them all)."""
+
+
 @dataclass
-class SourceReport:
+class SourceCounts:
+    """What happened to one source's records: ``read == written + rejected``.
+
+    The one counter of per-source outcomes; ``mix`` extends it with its own later steps.
+    """
+
     source: str
-    format: str
-    read: int
-    written: int
-    rejected: int
-    blank_lines: int
-    reasons: dict[str, int]
+    format: str = "-"
+    read: int = 0
+    written: int = 0
+    rejected: int = 0
+    blank_lines: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, raw: RawRecords, fmt: Format | None, written: int, rejects: pl.DataFrame) -> None:
+        """Counts one batch: its records read, the pairs kept and the rejects (``__reason`` column)."""
+        self.format = fmt.name if fmt else self.format
+        self.read += raw.read
+        self.written += written
+        self.rejected += rejects.height
+        self.blank_lines += raw.blank_lines
+        counts = Counter(self.reasons) + Counter(rejects[REASON].to_list())
+        self.reasons = dict(sorted(counts.items()))
 
 
 @dataclass
 class ConvertResult:
-    output: str
-    rejects: str
-    report: str
+    output: str | None
+    rejects: str | None
+    report: str | None
     style: str
     read: int
     written: int
     rejected: int
     reasons: dict[str, int]
-    sources: list[SourceReport]
+    sources: list[SourceCounts]
+    first_rejects: list[dict]
+    """The first rejected records ({source, line, reason, detail}), at most ``LISTED``."""
     seconds: float
 
     def to_dict(self) -> dict:
@@ -242,48 +269,97 @@ def converted_batches(
         progress("writing", len(files), len(files))
 
 
-def convert(config: ConvertConfig, progress: ProgressCallback | None = None) -> ConvertResult:
+def convert(config: ConvertConfig, progress: ProgressCallback | None = None, dry_run: bool = False) -> ConvertResult:
     """Converts every source into one canonical file plus its rejects file and report.
 
     Sources stream through in batches (read, adapt, check, hash, dedupe, write), so memory stays
     bounded by the batch size, not the input size. Outputs are written to temporary files and
-    renamed into place only when every source has been read.
+    renamed into place only when every source has been read. ``dry_run`` runs every step but
+    writes nothing (``prefkit validate --format``): the result says what would be rejected and why.
+    With ``config.strict``, any rejected record raises :class:`RejectsFound` once the outputs exist.
     """
     started = time.perf_counter()
-    if config.style not in STYLES:
-        raise UsageError(f"unknown style '{config.style}' (expected {' or '.join(STYLES)})")
-    output = Path(config.output)
-    check_pairs_path(output)
-    rejects_path = Path(config.rejects) if config.rejects else sidecar(output, "rejects.jsonl")
-    report_path = Path(config.report) if config.report else sidecar(output, "report.json")
+    output = rejects_path = report_path = None
+    if not dry_run:
+        if not config.output:
+            raise UsageError("convert: an output path is needed (-o OUT.jsonl or OUT.parquet)")
+        output = Path(config.output)
+        check_pairs_path(output)
+        rejects_path = Path(config.rejects) if config.rejects else sidecar(output, "rejects.jsonl")
+        report_path = Path(config.report) if config.report else sidecar(output, "report.json")
     options = config.adapt_options()
     forced = get_format(config.format) if config.format else (get_format("jsonl") if options.fields else None)
 
     files = resolve_all(config.sources)
     labels = [str(path) for _, path in files]
-    reports = [
-        SourceReport(source=label, format="-", read=0, written=0, rejected=0, blank_lines=0, reasons={})
-        for label in labels
-    ]
+    counts = [SourceCounts(source=label) for label in labels]
+    listed: list[dict] = []
     seen = pl.DataFrame(schema=SEEN_SCHEMA)
     with (
-        pair_sink(output, config.style) as write_pairs,
+        pair_sink(output, config.style) if output else discard() as write_pairs,
         in_background(write_pairs) as write_batch,
-        line_sink(rejects_path) as writereject_lines,
+        line_sink(rejects_path) if rejects_path else discard() as write_reject_lines,
     ):
         # Dedupe and writing stay in input order on this thread.
         for file_index, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
             pairs, seen = mark_duplicates(pairs, seen, labels)
-            kept = pairs.filter(pl.col(REASON).is_null())
+            kept, rejects = split_rejects(raw, pairs)
             out = to_style(kept, config.style)
             guard_schema(out, config.style)
             write_batch(out)
-            rejects = pl.concat([raw.rejects, pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)])
-            writereject_lines(reject_lines(raw, rejects.sort(LINE)))
-            _count(reports[file_index], raw, fmt, kept.height, rejects)
-    result = _summarize(config, output, rejects_path, report_path, reports, started)
-    write_json(result.to_dict(), report_path)
+            if not dry_run:
+                write_reject_lines(reject_lines(raw, rejects))
+            listed += [
+                {"source": raw.label, "line": line, "reason": reason, "detail": detail}
+                for line, reason, detail in rejects.head(LISTED - len(listed)).iter_rows()
+            ]
+            counts[file_index].add(raw, fmt, kept.height, rejects)
+    result = ConvertResult(
+        output=str(output) if output else None,
+        rejects=str(rejects_path) if rejects_path else None,
+        report=str(report_path) if report_path else None,
+        style=config.style,
+        read=sum(c.read for c in counts),
+        written=sum(c.written for c in counts),
+        rejected=sum(c.rejected for c in counts),
+        reasons=dict(sorted(sum((Counter(c.reasons) for c in counts), Counter()).items())),
+        sources=counts,
+        first_rejects=listed,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    if report_path:
+        write_json(result.to_dict(), report_path)
+    if config.strict and result.rejected:
+        raise RejectsFound(f"strict: {result.rejected:,} of {result.read:,} records rejected", result)
     return result
+
+
+def read_pairs(
+    files: list[tuple[str, Path | HubSource]],
+    forced: Format | None,
+    options: AdaptOptions,
+    keep_ties: bool,
+    counts: SourceCounts,
+    first_file: int = 0,
+    progress: ProgressCallback | None = None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Every kept pair of ``files`` in memory (canonical columns, ``__file`` from ``first_file``,
+    ``__line``) and the rejects-file lines of the rest; ``counts`` is updated. What ``mix`` and
+    ``dedupe`` read with."""
+    frames, rejected = [], []
+    for _, raw, fmt, pairs in converted_batches(files, forced, options, keep_ties, progress):
+        kept, rejects = split_rejects(raw, pairs)
+        counts.add(raw, fmt, kept.height, rejects)
+        rejected += reject_lines(raw, rejects)
+        frames.append(kept.select(*COLUMNS, (pl.col(FILE) + first_file).alias(FILE), LINE))
+    return pl.concat(frames, how="vertical_relaxed"), rejected
+
+
+def split_rejects(raw: RawRecords, pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A converted batch's kept pairs, and its rejects (read failures and marked rows) in line order."""
+    kept = pairs.filter(pl.col(REASON).is_null())
+    marked = pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)
+    return kept, pl.concat([raw.rejects, marked]).sort(LINE)
 
 
 def reject_lines(raw: RawRecords, rejects: pl.DataFrame) -> list[str]:
@@ -292,31 +368,3 @@ def reject_lines(raw: RawRecords, rejects: pl.DataFrame) -> list[str]:
         reject_line(raw.label, line, reason, detail, texts[line], reason not in _RAW_TEXT_REASONS)
         for line, reason, detail in rejects.iter_rows()
     ]
-
-
-def _count(report: SourceReport, raw: RawRecords, fmt: Format | None, written: int, rejects: pl.DataFrame) -> None:
-    report.format = fmt.name if fmt else report.format
-    report.read += raw.read
-    report.written += written
-    report.rejected += rejects.height
-    report.blank_lines += raw.blank_lines
-    counts = Counter(report.reasons) + Counter(rejects[REASON].to_list())
-    report.reasons = dict(sorted(counts.items()))
-
-
-def _summarize(config, output, rejects_path, report_path, reports, started) -> ConvertResult:
-    reasons: Counter = Counter()
-    for r in reports:
-        reasons.update(r.reasons)
-    return ConvertResult(
-        output=str(output),
-        rejects=str(rejects_path),
-        report=str(report_path),
-        style=config.style,
-        read=sum(r.read for r in reports),
-        written=sum(r.written for r in reports),
-        rejected=sum(r.rejected for r in reports),
-        reasons=dict(sorted(reasons.items())),
-        sources=reports,
-        seconds=round(time.perf_counter() - started, 3),
-    )

@@ -15,11 +15,20 @@ to remove as a frame of ``__row``, ``__dup_of`` (the ``__row`` of the row that s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+from prefkit.config import DEFAULT_SEED, check_fields, option
+from prefkit.data.adapters import AdaptOptions
+from prefkit.data.convert import FILE, SourceCounts, read_pairs, resolve_all, to_style
+from prefkit.data.messages import messages_text
+from prefkit.data.sources import LINE
+from prefkit.data.writers import ProgressCallback, check_pairs_path, line_sink, sidecar, write_pairs
 
 ROW = "__row"
 REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64}
@@ -29,32 +38,21 @@ REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "s
 class DedupeConfig:
     """Which duplicates to remove; the recipe's ``dedupe:`` block and the ``dedupe`` command's flags."""
 
-    exact: bool = field(
-        default=True, metadata={"help": "Remove pairs equal after NFKC, whitespace and case normalization."}
+    exact: bool = option(True, "Remove pairs equal after NFKC, whitespace and case normalization.")
+    prompt: bool = option(False, "Keep at most prompt_k pairs per normalized prompt.")
+    prompt_k: int = option(1, "Pairs kept per prompt (largest score margin first, else seeded).", min=1)
+    near: bool = option(False, "Remove near-duplicates found by MinHash LSH.")
+    near_threshold: float = option(
+        0.7, "Jaccard similarity at which two texts are near-duplicates.", min=0, min_open=True, max=1
     )
-    prompt: bool = field(default=False, metadata={"help": "Keep at most prompt_k pairs per normalized prompt."})
-    prompt_k: int = field(
-        default=1, metadata={"help": "Pairs kept per prompt (largest score margin first, else seeded)."}
+    near_fields: str = option(
+        "prompt", "prompt: compare prompts; pair: prompt + chosen + rejected.", choices=("prompt", "pair")
     )
-    near: bool = field(default=False, metadata={"help": "Remove near-duplicates found by MinHash LSH."})
-    near_threshold: float = field(
-        default=0.7, metadata={"help": "Jaccard similarity at which two texts are near-duplicates."}
-    )
-    near_fields: str = field(
-        default="prompt", metadata={"help": "prompt: compare prompts; pair: prompt + chosen + rejected."}
-    )
-    ngram: int = field(default=2, metadata={"help": "Word n-gram size of the MinHash shingles."})
-    num_perm: int = field(default=128, metadata={"help": "MinHash permutations (more: finer similarity estimates)."})
+    ngram: int = option(2, "Word n-gram size of the MinHash shingles.", min=1)
+    num_perm: int = option(128, "MinHash permutations (more: finer similarity estimates).", min=16)
 
     def __post_init__(self) -> None:
-        if self.prompt_k < 1:
-            raise ValueError("prompt_k must be at least 1")
-        if not 0 < self.near_threshold <= 1:
-            raise ValueError("near_threshold must be in (0, 1]")
-        if self.near_fields not in ("prompt", "pair"):
-            raise ValueError("near_fields must be 'prompt' or 'pair'")
-        if self.ngram < 1 or self.num_perm < 16:
-            raise ValueError("ngram must be at least 1 and num_perm at least 16")
+        check_fields(self)
 
 
 def _nfkc(texts: pl.Series) -> pl.Series:
@@ -74,13 +72,6 @@ def normalize_text(expr: pl.Expr) -> pl.Expr:
     # strings untouched, where "\s+" would rewrite every single space.
     collapsed = expr.map_batches(_nfkc, return_dtype=pl.String).str.replace_all(r"\s{2,}|[^\S ]", " ")
     return collapsed.str.to_lowercase().str.strip_chars()
-
-
-def messages_text(expr: pl.Expr) -> pl.Expr:
-    """A message list as one text, ``role: content`` per message (role kept: a system prompt is not a user turn)."""
-    return expr.list.eval(
-        pl.concat_str(pl.element().struct.field("role"), pl.lit(": "), pl.element().struct.field("content"))
-    ).list.join("\n")
 
 
 def prompt_key() -> pl.Expr:
@@ -256,15 +247,14 @@ def _cluster_roots(n: int, a: list[int], b: list[int]) -> list[int]:
 class DecontaminateConfig:
     """Evaluation sets whose prompts must not appear in training data."""
 
-    files: list[str] = field(default_factory=list, metadata={"help": "Evaluation files (any format convert reads)."})
-    near: bool = field(default=True, metadata={"help": "Also remove near matches, not only exact ones."})
-    threshold: float = field(default=0.8, metadata={"help": "Jaccard similarity that counts as a near match."})
-    ngram: int = field(default=2, metadata={"help": "Word n-gram size of the MinHash shingles."})
-    num_perm: int = field(default=128, metadata={"help": "MinHash permutations."})
+    files: list[str] = option([], "Evaluation files (any format convert reads).")
+    near: bool = option(True, "Also remove near matches, not only exact ones.")
+    threshold: float = option(0.8, "Jaccard similarity that counts as a near match.", min=0, min_open=True, max=1)
+    ngram: int = option(2, "Word n-gram size of the MinHash shingles.", min=1)
+    num_perm: int = option(128, "MinHash permutations.", min=16)
 
     def __post_init__(self) -> None:
-        if not 0 < self.threshold <= 1:
-            raise ValueError("threshold must be in (0, 1]")
+        check_fields(self)
 
 
 def contaminated(
@@ -305,3 +295,135 @@ def contaminated(
                 )
             )
     return pl.concat(removed).sort(ROW)
+
+
+def remove_duplicates(
+    pool: pl.DataFrame,
+    dedupe: DedupeConfig,
+    seed: int,
+    eval_pool: pl.DataFrame | None = None,
+    decontaminate: DecontaminateConfig | None = None,
+) -> pl.DataFrame:
+    """Runs the configured dedupe steps, then decontamination, each on what the previous kept.
+
+    Returns one removal per row (``__row``, ``__dup_of``, ``method``, ``similarity``).
+    """
+    steps = []
+    if dedupe.exact:
+        steps.append(exact_duplicates)
+    if dedupe.prompt:
+        steps.append(lambda alive: prompt_duplicates(alive, dedupe.prompt_k, seed))
+    if dedupe.near:
+        steps.append(lambda alive: near_duplicates(alive, dedupe, seed))
+    if eval_pool is not None:
+        steps.append(lambda alive: contaminated(alive, eval_pool, decontaminate or DecontaminateConfig(), seed))
+    removed = [pl.DataFrame(schema=REMOVED_SCHEMA)]
+    alive = pool
+    for step in steps:
+        gone = step(alive)
+        removed.append(gone)
+        alive = alive.filter(~pl.col(ROW).is_in(gone[ROW].implode()))
+    return pl.concat(removed)
+
+
+def removal_records(
+    removed: pl.DataFrame,
+    pool: pl.DataFrame,
+    labels: list[str],
+    eval_pool: pl.DataFrame | None = None,
+    eval_labels: list[str] = (),
+) -> list[dict]:
+    """One record per removed pair: what it was, and which kept (or evaluation) pair it duplicates."""
+    pool = pool.select(ROW, "id", "source", FILE, LINE, "prompt")
+
+    def targets(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(
+            pl.col(ROW).alias("__dup_of"),
+            pl.col("id").alias("dup_id"),
+            pl.col(FILE).alias("dup_file"),
+            pl.col(LINE).alias("dup_line"),
+        )
+
+    records = []
+    for (method,), frame in removed.join(pool, on=ROW, how="left").group_by("method", maintain_order=True):
+        against_eval = method.startswith("decontaminate")
+        names = eval_labels if against_eval else labels
+        joined = frame.join(targets(eval_pool if against_eval else pool), on="__dup_of", how="left")
+        records += [
+            {
+                "id": r["id"],
+                "source": r["source"],
+                "file": labels[r[FILE]],
+                "line": r[LINE],
+                "method": method,
+                "duplicate_of": r["dup_id"],
+                "duplicate_of_file": names[r["dup_file"]],
+                "duplicate_of_line": r["dup_line"],
+                "similarity": r["similarity"],
+                "prompt": r["prompt"][-1]["content"] if r["prompt"] else "",
+            }
+            for r in joined.iter_rows(named=True)
+        ]
+    records.sort(key=lambda r: (r["file"], r["line"]))
+    return records
+
+
+def removed_counts(removed: pl.DataFrame) -> dict[str, int]:
+    """Removals per method, in the order the steps ran: ``{"exact": 3, "near": 12}``."""
+    return dict(removed.group_by("method", maintain_order=True).len().iter_rows())
+
+
+@dataclass
+class DedupeResult:
+    output: str
+    removed_file: str
+    rejects: str
+    read: int
+    rejected: int
+    removed: dict[str, int]
+    written: int
+
+    def adds_up(self) -> bool:
+        return self.read == self.rejected + sum(self.removed.values()) + self.written
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def dedupe_file(
+    source: str,
+    output: str | Path,
+    dedupe: DedupeConfig,
+    seed: int = DEFAULT_SEED,
+    style: str = "conversational",
+    progress: ProgressCallback | None = None,
+) -> DedupeResult:
+    """``prefkit dedupe``: one input (any format convert reads), the same dedupe steps as ``mix``.
+
+    Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the
+    pair it duplicates) and ``NAME.rejects.jsonl`` beside the output.
+    """
+    output = Path(output)
+    check_pairs_path(output)
+    files = resolve_all([source])
+    counts = SourceCounts(source=source)
+    pool, rejects = read_pairs(files, None, AdaptOptions(seed=seed), False, counts, progress=progress)
+    pool = pool.with_row_index(ROW)
+    removed = remove_duplicates(pool, dedupe, seed)
+    kept = pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
+    write_pairs(to_style(kept, style), output)
+    paths = {"removed": sidecar(output, "removed.jsonl"), "rejects": sidecar(output, "rejects.jsonl")}
+    labels = [str(p) for _, p in files]
+    with line_sink(paths["removed"]) as write:
+        write(json.dumps(r, ensure_ascii=False) for r in removal_records(removed, pool, labels))
+    with line_sink(paths["rejects"]) as write:
+        write(rejects)
+    return DedupeResult(
+        output=str(output),
+        removed_file=str(paths["removed"]),
+        rejects=str(paths["rejects"]),
+        read=counts.read,
+        rejected=counts.rejected,
+        removed=removed_counts(removed),
+        written=kept.height,
+    )

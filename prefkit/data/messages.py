@@ -7,18 +7,11 @@ and both are checked against each other in the tests.
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
 ROLES = ("system", "user", "assistant")
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 MESSAGES = pl.List(MESSAGE)
-
-HH_MARKER = re.compile(r"\n\n(Human|Assistant):")
-_HH_ROLE = {"Human": "user", "Assistant": "assistant"}
-# A separator that real text does not contain lets one vectorized split stand in for a parser.
-_TURN_SEP = "\x00"
 
 
 def is_messages_dtype(dtype: pl.DataType) -> bool:
@@ -26,60 +19,6 @@ def is_messages_dtype(dtype: pl.DataType) -> bool:
     if not isinstance(dtype, pl.List) or not isinstance(dtype.inner, pl.Struct):
         return False
     return {"role", "content"} <= {f.name for f in dtype.inner.fields}
-
-
-def parse_transcript(text: str) -> tuple[str, list[dict[str, str]]]:
-    """Splits an Anthropic HH-RLHF transcript into its leading text and its messages.
-
-    Example:
-    ```python
-    >>> parse_transcript("\\n\\nHuman: Hi\\n\\nAssistant: Hello!")
-    ('', [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}])
-
-    ```
-
-    The leading text is whatever stands before the first marker (empty for well-formed input).
-    Contents are stripped of surrounding whitespace: the space after ``Human:`` is format, not text.
-    """
-    parts = HH_MARKER.split(text)
-    messages = [
-        {"role": _HH_ROLE[role], "content": content.strip()}
-        for role, content in zip(parts[1::2], parts[2::2], strict=True)
-    ]
-    return parts[0], messages
-
-
-def transcript_segments(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Splits transcripts on their markers: returns ``(text, segments)`` expressions.
-
-    ``"\\n\\nHuman: Hi\\n\\nAssistant: Hey"`` gives segments ``["", "u Hi", "a Hey"]``: the text
-    before the first marker, then each turn prefixed by its role code (``u`` or ``a``). ``text`` is
-    the transcript as parsed: one that starts with ``Human:`` instead of a marker (some derived
-    copies of HH-RLHF drop the first blank line) gets the blank line back. Literal replacements, no
-    regex, one Aho-Corasick pass, make this fast; text containing the separator itself (a NUL) cannot
-    be split this way, and callers reject it.
-    """
-    text = pl.when(expr.str.starts_with("Human:")).then(pl.lit("\n\n") + expr).otherwise(expr)
-    segments = text.str.replace_many(["\n\nHuman:", "\n\nAssistant:"], [f"{_TURN_SEP}u", f"{_TURN_SEP}a"]).str.split(
-        _TURN_SEP
-    )
-    return text, segments
-
-
-def segment_messages(segments: pl.Expr) -> pl.Expr:
-    """Turns the segments of :func:`transcript_segments` into messages (the leading text is dropped)."""
-    return segments.list.slice(1).list.eval(
-        pl.struct(
-            role=pl.when(pl.element().str.starts_with("u")).then(pl.lit("user")).otherwise(pl.lit("assistant")),
-            content=pl.element().str.slice(1).str.strip_chars(),
-        )
-    )
-
-
-def transcript_messages(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """Vectorized :func:`parse_transcript`: returns ``(leading_text, messages)`` expressions."""
-    _, segments = transcript_segments(expr)
-    return segments.list.first(), segment_messages(segments)
 
 
 def text_message(expr: pl.Expr, role: str) -> pl.Expr:
@@ -127,11 +66,25 @@ def alternates_from_user(expr: pl.Expr, end_with_user: bool = False) -> pl.Expr:
     return role_codes(expr).str.contains(pattern)
 
 
+def is_blank(expr: pl.Expr) -> pl.Expr:
+    """True where a string is missing, empty or only whitespace.
+
+    >>> pl.select(is_blank(pl.Series(["a", " \\t", "", None]))).to_series().to_list()
+    [False, True, True, True]
+    """
+    return expr.str.strip_chars().str.len_bytes().fill_null(0) == 0
+
+
 def any_blank_content(expr: pl.Expr) -> pl.Expr:
     """True where some message's content is missing or only whitespace."""
+    return expr.list.eval(is_blank(pl.element().struct.field("content"))).list.any()
+
+
+def messages_text(expr: pl.Expr) -> pl.Expr:
+    """A message list as one text, ``role: content`` per message (role kept: a system prompt is not a user turn)."""
     return expr.list.eval(
-        pl.element().struct.field("content").str.strip_chars().str.len_bytes().fill_null(0) == 0
-    ).list.any()
+        pl.concat_str(pl.element().struct.field("role"), pl.lit(": "), pl.element().struct.field("content"))
+    ).list.join("\n")
 
 
 def reply_text(expr: pl.Expr) -> pl.Expr:

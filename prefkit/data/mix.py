@@ -24,25 +24,24 @@ import numpy as np
 import polars as pl
 
 from prefkit import __version__
-from prefkit.config import from_mapping, load_yaml
-from prefkit.data.adapters import AdaptOptions, get_format
+from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
+from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
 from prefkit.data.adapters.ultrafeedback import BINARIZE
-from prefkit.data.convert import FILE, converted_batches, reject_lines, resolve_all, to_style
+from prefkit.data.convert import FILE, SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
     ROW,
     DecontaminateConfig,
     DedupeConfig,
-    contaminated,
-    exact_duplicates,
-    near_duplicates,
-    prompt_duplicates,
     prompt_key,
+    removal_records,
+    remove_duplicates,
+    removed_counts,
 )
-from prefkit.data.schema import COLUMNS, STYLES
-from prefkit.data.sources import LINE, REASON, HubSource, file_sha256
+from prefkit.data.schema import STYLES
+from prefkit.data.sources import LINE, HubSource, file_sha256
 from prefkit.data.splits import grouped_test_mask
 from prefkit.data.writers import ProgressCallback, line_sink, write_json, write_pairs
-from prefkit.errors import ConfigError, SourceError, UnknownFormatError
+from prefkit.errors import ConfigError, SourceError
 
 SOURCE = "__source"
 COPY = "__copy"
@@ -52,69 +51,54 @@ COPY = "__copy"
 class MixSource:
     """One input of a mix: where it is, how to read it, and how much of it to use."""
 
-    path: str = field(metadata={"help": "File, folder of shards, or hf:ORG/NAME[@revision][:split]."})
-    format: str | None = field(default=None, metadata={"help": "Input format; detected from the keys when unset."})
-    fields: dict[str, str] = field(
-        default_factory=dict, metadata={"help": "Custom mapping KEY: PATH, as convert's --field."}
+    path: str = option(help="File, folder of shards, or hf:ORG/NAME[@revision][:split].")
+    format: str | None = option(
+        None, "Input format; detected from the keys when unset.", choices=tuple(sorted(BY_NAME))
     )
-    weight: float | None = field(
-        default=None, metadata={"help": "Share of the output (all sources then need weights summing to 1)."}
+    fields: dict[str, str] = option({}, "Custom mapping KEY: PATH, as convert's --field.")
+    weight: float | None = option(
+        None, "Share of the output (all sources then need weights summing to 1).", min=0, min_open=True, max=1
     )
-    fraction: float | None = field(default=None, metadata={"help": "Share of this source to draw."})
-    max_rows: int | None = field(default=None, metadata={"help": "At most this many pairs from this source."})
-    allow_repeat: bool = field(
-        default=False, metadata={"help": "Repeat pairs when the source is too small for its weight."}
+    fraction: float | None = option(None, "Share of this source to draw.", min=0, min_open=True, max=1)
+    max_rows: int | None = option(None, "At most this many pairs from this source.", min=1)
+    allow_repeat: bool = option(False, "Repeat pairs when the source is too small for its weight.")
+    binarize: str = option(
+        "random-lower", "Raw UltraFeedback binarization: random-lower or best-worst.", choices=BINARIZE
     )
-    binarize: str = field(
-        default="random-lower", metadata={"help": "Raw UltraFeedback binarization: random-lower or best-worst."}
-    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class MixConfig:
     """A mix recipe (``recipes/*.yaml``) or the flags of ``prefkit mix`` without one."""
 
-    sources: list[MixSource] = field(
-        metadata={"help": "The inputs, in priority order: duplicates keep the earlier source's copy."}
-    )
-    total: int | None = field(default=None, metadata={"help": "Output size when sources have weights."})
-    seed: int = field(default=0, metadata={"help": "Seed for sampling, splitting and seeded choices."})
-    test_size: float = field(default=0.1, metadata={"help": "Share of the output that goes to test."})
+    sources: list[MixSource] = option(help="The inputs, in priority order: duplicates keep the earlier source's copy.")
+    total: int | None = option(None, "Output size when sources have weights.", min=1)
+    seed: int = option(DEFAULT_SEED, "Seed for sampling, splitting and seeded choices.")
+    test_size: float = option(0.1, "Share of the output that goes to test.", min=0, max=1, max_open=True)
     dedupe: DedupeConfig = field(default_factory=DedupeConfig, metadata={"help": "Duplicate removal."})
     decontaminate: DecontaminateConfig = field(
         default_factory=DecontaminateConfig, metadata={"help": "Evaluation sets to keep out."}
     )
-    keep_ties: bool = field(default=False, metadata={"help": "Keep pairs whose scores are equal."})
-    style: str = field(default="conversational", metadata={"help": "conversational or standard output."})
-    parquet: bool = field(default=False, metadata={"help": "Write train/test as Parquet instead of JSON Lines."})
+    keep_ties: bool = option(False, "Keep pairs whose scores are equal.")
+    style: str = option("conversational", "conversational or standard output.", choices=STYLES)
+    parquet: bool = option(False, "Write train/test as Parquet instead of JSON Lines.")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def check(self) -> None:
         """Raises :class:`ConfigError` naming the key path of the first mistake."""
         if not self.sources:
             raise ConfigError("sources: expected at least one source")
-        if self.style not in STYLES:
-            raise ConfigError(f"style: expected one of {', '.join(STYLES)}, got '{self.style}'")
-        if not 0 <= self.test_size < 1:
-            raise ConfigError(f"test_size: expected a number in [0, 1), got {self.test_size}")
         weighted = [s.weight is not None for s in self.sources]
         for i, s in enumerate(self.sources):
             where = f"sources[{i}]"
             given = [k for k in ("weight", "fraction", "max_rows") if getattr(s, k) is not None]
             if len(given) > 1:
                 raise ConfigError(f"{where}: give one of weight, fraction, max_rows, not {' and '.join(given)}")
-            if s.weight is not None and not 0 < s.weight <= 1:
-                raise ConfigError(f"{where}.weight: expected a number in (0, 1], got {s.weight}")
-            if s.fraction is not None and not 0 < s.fraction <= 1:
-                raise ConfigError(f"{where}.fraction: expected a number in (0, 1], got {s.fraction}")
-            if s.max_rows is not None and s.max_rows < 1:
-                raise ConfigError(f"{where}.max_rows: expected a positive whole number, got {s.max_rows}")
-            if s.binarize not in BINARIZE:
-                raise ConfigError(f"{where}.binarize: expected one of {', '.join(BINARIZE)}, got '{s.binarize}'")
-            if s.format is not None:
-                try:
-                    get_format(s.format)
-                except UnknownFormatError as err:
-                    raise ConfigError(f"{where}.format: {err}") from err
             if any(weighted) and not weighted[i]:
                 raise ConfigError(f"{where}.weight: every source needs a weight when one has a weight")
         if any(weighted):
@@ -138,14 +122,14 @@ def load_recipe(path: str | Path) -> MixConfig:
 
 
 @dataclass
-class SourceCounts:
-    """What happened to one source's records; the counts add up to ``read``."""
+class MixCounts(SourceCounts):
+    """What happened to one source's records, through every step of the mix; they add up to ``read``.
 
-    source: str
-    format: str = "-"
+    ``written`` counts the pairs the adapter produced (``read - rejected``); the later steps take
+    from those.
+    """
+
     files: list[str] = field(default_factory=list)
-    read: int = 0
-    rejected: int = 0
     deduped: int = 0
     decontaminated: int = 0
     not_sampled: int = 0
@@ -163,9 +147,12 @@ class MixResult:
     out_dir: str
     train: int
     test: int
-    sources: list[SourceCounts]
+    sources: list[MixCounts]
     removed: dict[str, int]
     files: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -173,7 +160,7 @@ class LoadedSources:
     pool: pl.DataFrame  # canonical columns + __source, __file, __line, __row
     labels: list[str]  # file paths, indexed by __file
     rejects: list[str]  # rejects-file lines
-    counts: list[SourceCounts]
+    counts: list[MixCounts]
     inputs: list[dict]
 
 
@@ -185,26 +172,18 @@ def load_sources(config: MixConfig, progress: ProgressCallback | None = None) ->
             files = resolve_all([src.path])
         except SourceError as err:
             raise ConfigError(f"sources[{i}].path: {err}") from err
-        count = SourceCounts(source=src.path, files=[str(p) for _, p in files])
+        count = MixCounts(source=src.path, files=[str(p) for _, p in files])
         options = AdaptOptions(fields=tuple(src.fields.items()), binarize=src.binarize, seed=config.seed)
         forced = get_format(src.format) if src.format else (get_format("jsonl") if src.fields else None)
-        offset = len(labels)
+        pairs, rejected = read_pairs(files, forced, options, config.keep_ties, count, len(labels), progress)
         labels.extend(count.files)
-        for _, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
-            count.format = fmt.name if fmt else count.format
-            count.read += raw.read
-            bad = pl.concat([raw.rejects, pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)])
-            count.rejected += bad.height
-            rejects.extend(reject_lines(raw, bad.sort(LINE)))
-            kept = pairs.filter(pl.col(REASON).is_null())
-            frames.append(
-                kept.select(*COLUMNS, pl.lit(i, pl.Int32).alias(SOURCE), (pl.col(FILE) + offset).alias(FILE), LINE)
-            )
+        rejects.extend(rejected)
         if count.read == count.rejected:
             raise ConfigError(
                 f"sources[{i}] ({src.path}): yields no pairs (read {count.read}, rejected {count.rejected}; "
                 "see the rejects for why)"
             )
+        frames.append(pairs.with_columns(pl.lit(i, pl.Int32).alias(SOURCE)))
         inputs.extend(_describe_input(path) for _, path in files)
         counts.append(count)
     pool = pl.concat(frames, how="vertical_relaxed").with_row_index(ROW)
@@ -215,30 +194,6 @@ def _describe_input(path: Path | HubSource) -> dict:
     if isinstance(path, HubSource):
         return {"file": str(path), "revision": path.revision or "default branch"}
     return {"file": str(path), "sha256": file_sha256(path)}
-
-
-def remove_duplicates(pool: pl.DataFrame, config: MixConfig, eval_pool: pl.DataFrame | None) -> pl.DataFrame:
-    """Runs the configured dedupe steps, then decontamination, each on what the previous kept."""
-    removed = []
-    steps = []
-    if config.dedupe.exact:
-        steps.append(exact_duplicates)
-    if config.dedupe.prompt:
-        steps.append(lambda alive: prompt_duplicates(alive, config.dedupe.prompt_k, config.seed))
-    if config.dedupe.near:
-        steps.append(lambda alive: near_duplicates(alive, config.dedupe, config.seed))
-    if eval_pool is not None:
-        steps.append(lambda alive: contaminated(alive, eval_pool, config.decontaminate, config.seed))
-    alive = pool
-    for step in steps:
-        gone = step(alive)
-        removed.append(gone)
-        alive = alive.filter(~pl.col(ROW).is_in(gone[ROW].implode()))
-    return (
-        pl.concat(removed)
-        if removed
-        else pl.DataFrame(schema={ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64})
-    )
 
 
 def quotas(config: MixConfig, available: list[int]) -> list[int]:
@@ -317,11 +272,8 @@ def _load_eval(config: MixConfig) -> tuple[pl.DataFrame | None, list[str]]:
         files = resolve_all(config.decontaminate.files)
     except SourceError as err:
         raise ConfigError(f"decontaminate.files: {err}") from err
-    frames = [
-        pairs.filter(pl.col(REASON).is_null()).select("id", "prompt", pl.col(FILE), LINE)
-        for _, _, _, pairs in converted_batches(files, None, AdaptOptions(), keep_ties=True)
-    ]
-    return pl.concat(frames).with_row_index(ROW), [str(p) for _, p in files]
+    pairs, _ = read_pairs(files, None, AdaptOptions(), True, SourceCounts(source="decontaminate"))
+    return pairs.with_row_index(ROW), [str(p) for _, p in files]
 
 
 def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | None = None) -> MixResult:
@@ -330,7 +282,7 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
     out = Path(out_dir)
     loaded = load_sources(config, progress)
     eval_pool, eval_labels = _load_eval(config)
-    removed = remove_duplicates(loaded.pool, config, eval_pool)
+    removed = remove_duplicates(loaded.pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
     alive = loaded.pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
     by_source = removed.join(loaded.pool.select(ROW, SOURCE), on=ROW).group_by(SOURCE, "method").len()
     for source, method, n in by_source.iter_rows():
@@ -348,7 +300,7 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
     write_pairs(to_style(test, config.style), files["test"])
     with line_sink(out / "rejects.jsonl") as write:
         write(loaded.rejects)
-    removed_rows = _removal_records(removed, loaded, eval_pool, eval_labels)
+    removed_rows = removal_records(removed, loaded.pool, loaded.labels, eval_pool, eval_labels)
     with line_sink(out / "removed.jsonl") as write:
         write(json.dumps(r, ensure_ascii=False) for r in removed_rows)
     manifest = _manifest(config, loaded, train, test, removed)
@@ -368,53 +320,10 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
         train=train.height,
         test=test.height,
         sources=loaded.counts,
-        removed=dict(sorted(pl.Series(removed["method"]).value_counts().iter_rows())) if removed.height else {},
+        removed=removed_counts(removed),
         files={k: str(v) for k, v in files.items()}
         | {"manifest": str(out / "manifest.json"), "card": str(out / "README.md")},
     )
-
-
-def _removal_records(removed: pl.DataFrame, loaded: LoadedSources, eval_pool, eval_labels) -> list[dict]:
-    """One record per removed pair: what it was, and which kept (or evaluation) pair it duplicates."""
-    pool = loaded.pool.select(ROW, "id", "source", FILE, LINE, "prompt")
-    rows = removed.join(pool, on=ROW, how="left")
-    records = []
-    for method, frame in rows.group_by("method", maintain_order=True):
-        method = method[0]
-        if method.startswith("decontaminate"):
-            target = eval_pool.select(
-                pl.col(ROW).alias("__dup_of"),
-                pl.col("id").alias("dup_id"),
-                pl.col(FILE).alias("dup_file"),
-                pl.col(LINE).alias("dup_line"),
-            )
-            names = eval_labels
-        else:
-            target = pool.select(
-                pl.col(ROW).alias("__dup_of"),
-                pl.col("id").alias("dup_id"),
-                pl.col(FILE).alias("dup_file"),
-                pl.col(LINE).alias("dup_line"),
-            )
-            names = loaded.labels
-        joined = frame.join(target, on="__dup_of", how="left")
-        for r in joined.iter_rows(named=True):
-            records.append(
-                {
-                    "id": r["id"],
-                    "source": r["source"],
-                    "file": loaded.labels[r[FILE]],
-                    "line": r[LINE],
-                    "method": method,
-                    "duplicate_of": r["dup_id"],
-                    "duplicate_of_file": names[r["dup_file"]],
-                    "duplicate_of_line": r["dup_line"],
-                    "similarity": r["similarity"],
-                    "prompt": r["prompt"][-1]["content"] if r["prompt"] else "",
-                }
-            )
-    records.sort(key=lambda r: (r["file"], r["line"]))
-    return records
 
 
 def _versions() -> dict[str, str]:
@@ -446,53 +355,9 @@ def _manifest(
         "inputs": loaded.inputs,
         "sources": [dataclasses.asdict(c) for c in loaded.counts],
         "splits": {"train": train.height, "test": test.height},
-        "removed": {m: n for m, n in removed.group_by("method", maintain_order=True).len().iter_rows()},
+        "removed": removed_counts(removed),
         "lineage": {
             "columns": ["id", "split", "file", "line"],
             "rows": [[i, s, labels[f], ln] for i, s, f, ln in lineage.iter_rows()],
         },
     }
-
-
-@dataclass
-class DedupeResult:
-    output: str
-    removed_file: str
-    read: int
-    rejected: int
-    removed: dict[str, int]
-    written: int
-
-
-def dedupe_file(
-    source: str, output: str | Path, dedupe: DedupeConfig, seed: int = 0, style: str = "conversational"
-) -> DedupeResult:
-    """``prefkit dedupe``: one input (any format convert reads), the same dedupe steps as ``mix``.
-
-    Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the
-    pair it duplicates) and ``NAME.rejects.jsonl`` beside the output.
-    """
-    from prefkit.data.writers import check_pairs_path, sidecar
-
-    output = Path(output)
-    check_pairs_path(output)
-    config = MixConfig(sources=[MixSource(source)], dedupe=dedupe, seed=seed, test_size=0.0, style=style)
-    config.check()
-    loaded = load_sources(config)
-    removed = remove_duplicates(loaded.pool, config, None)
-    kept = loaded.pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
-    write_pairs(to_style(kept, style), output)
-    removed_path = sidecar(output, "removed.jsonl")
-    with line_sink(removed_path) as write:
-        write(json.dumps(r, ensure_ascii=False) for r in _removal_records(removed, loaded, None, []))
-    with line_sink(sidecar(output, "rejects.jsonl")) as write:
-        write(loaded.rejects)
-    counts = loaded.counts[0]
-    return DedupeResult(
-        output=str(output),
-        removed_file=str(removed_path),
-        read=counts.read,
-        rejected=counts.rejected,
-        removed={m: n for m, n in removed.group_by("method", maintain_order=True).len().iter_rows()},
-        written=kept.height,
-    )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.writers import write_lines
 
 
@@ -124,10 +125,23 @@ BROKEN_HH_LINES = (
 )
 
 
-def write_sample(directory: Path, n_train: int = 480, n_heldout: int = 120, seed: int = 0) -> dict[str, Path]:
+@dataclass
+class SampleConfig:
+    """Options of ``prefkit sample``."""
+
+    train: int = option(480, "Training pairs.", min=1)
+    heldout: int = option(120, "Held-out pairs (prompts the training pairs never contain).", min=1)
+    seed: int = option(DEFAULT_SEED, "Seed of the generator.")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def write_sample(directory: Path, config: SampleConfig | None = None) -> dict[str, Path]:
     """Writes ``train.hh.jsonl`` (HH layout, with a few broken lines) and ``heldout.custom.jsonl``."""
-    train = generate(n_train, seed)
-    heldout = generate(n_heldout, seed + 1, exclude={p.prompt for p in train})
+    config = config or SampleConfig()
+    train = generate(config.train, config.seed)
+    heldout = generate(config.heldout, config.seed + 1, exclude={p.prompt for p in train})
     train_lines = [json.dumps(hh_record(p), ensure_ascii=False) for p in train]
     # Spread the broken lines through the file, as real dumps have them.
     for i, line in enumerate(BROKEN_HH_LINES):

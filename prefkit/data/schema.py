@@ -25,6 +25,7 @@ from prefkit.data.messages import (
     ROLES,
     alternates_from_user,
     any_blank_content,
+    is_blank,
     reply_text,
     role_codes,
 )
@@ -59,10 +60,6 @@ class RowCheck:
     failure: str
     """What is wrong with a failing row (the ``detail`` in rejects files)."""
     passes: Callable[[], pl.Expr]
-
-
-def _blank(expr: pl.Expr) -> pl.Expr:
-    return expr.str.strip_chars().str.len_bytes().fill_null(0) == 0
 
 
 def _one_assistant_reply(column: str) -> Callable[[], pl.Expr]:
@@ -100,7 +97,7 @@ def _reply_checks(style: str) -> tuple[RowCheck, ...]:
             RejectReason.EMPTY_RESPONSE,
             "chosen and rejected replies are not blank",
             "a reply is blank",
-            lambda: ~_blank(_reply("chosen", style)) & ~_blank(_reply("rejected", style)),
+            lambda: ~is_blank(_reply("chosen", style)) & ~is_blank(_reply("rejected", style)),
         ),
         RowCheck(
             "replies_differ",
@@ -167,7 +164,7 @@ STANDARD_CHECKS: tuple[RowCheck, ...] = (
         RejectReason.EMPTY_PROMPT,
         "prompt is not blank",
         "the prompt is blank",
-        lambda: ~_blank(pl.col("prompt")),
+        lambda: ~is_blank(pl.col("prompt")),
     ),
     *_reply_checks("standard"),
 )

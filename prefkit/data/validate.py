@@ -12,11 +12,16 @@ from pathlib import Path
 
 import polars as pl
 
+from prefkit.config import check_fields, option
+from prefkit.data.adapters import BY_NAME, AdaptOptions
+from prefkit.data.adapters.ultrafeedback import BINARIZE
+from prefkit.data.convert import ConvertResult
 from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import checks_for, detect_style, frame_schema
 from prefkit.data.sources import DETAIL, LINE, REASON, read, resolve
-from prefkit.errors import ValidationFailed
+from prefkit.data.writers import write_json
+from prefkit.errors import ConfigError, ValidationFailed
 
 EXAMPLES = 3
 
@@ -30,6 +35,8 @@ class CheckFailure:
     description: str
     rows: int
     examples: list[dict] = field(default_factory=list)  # {"line": n, "value": "..."}
+    lines: list[int] = field(default_factory=list)
+    """Every failing line; empty for a failure of the whole file (a missing column, a wrong dtype)."""
 
 
 @dataclass
@@ -38,13 +45,22 @@ class FileValidation:
     style: str | None
     rows: int
     failures: list[CheckFailure]
+    hint: str | None = None
+    """For a file that is not canonical but whose format prefkit knows: how to dry-run its conversion."""
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def failing_rows(self) -> int:
+        """Rows failing some check; a failure of the whole file counts every row."""
+        if any(not f.lines for f in self.failures):
+            return self.rows
+        return len({line for f in self.failures for line in f.lines})
+
     def to_dict(self) -> dict:
-        return asdict(self) | {"ok": self.ok}
+        return asdict(self) | {"ok": self.ok, "failing_rows": self.failing_rows}
 
 
 def _describe(check: str, style: str) -> str:
@@ -118,18 +134,35 @@ def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame]:
             examples=[
                 {"line": ln, "value": detail} for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()
             ],
+            lines=group[LINE].to_list(),
         )
         for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True)
     ]
     lines = raw.frame[LINE]
     frame = prepare(raw.frame.drop(LINE))
     style = detect_style(frame.schema)
+    hint = None
     if frame.height or frame.width:
         try:
             model_for(style).validate(frame, lazy=True)
         except pandera.errors.SchemaErrors as err:
             failures.extend(_summarize(err.failure_cases, lines, style))
-    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures), frame
+            hint = _format_hint(frame, path)
+    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint), frame
+
+
+def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:
+    """A file in a raw layout prefkit reads: say how to see what converting it would reject."""
+    from prefkit.data.adapters import detect_format
+    from prefkit.errors import UnknownFormatError
+
+    try:
+        fmt = detect_format(frame, str(path))
+    except UnknownFormatError:
+        return None
+    if fmt.name == "trl":
+        return None
+    return f"looks like {fmt.name}: prefkit validate --format {fmt.name} {path} shows what convert would reject"
 
 
 def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckFailure]:
@@ -153,6 +186,7 @@ def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckF
                 description=_describe(check, style),
                 rows=max(indexed.height, 1),
                 examples=examples,
+                lines=lines.gather(indexed["index"].cast(pl.Int64)).to_list() if indexed.height else [],
             )
         )
     return out
@@ -160,3 +194,124 @@ def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckF
 
 def validate_files(paths: list[str]) -> list[FileValidation]:
     return [validate_file(p) for p in paths]
+
+
+def parse_fail_on(value: str) -> float | None:
+    """``any`` gives 0.0 (any failing record fails), ``never`` gives None, ``"0.05"`` gives 0.05.
+
+    >>> parse_fail_on("any"), parse_fail_on("never"), parse_fail_on("0.05")
+    (0.0, None, 0.05)
+    """
+    if value in ("any", "never"):
+        return 0.0 if value == "any" else None
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < 1:
+        raise ConfigError(f"fail_on: expected any, never or a share in [0, 1), got '{value}'")
+    return share
+
+
+@dataclass
+class ValidateConfig:
+    """Options of ``prefkit validate``: the schema check or a dry-run convert, and the CI gates."""
+
+    files: list[str] = option(help="Files to check: canonical ones, or raw ones with --format.")
+    format: str | None = option(
+        None,
+        "Dry-run convert from this raw format (auto: detect it): nothing is written; every record that would "
+        "be rejected is listed with its reason. Without it, files must be canonical.",
+        choices=("auto", *sorted(BY_NAME)),
+    )
+    fields: list[str] = option(
+        [], "With --format jsonl: mapping KEY=PATH, as convert's --field.", flags=("--field",), metavar="KEY=PATH"
+    )
+    binarize: str = option("random-lower", "With --format: raw UltraFeedback binarization.", choices=BINARIZE)
+    keep_ties: bool = option(False, "With --format: keep pairs whose scores are equal.")
+    no_overlap: list[str] = option(
+        [],
+        "Evaluation file (repeatable): fail when a prompt here matches one of its prompts, exactly or near.",
+        metavar="EVAL_FILE",
+    )
+    overlap_threshold: float = option(
+        0.8, "Jaccard similarity at which --no-overlap counts a near match.", min=0, min_open=True, max=1
+    )
+    max_duplicate_share: float | None = option(
+        None, "Fail when more than this share of pairs are exact duplicates of an earlier pair.", min=0, max=1
+    )
+    fail_on: str = option(
+        "any",
+        "any: fail on any failing record; never: report only; a number in [0, 1): fail when more than "
+        "that share of records fails.",
+    )
+    report: str | None = option(None, "Write the report as JSON to this path.")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        parse_fail_on(self.fail_on)
+
+
+@dataclass
+class ValidationReport:
+    """Everything ``prefkit validate`` found; ``ok`` says whether the run passes under ``fail_on``."""
+
+    records: int
+    failing: int
+    files: list[FileValidation] = field(default_factory=list)
+    conversion: ConvertResult | None = None
+    overlap: list[dict] | None = None
+    duplicates: dict | None = None
+    gates_failed: list[str] = field(default_factory=list)
+    ok: bool = True
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["files"] = [f.to_dict() for f in self.files]
+        return out
+
+
+def validate(config: ValidateConfig) -> ValidationReport:
+    """Runs the schema check (or, with ``format``, a dry-run convert) and the configured gates."""
+    if config.format:
+        from prefkit.data.convert import ConvertConfig, convert
+
+        convert_config = ConvertConfig(
+            sources=config.files,
+            format=None if config.format == "auto" else config.format,
+            fields=config.fields,
+            binarize=config.binarize,
+            keep_ties=config.keep_ties,
+        )
+        conversion = convert(convert_config, dry_run=True)
+        report = ValidationReport(records=conversion.read, failing=conversion.rejected, conversion=conversion)
+        options = convert_config.adapt_options()
+    else:
+        files = validate_files(config.files)
+        report = ValidationReport(
+            records=sum(f.rows for f in files), failing=sum(f.failing_rows for f in files), files=files
+        )
+        options = AdaptOptions()
+    if config.no_overlap or config.max_duplicate_share is not None:
+        from prefkit.data.gates import duplicate_share, prompt_overlap, read_pool
+
+        pool, labels = read_pool(config.files, options)
+        if config.no_overlap:
+            report.overlap = prompt_overlap(pool, labels, config.no_overlap, config.overlap_threshold)
+            if report.overlap:
+                report.gates_failed.append("no_overlap")
+        if config.max_duplicate_share is not None:
+            found = duplicate_share(pool, labels)
+            report.duplicates = asdict(found) | {"share": found.share, "max_share": config.max_duplicate_share}
+            if found.share > config.max_duplicate_share:
+                report.gates_failed.append("max_duplicate_share")
+    threshold = parse_fail_on(config.fail_on)
+    if threshold is not None:
+        share = report.failing / report.records if report.records else 0.0
+        failed = report.failing > 0 if threshold == 0 else share > threshold
+        # A file with no records at all that still fails (not JSON at all, no columns) fails too.
+        failed = failed or any(not f.ok and not f.rows for f in report.files)
+        report.ok = not failed and not report.gates_failed
+    if config.report:
+        write_json(report.to_dict(), Path(config.report))
+    return report

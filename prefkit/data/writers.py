@@ -18,16 +18,51 @@ from prefkit.errors import UsageError
 PAIR_SUFFIXES = (".jsonl", ".parquet")
 
 
+def _anonymous_file(folder: Path) -> int | None:
+    """A file descriptor of a new file in ``folder`` with no name yet (Linux ``O_TMPFILE``), or None."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not Path("/proc/self/fd").is_dir():
+        return None
+    try:
+        return os.open(folder, flag | os.O_RDWR, 0o644)
+    except OSError:  # a filesystem without O_TMPFILE support
+        return None
+
+
 @contextmanager
 def atomic_path(path: Path):
-    """Yields a temporary path beside ``path``; renames it onto ``path`` if the block succeeds."""
+    """Yields a temporary path to write; it replaces ``path`` only if the block succeeds.
+
+    Where the system allows, the temporary file has no name until it is complete (``O_TMPFILE``),
+    so a process killed mid-write, even by SIGKILL, leaves nothing behind; it is linked under a
+    staging name and renamed over ``path`` in one step at the end. Elsewhere a hidden sibling
+    ``.NAME.tmp-PID`` is written and removed on any error.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    staged = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = _anonymous_file(path.parent)
+    if fd is None:
+        try:
+            yield staged
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
+        return
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield Path(f"/proc/self/fd/{fd}")
+        # A directory fd makes Python call linkat(AT_SYMLINK_FOLLOW), which follows the /proc
+        # link to the unnamed file; plain link() would try to link the /proc entry itself.
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(f"/proc/self/fd/{fd}", staged.name, dst_dir_fd=folder, follow_symlinks=True)
+        finally:
+            os.close(folder)
+        try:
+            os.replace(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def check_pairs_path(path: Path) -> None:
@@ -72,6 +107,12 @@ def pair_sink(path: Path, style: str | None):
         else:
             with open(tmp, "wb") as handle:
                 yield lambda frame: frame.write_ndjson(handle)
+
+
+@contextmanager
+def discard():
+    """A sink that drops what it is given: what a dry run writes to."""
+    yield lambda _items: None
 
 
 @contextmanager

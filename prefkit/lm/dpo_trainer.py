@@ -32,6 +32,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from trl import DPOTrainer
+
 REFERENCE_COLUMNS = ["ref_chosen_logps", "ref_rejected_logps"]
 
 
@@ -149,110 +151,119 @@ def scores_reference_itself(trainer) -> bool:
     )
 
 
-def dpo_trainer_class(cache_dir: Path, tokenizer_hash: str, reference_hash: str | None):
+def main_process_sees(folder: Path) -> bool:
+    """Whether the main process finds a saved dataset in ``folder``; every process gets its answer."""
+    from accelerate.utils import broadcast_object_list
+
+    found = [(folder / "state.json").exists()]
+    broadcast_object_list(found, from_process=0)
+    return found[0]
+
+
+def write_on_main(folder: Path, build: Callable[[], object]) -> None:
+    """The main process saves the dataset; the others wait for it."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        saved_dataset(folder, build)
+    state.wait_for_everyone()
+
+
+def tokens_key_of(dataset, cache_dir: Path) -> str | None:
+    """The key of the tokens folder a prepared dataset was loaded from (None if it was not)."""
+    folders = {Path(f["filename"]).parent for f in dataset.cache_files}
+    if len(folders) != 1:
+        return None
+    folder = folders.pop()
+    if folder.parent != cache_dir or not folder.name.startswith("tokens-"):
+        return None
+    return folder.name.removeprefix("tokens-")
+
+
+class PrefkitDPOTrainer(DPOTrainer):
     """``trl.DPOTrainer`` with its two data caches kept in ``cache_dir`` under the keys above.
 
     It overrides TRL's two dataset hooks, ``_prepare_dataset`` (tokenize and filter) and
     ``_precompute_ref_logps``. A tokens miss runs TRL's own tokenization. A reference miss runs
     prefkit's shared-prompt scorer where that computes what TRL's pass computes (tested equal to
-    1e-4), else TRL's own pass. Under several processes the main one decides hit or miss for all (TRL's hooks synchronize the
-    processes, so every process must take the same branch) and is the one that writes.
+    1e-4), else TRL's own pass. Under several processes the main one decides hit or miss for all
+    (TRL's hooks synchronize the processes, so every process must take the same branch) and is the
+    one that writes. ``reference_hash`` None turns the reference cache off.
     """
-    import datasets
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-    from datasets import concatenate_datasets
-    from trl import DPOTrainer
 
-    cache_dir = Path(cache_dir).resolve()
+    def __init__(self, *args, cache_dir: Path, tokenizer_hash: str, reference_hash: str | None = None, **kwargs):
+        # Set before TRL's __init__, which prepares the datasets through the hooks below.
+        self.cache_dir = Path(cache_dir).resolve()
+        self.tokenizer_hash = tokenizer_hash
+        self.reference_hash = reference_hash
+        super().__init__(*args, **kwargs)
 
-    def main_process_sees(folder: Path) -> bool:
-        found = [(folder / "state.json").exists()]
-        broadcast_object_list(found, from_process=0)
-        return found[0]
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        columns = getattr(dataset, "column_names", None) or []
+        if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name not in columns:
+            from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    def write_on_main(folder: Path, build: Callable[[], object]) -> None:
-        state = PartialState()
-        if state.is_main_process:
-            saved_dataset(folder, build)
-        state.wait_for_everyone()
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedSampler(batch, lengths=pair_lengths(dataset))
+        return super()._get_train_sampler(train_dataset)
 
-    def tokens_key_of(dataset) -> str | None:
-        """The key of the tokens folder a prepared dataset was loaded from (None if it was not)."""
-        folders = {Path(f["filename"]).parent for f in dataset.cache_files}
-        if len(folders) != 1:
-            return None
-        folder = folders.pop()
-        if folder.parent != cache_dir or not folder.name.startswith("tokens-"):
-            return None
-        return folder.name.removeprefix("tokens-")
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        import datasets
 
-    class PrefkitDPOTrainer(DPOTrainer):
-        def _get_train_sampler(self, train_dataset=None):
-            dataset = self.train_dataset if train_dataset is None else train_dataset
-            columns = getattr(dataset, "column_names", None) or []
-            if self.args.train_sampling_strategy == "group_by_length" and self.args.length_column_name not in columns:
-                from transformers.trainer_pt_utils import LengthGroupedSampler
+        folder = self.cache_dir / f"tokens-{tokens_key(dataset._fingerprint, self.tokenizer_hash, args)}"
+        if not main_process_sees(folder):
+            prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            write_on_main(folder, lambda: prepared)
+        return datasets.load_from_disk(str(folder))
 
-                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-                return LengthGroupedSampler(batch, lengths=pair_lengths(dataset))
-            return super()._get_train_sampler(train_dataset)
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        import datasets
 
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            folder = cache_dir / f"tokens-{tokens_key(dataset._fingerprint, tokenizer_hash, args)}"
-            if not main_process_sees(folder):
-                prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-                write_on_main(folder, lambda: prepared)
-            return datasets.load_from_disk(str(folder))
+        tokens = tokens_key_of(dataset, self.cache_dir)
+        if tokens is None or self.reference_hash is None:
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+        folder = self.cache_dir / f"reference-{reference_key(tokens, self.reference_hash, self.args)}"
+        if not main_process_sees(folder):
+            if scores_reference_itself(self):
+                scored = self._score_reference(dataset, name, batch_size)
+                write_on_main(folder, lambda: datasets.Dataset.from_dict(scored))
+            else:
+                with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
+                write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
+        return datasets.concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
 
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            tokens = tokens_key_of(dataset)
-            if tokens is None or reference_hash is None:
-                return super()._precompute_ref_logps(dataset, name, batch_size)
-            folder = cache_dir / f"reference-{reference_key(tokens, reference_hash, self.args)}"
-            if not main_process_sees(folder):
-                if scores_reference_itself(self):
-                    scored = self._score_reference(dataset, name, batch_size)
-                    write_on_main(folder, lambda: datasets.Dataset.from_dict(scored))
-                else:
-                    with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
-                    write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
-            return concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
+    def _score_reference(self, dataset, name: str, batch_size: int) -> dict[str, list[float]]:
+        """Reference log-probs with each prompt run once per pair instead of once per reply.
 
-        def _score_reference(self, dataset, name: str, batch_size: int) -> dict[str, list[float]]:
-            """Reference log-probs with each prompt run once per pair instead of once per reply.
+        TRL runs prompt + chosen and prompt + rejected as two full sequences; here the shared
+        prefix and each prompt are computed once and their key/value cache reused
+        (:func:`prefkit.lm.scoring.reply_logps`), which on short replies is most of the work.
+        """
+        import contextlib
 
-            TRL runs prompt + chosen and prompt + rejected as two full sequences; here the shared
-            prefix and each prompt are computed once and their key/value cache reused
-            (``prefkit.lm.evaluate.reply_logps``), which on short replies is most of the work.
-            """
-            import contextlib
+        import torch
+        from peft import PeftModel
+        from tqdm.auto import tqdm
 
-            import torch
-            from peft import PeftModel
-            from tqdm.auto import tqdm
+        from prefkit.lm.scoring import reply_logps
 
-            from prefkit.lm.evaluate import reply_logps
-
-            model = self.accelerator.unwrap_model(self.model)
-            columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).with_format("arrow")[:]
-            tokenized = list(zip(*(columns[c].to_pylist() for c in columns.column_names), strict=True))
-            adapters_off = model.disable_adapter() if isinstance(model, PeftModel) else contextlib.nullcontext()
-            was_training = model.training
-            with (
-                tqdm(
-                    total=len(tokenized),
-                    desc=f"Computing reference log probs for {name} dataset (prompts shared)",
-                    disable=bool(os.environ.get("TQDM_DISABLE", "")),
-                ) as bar,
-                adapters_off,
-                self.accelerator.autocast(),
-                torch.no_grad(),
-            ):
-                logps = reply_logps(
-                    model, tokenized, batch_size, self.args.max_length or sys.maxsize, on_batch=bar.update
-                )
-            model.train(was_training)
-            return {"ref_chosen_logps": logps.chosen.tolist(), "ref_rejected_logps": logps.rejected.tolist()}
-
-    return PrefkitDPOTrainer
+        model = self.accelerator.unwrap_model(self.model)
+        columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).with_format("arrow")[:]
+        tokenized = list(zip(*(columns[c].to_pylist() for c in columns.column_names), strict=True))
+        adapters_off = model.disable_adapter() if isinstance(model, PeftModel) else contextlib.nullcontext()
+        was_training = model.training
+        with (
+            tqdm(
+                total=len(tokenized),
+                desc=f"Computing reference log probs for {name} dataset (prompts shared)",
+                disable=bool(os.environ.get("TQDM_DISABLE", "")),
+            ) as bar,
+            adapters_off,
+            self.accelerator.autocast(),
+            torch.no_grad(),
+        ):
+            logps = reply_logps(model, tokenized, batch_size, self.args.max_length or sys.maxsize, on_batch=bar.update)
+        model.train(was_training)
+        return {"ref_chosen_logps": logps.chosen.tolist(), "ref_rejected_logps": logps.rejected.tolist()}

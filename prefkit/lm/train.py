@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from prefkit.config import from_mapping, load_yaml
+from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, UsageError
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 
@@ -42,47 +42,53 @@ LORA_TARGETS = {
 class DataSettings:
     """Which canonical files to train and evaluate on."""
 
-    train: str = field(
-        metadata={"help": "Canonical training file, or a prefkit mix folder (its train and test splits)."}
+    train: str = option(help="Canonical training file, or a prefkit mix folder (its train and test splits).")
+    eval: str | None = option(None, "Canonical evaluation file (optional).")
+    eval_split: float | None = option(
+        None,
+        "Hold out this share of train for evaluation when no eval file is given.",
+        min=0,
+        min_open=True,
+        max=1,
+        max_open=True,
     )
-    eval: str | None = field(default=None, metadata={"help": "Canonical evaluation file (optional)."})
-    eval_split: float | None = field(
-        default=None, metadata={"help": "Hold out this share of train for evaluation when no eval file is given."}
-    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class LoraSettings:
     """LoRA adapters (on by default)."""
 
-    enabled: bool = field(default=True, metadata={"help": "Train LoRA adapters; false trains every weight."})
-    r: int = field(default=16, metadata={"help": "Adapter rank."})
-    alpha: int = field(default=32, metadata={"help": "Adapter scaling (lora_alpha)."})
-    dropout: float = field(default=0.05, metadata={"help": "Dropout on adapter inputs."})
-    target_modules: list[str] | None = field(
-        default=None,
-        metadata={"help": "Modules to adapt; default by architecture: q/k/v/o_proj, or c_attn/c_proj for GPT-2."},
+    enabled: bool = option(True, "Train LoRA adapters; false trains every weight.")
+    r: int = option(16, "Adapter rank.", min=1)
+    alpha: int = option(32, "Adapter scaling (lora_alpha).", min=1)
+    dropout: float = option(0.05, "Dropout on adapter inputs.", min=0, max=1, max_open=True)
+    target_modules: list[str] | None = option(
+        None, "Modules to adapt; default by architecture: q/k/v/o_proj, or c_attn/c_proj for GPT-2."
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class TrainConfig:
     """A training recipe: prefkit's keys plus ``dpo``, the DPOConfig fields the recipe sets."""
 
-    data: DataSettings = field(metadata={"help": "Training and evaluation data."})
-    output_dir: str = field(metadata={"help": "Where the adapter, tokenizer, metrics and checkpoints go."})
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "Bundled model name, local folder or hub id."})
+    data: DataSettings = option(help="Training and evaluation data.")
+    output_dir: str = option(help="Where the adapter, tokenizer, metrics and checkpoints go.")
+    model: str = option(DEFAULT_MODEL, "Bundled model name, local folder or hub id.")
     lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA settings."})
-    seed: int = field(default=0, metadata={"help": "Seed for training and the eval split."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the hub (off unless set)."})
-    cache_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Tokenized pairs and reference log-probs, kept under content keys (default: OUTPUT_DIR/cache). "
-            "Runs that share it (a beta or loss_type sweep) run the reference model once."
-        },
+    seed: int = option(DEFAULT_SEED, "Seed for training and the eval split.")
+    trust_remote_code: bool = option(False, "Run model code from the hub (off unless set).")
+    cache_dir: str | None = option(
+        None,
+        "Tokenized pairs and reference log-probs, kept under content keys (default: OUTPUT_DIR/cache). "
+        "Runs that share it (a beta or loss_type sweep) run the reference model once.",
     )
-    dpo: dict[str, Any] = field(default_factory=dict, metadata={"help": "DPOConfig fields (beta, learning_rate, ...)."})
+    dpo: dict[str, Any] = option({}, "DPOConfig fields (beta, learning_rate, ...).")
 
 
 def dpo_fields() -> dict[str, dataclasses.Field]:
@@ -149,6 +155,27 @@ class TrainResult:
     resumed_from: str | None
 
 
+RUN_RECORD = "prefkit_run.json"
+
+
+def write_run_record(out: Path, config: TrainConfig, fingerprint: str) -> None:
+    """What a run folder was trained from: the recipe as resolved and its fingerprint."""
+    from prefkit.data.writers import write_json
+
+    write_json({"fingerprint": fingerprint, "recipe": dataclasses.asdict(config)}, out / RUN_RECORD)
+
+
+def read_run_record(folder: str | Path) -> dict:
+    """A run folder's record: ``fingerprint``, ``recipe`` and the ``beta`` it trained with; ``{}`` for a
+    folder that ``prefkit train`` did not write (a hub model, a plain model folder)."""
+    path = Path(folder) / RUN_RECORD
+    if not path.is_file():
+        return {}
+    record = json.loads(path.read_text(encoding="utf-8"))
+    beta = record.get("recipe", {}).get("dpo", {}).get("beta")
+    return record | ({"beta": float(beta)} if beta is not None else {})
+
+
 def _data_files(settings: DataSettings) -> tuple[str, str | None]:
     """A mix folder gives its train split and, unless an eval file is named, its test split."""
     train = Path(settings.train)
@@ -203,18 +230,21 @@ def _bf16_supported() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def train(config: TrainConfig, resume: str | None = None, callbacks: list | None = None) -> TrainResult:
-    """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
-    from transformers import set_seed
+@dataclass
+class PreparedData:
+    train: Any  # datasets.Dataset
+    eval: Any | None
+    fingerprint: str
+    checkpoint: str | None
+
+
+def prepare_data(config: TrainConfig, cache: Path, resume: str | None) -> PreparedData:
+    """Validates and loads the pairs, and finds the checkpoint to resume from (refusing a changed run)."""
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import DPOConfig
 
     from prefkit.data.sources import file_sha256
-    from prefkit.lm.dpo_trainer import dpo_trainer_class, tokenizer_digest, weights_digest
 
     out = Path(config.output_dir)
-    cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
     train_file, eval_file = _data_files(config.data)
     # Each file is read once for its hash: it names the pairs folder and goes into the fingerprint.
     hashes = {f: file_sha256(Path(f)) for f in (train_file, eval_file) if f}
@@ -224,27 +254,33 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
         train_set, eval_set = parts["train"], parts["test"]
     run_id = fingerprint(config, list(hashes.values()))
-
     checkpoint = None
     if resume is not None:
         checkpoint = get_last_checkpoint(str(out)) if resume == "auto" else resume
         if checkpoint is None or not Path(checkpoint).is_dir():
             raise UsageError(f"--resume {resume}: no checkpoint found in {out if resume == 'auto' else resume}")
-        saved = json.loads((out / "prefkit_run.json").read_text()) if (out / "prefkit_run.json").exists() else {}
-        if saved.get("fingerprint") != run_id:
+        if read_run_record(out).get("fingerprint") != run_id:
             raise UsageError(
                 f"--resume: the recipe or the data changed since {checkpoint} was written; start a new output_dir"
             )
+    return PreparedData(train=train_set, eval=eval_set, fingerprint=run_id, checkpoint=checkpoint)
+
+
+def build_trainer(config: TrainConfig, data: PreparedData, cache: Path, callbacks: list | None):
+    """The model, tokenizer, LoRA and ``DPOConfig`` of a recipe, as a :class:`PrefkitDPOTrainer`."""
+    from transformers import set_seed
+    from trl import DPOConfig
+
+    from prefkit.lm.dpo_trainer import PrefkitDPOTrainer, tokenizer_digest, weights_digest
 
     # Seeded before the LoRA weights are drawn, so a recipe trains the same way every run.
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     model = load_causal_lm(config.model, config.trust_remote_code)
-    if isinstance(train_set[0]["prompt"], list) and not getattr(tokenizer, "chat_template", None):
+    if isinstance(data.train[0]["prompt"], list) and not getattr(tokenizer, "chat_template", None):
         raise UsageError(f"model '{config.model}' has no chat template: convert the data with --style standard")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-
     peft_config = None
     if config.lora.enabled:
         from peft import LoraConfig
@@ -267,40 +303,50 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         # later runs (another beta, another loss_type) reuse it.
         "precompute_ref_log_probs": True,
     }
-    if eval_set is not None:
+    if data.eval is not None:
         defaults |= {"eval_strategy": "steps", "eval_steps": 50}
     try:
-        args = DPOConfig(output_dir=str(out), seed=config.seed, **(defaults | config.dpo))
+        args = DPOConfig(output_dir=config.output_dir, seed=config.seed, **(defaults | config.dpo))
     except (TypeError, ValueError) as err:
         raise ConfigError(f"DPOConfig: {err}") from err
-    # Hashed before LoRA wraps the model: the reference is these weights.
-    reference_hash = weights_digest(model) if args.precompute_ref_log_probs else None
-    trainer_class = dpo_trainer_class(cache, tokenizer_digest(tokenizer), reference_hash)
-    trainer = trainer_class(
+    return PrefkitDPOTrainer(
         model=model,
         args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=callbacks,
+        cache_dir=cache,
+        tokenizer_hash=tokenizer_digest(tokenizer),
+        # Hashed before LoRA wraps the model (in TRL's __init__): the reference is these weights.
+        reference_hash=weights_digest(model) if args.precompute_ref_log_probs else None,
     )
+
+
+def train(config: TrainConfig, resume: str | None = None, callbacks: list | None = None) -> TrainResult:
+    """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path."""
+    out = Path(config.output_dir)
+    cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(config, cache, resume)
+    trainer = build_trainer(config, data, cache, callbacks)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
     if writes:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "prefkit_run.json").write_text(
-            json.dumps({"fingerprint": run_id, "recipe": dataclasses.asdict(config)}, indent=2, default=str)
-        )
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+        write_run_record(out, config, data.fingerprint)
+    result = trainer.train(resume_from_checkpoint=data.checkpoint)
     trainer.save_model(str(out))  # TRL/transformers write from the main process only
     metrics = dict(result.metrics)
-    if eval_set is not None:
+    if data.eval is not None:
         metrics |= trainer.evaluate()
     if writes:
-        tokenizer.save_pretrained(str(out))
+        trainer.processing_class.save_pretrained(str(out))
         write_run_outputs(out, metrics, trainer.state.log_history)
-    return TrainResult(output_dir=str(out), steps=trainer.state.global_step, metrics=metrics, resumed_from=checkpoint)
+    return TrainResult(
+        output_dir=str(out), steps=trainer.state.global_step, metrics=metrics, resumed_from=data.checkpoint
+    )
 
 
 def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
@@ -310,17 +356,14 @@ def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
     write_json(metrics, out / "metrics.json")
     with line_sink(out / "log_history.jsonl") as write:
         write(json.dumps(entry) for entry in history)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from prefkit.plotting import pyplot, save_figure
 
     panels = [
         ("loss", "eval_loss"),
         ("rewards/accuracies", "eval_rewards/accuracies"),
         ("rewards/margins", "eval_rewards/margins"),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
     for ax, (train_key, eval_key) in zip(axes, panels, strict=True):
         for key, label in ((train_key, "train"), (eval_key, "eval")):
             points = [(h["step"], h[key]) for h in history if key in h and "step" in h]
@@ -329,5 +372,4 @@ def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
         ax.set_title(train_key)
         ax.set_xlabel("step")
         ax.legend()
-    fig.savefig(out / "loss.png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, out / "loss.png")

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from prefkit.data.card import card_for_file, length_table, license_of, size_category
-from prefkit.errors import UsageError
+from prefkit.errors import ValidationFailed
 from tests.conftest import hh
 
 
@@ -33,5 +33,5 @@ def test_card_for_a_canonical_file(write_jsonl, run_convert, tmp_path):
     assert header["configs"][0]["data_files"][0]["split"] == "train"
     assert "| hh-rlhf:hh.jsonl | 20 |" in text
     assert (tmp_path / "card" / "lengths.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(UsageError, match="not a canonical file"):
+    with pytest.raises(ValidationFailed, match="not canonical: column_in_dataframe"):
         card_for_file(path, tmp_path / "c2" / "README.md")

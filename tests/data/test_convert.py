@@ -5,7 +5,7 @@ import pytest
 
 from prefkit.data.convert import ConvertConfig, convert, parse_fields
 from prefkit.data.reasons import RejectReason
-from prefkit.errors import SourceError, UsageError
+from prefkit.errors import ConfigError, SourceError
 from tests.conftest import hh
 
 
@@ -72,9 +72,9 @@ def test_failures_before_writing_leave_no_output(write_jsonl, tmp_path):
     out = tmp_path / "out.jsonl"
     with pytest.raises(SourceError):
         convert(ConvertConfig(sources=[str(good), str(tmp_path / "missing.jsonl")], output=str(out)))
-    with pytest.raises(UsageError, match="style"):
+    with pytest.raises(ConfigError, match="style: expected one of conversational, standard, got 'chatml'"):
         convert(ConvertConfig(sources=[str(good)], output=str(out), style="chatml"))
-    with pytest.raises(UsageError, match="unknown format"):
+    with pytest.raises(ConfigError, match="format: expected one of canonical, hh-rlhf, .*got 'sharegpt'"):
         convert(ConvertConfig(sources=[str(good)], output=str(out), format="sharegpt"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
 

@@ -16,6 +16,7 @@ from prefkit.data.dedupe import (
     shingles,
 )
 from prefkit.data.messages import MESSAGES
+from prefkit.errors import ConfigError
 
 
 def pool_of(prompts, chosen=None, scores=None):
@@ -134,7 +135,15 @@ def test_decontamination_exact_and_near():
     assert exact_only[ROW].to_list() == [0]
 
 
-@pytest.mark.parametrize("bad", [{"prompt_k": 0}, {"near_threshold": 1.5}, {"near_fields": "chosen"}])
-def test_config_rejects_bad_values(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"prompt_k": 0}, "prompt_k: expected a whole number >= 1, got 0"),
+        ({"near_threshold": 1.5}, r"near_threshold: expected a number in \(0, 1\], got 1.5"),
+        ({"near_fields": "chosen"}, "near_fields: expected one of prompt, pair, got 'chosen'"),
+        ({"num_perm": 8}, "num_perm: expected a whole number >= 16, got 8"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(bad, message):
+    with pytest.raises(ConfigError, match=message):
         DedupeConfig(**bad)

@@ -1,38 +1,12 @@
 import polars as pl
-import pytest
 
 from prefkit.data.messages import (
     alternates_from_user,
-    parse_transcript,
+    is_blank,
+    messages_text,
     render_standard_prompt,
     serialize_pair,
-    transcript_messages,
 )
-from tests.conftest import hh
-
-TRANSCRIPTS = [
-    hh("Hi", "Hello!"),
-    hh("What is 2+2?", "4", "Sure?", "Yes, 4."),
-    hh("a", "b") + "\n\nAssistant: c",  # literal Assistant: inside a reply
-    "preamble" + hh("x", "y"),
-    "Human: no leading blank line\n\nAssistant: ok",
-    hh("trailing empty", ""),
-]
-
-
-@pytest.mark.parametrize("text", TRANSCRIPTS)
-def test_vectorized_transcript_parse_matches_single_example(text):
-    lead, msgs = transcript_messages(pl.col("t"))
-    got = pl.DataFrame({"t": [text]}).select(lead.alias("lead"), msgs.alias("msgs")).row(0)
-    expected_text = "\n\n" + text if text.startswith("Human:") else text
-    assert got == parse_transcript(expected_text)
-
-
-def test_parse_transcript_strips_marker_spacing():
-    assert parse_transcript(hh("Hi", "Hello!")) == (
-        "",
-        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
-    )
 
 
 def test_alternation_allows_leading_system_only():
@@ -68,6 +42,14 @@ def test_standard_prompt_single_turn_is_content_multi_turn_is_transcript():
     )
     out = frame.select(render_standard_prompt(pl.col("p"))).to_series().to_list()
     assert out == ["Hi", "\n\nHuman: Hi\n\nAssistant: Hey\n\nHuman: Bye?\n\nAssistant:"]
+
+
+def test_messages_text_keeps_roles_and_is_blank_sees_whitespace():
+    frame = pl.DataFrame(
+        {"m": [[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]], "s": [" \t"]}
+    )
+    assert frame.select(messages_text(pl.col("m"))).item() == "system: Be brief.\nuser: Hi"
+    assert frame.select(is_blank(pl.col("s"))).item() is True
 
 
 def test_serialization_distinguishes_where_a_boundary_falls():

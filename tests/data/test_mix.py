@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import main
-from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig, prompt_key
-from prefkit.data.mix import MixConfig, MixSource, dedupe_file, load_recipe, mix
+from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig, dedupe_file, prompt_key
+from prefkit.data.mix import MixConfig, MixSource, load_recipe, mix
 from prefkit.data.validate import validate_file
 from prefkit.errors import ConfigError
 from tests.conftest import hh, read_jsonl
@@ -114,7 +114,7 @@ def test_recipe_file_and_its_mistakes(write_jsonl, tmp_path):
         f"sources:\n  - path: {a}\n    weight: 1\n": "total: expected a positive whole number when sources have weights",
         f"sources:\n  - path: {a}\n    weight: 1\n    fraction: 0.5\ntotal: 5\n": "sources[0]: give one of weight, fraction, max_rows",
         "sources: []\n": "sources: expected at least one source",
-        f"sources:\n  - path: {a}\ndedupe:\n  near_threshold: 2\n": "dedupe: near_threshold must be in (0, 1]",
+        f"sources:\n  - path: {a}\ndedupe:\n  near_threshold: 2\n": "dedupe.near_threshold: expected a number in (0, 1], got 2",
     }
     for text, message in cases.items():
         recipe.write_text(text)

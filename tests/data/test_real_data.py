@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from prefkit.data.messages import parse_transcript
+from prefkit.data.adapters.hh_rlhf import parse_transcript
 from prefkit.data.validate import validate_file
 
 EXPECTED = {

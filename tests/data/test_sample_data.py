@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from prefkit.data.sample_data import BROKEN_HH_LINES, UNITS, generate, write_sample
+from prefkit.data.sample_data import BROKEN_HH_LINES, UNITS, SampleConfig, generate, write_sample
 from tests.conftest import read_jsonl
 
 
@@ -30,14 +30,14 @@ def test_chosen_is_verifiably_right_and_rejected_wrong():
 
 
 def test_heldout_prompts_never_appear_in_training(tmp_path):
-    paths = write_sample(tmp_path, n_train=100, n_heldout=40, seed=0)
+    paths = write_sample(tmp_path, SampleConfig(train=100, heldout=40, seed=0))
     heldout = {r["question"] for r in read_jsonl(paths["heldout"])}
     train_text = paths["train"].read_text()
     assert len(heldout) == 40 and not any(f"Human: {q}\\n" in train_text for q in heldout)
 
 
 def test_sample_converts_with_exactly_the_planted_rejects(tmp_path, run_convert):
-    paths = write_sample(tmp_path, n_train=40, n_heldout=8, seed=0)
+    paths = write_sample(tmp_path, SampleConfig(train=40, heldout=8, seed=0))
     result, rows, rejects = run_convert(paths["train"])
     assert (result.read, result.written) == (40 + len(BROKEN_HH_LINES), 40)
     assert sorted(r["reason"] for r in rejects) == ["empty_response", "invalid_json", "non_alternating_turns"]

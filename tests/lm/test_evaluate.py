@@ -8,7 +8,8 @@ import torch
 from click.testing import CliRunner
 
 from prefkit.errors import UsageError
-from prefkit.lm.evaluate import EvalConfig, PairLogps, evaluate, preference_metrics, reply_logps, tokenize_pair
+from prefkit.lm.evaluate import EvalConfig, evaluate, preference_metrics
+from prefkit.lm.scoring import PairLogps, reply_logps, tokenize_pair
 from tests.conftest import write_canonical
 
 PAIRS = [
@@ -163,19 +164,33 @@ def test_eval_command(tiny_adapter_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "implicit-reward accuracy" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["pairs"] == 3 and 0 <= report["implicit_reward_accuracy"]["value"] <= 1
     rows = [json.loads(line) for line in (tmp_path / "pp.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["p0", "p1", "p2"] and all(r["reference_chosen_logp"] is not None for r in rows)
+    # The reported accuracy is the share of pairs whose implicit reward margin is positive (beta 0.1:
+    # the adapter has no prefkit run record), recomputed here from the per-pair log-probs.
+    margins = [
+        0.1
+        * (
+            (r["policy_chosen_logp"] - r["policy_rejected_logp"])
+            - (r["reference_chosen_logp"] - r["reference_rejected_logp"])
+        )
+        for r in rows
+    ]
+    assert report["pairs"] == 3 and report["beta"] == 0.1
+    assert report["implicit_reward_accuracy"]["value"] == pytest.approx(sum(m > 0 for m in margins) / 3)
+    assert report["reward_margin"]["value"] == pytest.approx(sum(margins) / 3, abs=1e-5)
+    as_json = CliRunner().invoke(main, ["eval", "--model", str(tiny_adapter_dir), "--data", str(data), "--json"])
+    assert json.loads(as_json.stdout)["implicit_reward_accuracy"] == report["implicit_reward_accuracy"]
     (tmp_path / "raw.jsonl").write_text('{"chosen": "a", "rejected": "b"}\n')
     bad = CliRunner().invoke(main, ["eval", "--model", str(tiny_adapter_dir), "--data", str(tmp_path / "raw.jsonl")])
-    assert bad.exit_code == 2 and "not canonical" in bad.output
+    assert bad.exit_code == 1 and "column is present" in bad.output and "not canonical" in bad.output
     missing = CliRunner().invoke(main, ["eval", "--model", str(tmp_path / "no-such-run"), "--data", str(data)])
     assert missing.exit_code == 2 and "no such folder" in missing.output
 
 
 def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     from prefkit.cli import main
-    from prefkit.lm.evaluate import CompareConfig, compare
+    from prefkit.lm.compare import CompareConfig, compare
 
     rows = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
     assert [r["prompt"] for r in rows] == ["Hi", "What is 2 + 2?"]

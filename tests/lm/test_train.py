@@ -241,10 +241,10 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    import prefkit.lm.evaluate
+    import prefkit.lm.scoring
 
     passes = []
-    for owner, name in ((DPOTrainer, "compute_ref_log_probs"), (prefkit.lm.evaluate, "reply_logps")):
+    for owner, name in ((DPOTrainer, "compute_ref_log_probs"), (prefkit.lm.scoring, "reply_logps")):
         original = getattr(owner, name)
 
         def counting(*args, _original=original, **kwargs):

@@ -22,15 +22,74 @@ whitespace difference.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from prefkit.data.adapters.base import AdaptOptions, Rule, mark, require, start
-from prefkit.data.messages import MESSAGES, segment_messages, transcript_segments
+from prefkit.data.messages import MESSAGES, is_blank
 from prefkit.data.reasons import RejectReason
 from prefkit.data.sources import DETAIL, LINE, REASON
 
 NAME = "hh-rlhf"
-_MARKER_CHARS = len("\n\nAssistant:")
+HH_MARKER = re.compile(r"\n\n(Human|Assistant):")
+_HH_ROLE = {"Human": "user", "Assistant": "assistant"}
+# A separator that real text does not contain lets one vectorized split stand in for a parser.
+_TURN_SEP = "\x00"
+
+
+def parse_transcript(text: str) -> tuple[str, list[dict[str, str]]]:
+    """Splits an Anthropic HH-RLHF transcript into its leading text and its messages.
+
+    Example:
+    ```python
+    >>> parse_transcript("\\n\\nHuman: Hi\\n\\nAssistant: Hello!")
+    ('', [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}])
+
+    ```
+
+    The leading text is whatever stands before the first marker (empty for well-formed input).
+    Contents are stripped of surrounding whitespace: the space after ``Human:`` is format, not text.
+    """
+    parts = HH_MARKER.split(text)
+    messages = [
+        {"role": _HH_ROLE[role], "content": content.strip()}
+        for role, content in zip(parts[1::2], parts[2::2], strict=True)
+    ]
+    return parts[0], messages
+
+
+def transcript_segments(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Splits transcripts on their markers: returns ``(text, segments)`` expressions.
+
+    ``"\\n\\nHuman: Hi\\n\\nAssistant: Hey"`` gives segments ``["", "u Hi", "a Hey"]``: the text
+    before the first marker, then each turn prefixed by its role code (``u`` or ``a``). ``text`` is
+    the transcript as parsed: one that starts with ``Human:`` instead of a marker (some derived
+    copies of HH-RLHF drop the first blank line) gets the blank line back. Literal replacements, no
+    regex, one Aho-Corasick pass, make this fast; text containing the separator itself (a NUL) cannot
+    be split this way, and callers reject it.
+    """
+    text = pl.when(expr.str.starts_with("Human:")).then(pl.lit("\n\n") + expr).otherwise(expr)
+    segments = text.str.replace_many(["\n\nHuman:", "\n\nAssistant:"], [f"{_TURN_SEP}u", f"{_TURN_SEP}a"]).str.split(
+        _TURN_SEP
+    )
+    return text, segments
+
+
+def segment_messages(segments: pl.Expr) -> pl.Expr:
+    """Turns the segments of :func:`transcript_segments` into messages (the leading text is dropped)."""
+    return segments.list.slice(1).list.eval(
+        pl.struct(
+            role=pl.when(pl.element().str.starts_with("u")).then(pl.lit("user")).otherwise(pl.lit("assistant")),
+            content=pl.element().str.slice(1).str.strip_chars(),
+        )
+    )
+
+
+def transcript_messages(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Vectorized :func:`parse_transcript`: returns ``(leading_text, messages)`` expressions."""
+    _, segments = transcript_segments(expr)
+    return segments.list.first(), segment_messages(segments)
 
 
 def looks_like(frame: pl.DataFrame) -> bool:
@@ -75,9 +134,6 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     def codes(segments: str) -> pl.Expr:
         return pl.col(segments).list.slice(1).list.eval(pl.element().str.head(1)).list.join("")
 
-    def has_text(expr: pl.Expr) -> pl.Expr:
-        return expr.str.strip_chars().str.len_bytes() > 0
-
     frame = frame.with_columns(
         __codes_c=codes("__seg_c"),
         __codes_r=codes("__seg_r"),
@@ -90,7 +146,7 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
             "transcript contains a NUL character",
         ),
         Rule(
-            has_text(pl.col("__seg_c").list.first()) | has_text(pl.col("__seg_r").list.first()),
+            ~is_blank(pl.col("__seg_c").list.first()) | ~is_blank(pl.col("__seg_r").list.first()),
             RejectReason.MALFORMED_TRANSCRIPT,
             "text before the first 'Human:' turn",
         ),

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from prefkit.data.adapters.base import AdaptOptions, Rule, mark, pairs_from_fields, require, start
-from prefkit.data.messages import text_message
+from prefkit.data.messages import is_blank, text_message
 from prefkit.data.reasons import RejectReason
 from prefkit.data.sources import DETAIL, LINE, REASON
 from prefkit.errors import FieldMappingError
@@ -99,7 +99,7 @@ def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
             pl.col("c").struct.field("response").alias("response"),
             mean_aspect_rating(pl.col("c").struct.field("annotations"), aspects).alias("rating"),
         )
-        .filter(pl.col("rating").is_not_null() & (pl.col("response").str.strip_chars().str.len_bytes() > 0))
+        .filter(pl.col("rating").is_not_null() & ~is_blank(pl.col("response")))
     )
     comps = comps.with_columns(key=pl.Series(np.random.default_rng(options.seed).random(comps.height)))
     best = (

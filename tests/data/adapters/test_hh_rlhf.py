@@ -1,3 +1,7 @@
+import polars as pl
+import pytest
+
+from prefkit.data.adapters.hh_rlhf import parse_transcript, transcript_messages
 from prefkit.data.reasons import RejectReason
 from tests.conftest import hh
 
@@ -78,3 +82,28 @@ def test_wrong_and_missing_fields(write_jsonl, run_convert):
     result, _, rejects = run_convert(write_jsonl("hh.jsonl", records))
     assert result.written == 1
     assert reasons_of(rejects) == {2: RejectReason.MISSING_FIELD, 3: RejectReason.MISSING_FIELD}
+
+
+TRANSCRIPTS = [
+    hh("Hi", "Hello!"),
+    hh("What is 2+2?", "4", "Sure?", "Yes, 4."),
+    hh("a", "b") + "\n\nAssistant: c",  # literal Assistant: inside a reply
+    "preamble" + hh("x", "y"),
+    "Human: no leading blank line\n\nAssistant: ok",
+    hh("trailing empty", ""),
+]
+
+
+@pytest.mark.parametrize("text", TRANSCRIPTS)
+def test_vectorized_transcript_parse_matches_single_example(text):
+    lead, msgs = transcript_messages(pl.col("t"))
+    got = pl.DataFrame({"t": [text]}).select(lead.alias("lead"), msgs.alias("msgs")).row(0)
+    expected_text = "\n\n" + text if text.startswith("Human:") else text
+    assert got == parse_transcript(expected_text)
+
+
+def test_parse_transcript_strips_marker_spacing():
+    assert parse_transcript(hh("Hi", "Hello!")) == (
+        "",
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+    )
