@@ -26,6 +26,7 @@ from prefkit.data.validate import FileValidation, ValidateConfig
 from prefkit.errors import PrefkitError, UsageError, ValidationFailed
 from prefkit.lm.compare import CompareConfig
 from prefkit.lm.evaluate import EvalConfig
+from prefkit.lm.lint import LintConfig
 
 TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
@@ -79,6 +80,7 @@ def main() -> None:
       card      a dataset card for a canonical file
       sample    bundled verifiable sample data
     Model (pip install 'prefkit[train]'):
+      lint      token-level audit: what the template and truncation do to each pair
       train     DPO with TRL and LoRA from a YAML recipe
       eval      preference accuracy with intervals, before and after
       compare   base and trained model's answers side by side
@@ -198,6 +200,13 @@ def _print_file_validation(result: FileValidation, target=console) -> None:
     "report",
 )
 @click.option(
+    "--model",
+    default=None,
+    help="Also audit the tokens under this model's tokenizer and chat template, as prefkit lint does "
+    "(needs prefkit[train]).",
+)
+@options_from(LintConfig, "max_length", "truncation_mode", "long_prompts")
+@click.option(
     "--github",
     is_flag=True,
     help="GitHub Actions: print ::error annotations, append a summary to $GITHUB_STEP_SUMMARY, "
@@ -212,7 +221,7 @@ def _print_file_validation(result: FileValidation, target=console) -> None:
 )
 @json_option
 @handle_errors
-def validate(files, github, max_annotations, as_json, **options):
+def validate(files, model, max_length, truncation_mode, long_prompts, github, max_annotations, as_json, **options):
     """Check files against the canonical schema, or dry-run their conversion; exit 1 on failures.
 
     Without --format, every failing check is listed with example lines. With --format, nothing is
@@ -224,18 +233,28 @@ def validate(files, github, max_annotations, as_json, **options):
       prefkit validate train.jsonl test.jsonl
       prefkit validate --format hh-rlhf raw/train.jsonl.gz --fail-on 0.01
       prefkit validate train.jsonl --no-overlap test.jsonl --max-duplicate-share 0.01 --json
+      prefkit validate train.jsonl --model smollm2-135m-instruct --max-length 512
     """
     from prefkit.data.validate import validate as run_validate
 
     report = run_validate(ValidateConfig(files=list(files), **only_set(options)))
+    tokens = None
+    if model is not None and report.files and all(f.ok for f in report.files):
+        require_train_extra("validate --model")
+        from prefkit.lm.lint import LintConfig, lint
+
+        tokens = lint(LintConfig(list(files), model, max_length, truncation_mode, long_prompts))
+        report.ok = report.ok and not tokens.audit.errors
     if as_json:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | ({"tokens": tokens.to_dict()} if tokens else {}))
     else:
         for result in report.files:
             _print_file_validation(result)
         if report.conversion is not None:
             _print_conversion(report.conversion, "prefkit validate --format (dry run: nothing written)", True)
         _print_gates(report)
+        if tokens is not None:
+            _print_token_audit(tokens.audit, f"tokens under {model}")
     if github:
         from prefkit.cli.github import annotations, write_github_files
 
@@ -423,6 +442,77 @@ def sample(directory, **options):
 
 
 @main.command()
+@click.argument("files", nargs=-1, required=True)
+@options_from(
+    LintConfig, "model", "max_length", "truncation_mode", "long_prompts", "report", "rejects", "trust_remote_code"
+)
+@json_option
+@handle_errors
+def lint(files, as_json, **options):
+    """Audit canonical files at the token level, exactly as training will tokenize and truncate them.
+
+    Lists each pair training would drop or train wrongly (a prompt filling max_length, replies
+    identical after truncation, a prompt the template renders differently, a doubled BOS or EOS, a
+    missing end-of-turn), with token length statistics and the length bias per source. Exit 1 when
+    any pair has an error.
+
+    \b
+    Example:
+      prefkit lint train.jsonl --model smollm2-135m-instruct --max-length 256
+      prefkit lint train.jsonl --max-length 256 --long-prompts trim_turns --rejects token_rejects.jsonl --json
+    """
+    require_train_extra("lint")
+    from prefkit.lm.lint import lint as run_lint
+
+    result = run_lint(LintConfig(files=list(files), **only_set(options)))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_token_audit(result.audit, f"prefkit lint: {', '.join(files)} under {result.config['model']}")
+    if result.audit.errors:
+        sys.exit(1)
+
+
+def _print_token_audit(audit, title: str) -> None:
+    table = Table(
+        title=f"{title}: {audit.pairs:,} pairs, {audit.ok:,} ok, {audit.errors:,} with errors", title_justify="left"
+    )
+    for column in ("", "prompt", "chosen", "rejected", "pair"):
+        table.add_column(column, justify="right" if column else "left")
+    for q in ("p5", "p50", "p95", "max"):
+        table.add_row(
+            f"tokens {q}", *(str(audit.lengths[k].get(q, "-")) for k in ("prompt", "chosen", "rejected", "pair"))
+        )
+    console.print(table)
+    t = audit.truncated
+    console.print(
+        f"truncated: {t['pairs']:,} pairs (chosen only {t['chosen']:,}, rejected only {t['rejected']:,}, "
+        f"both {t['both']:,}), {t['tokens_lost']:,} tokens lost",
+        highlight=False,
+    )
+    kept = audit.long_prompts["kept"]
+    console.print(
+        f"pairs training keeps: {kept['drop']:,} with long_prompts drop, {kept['trim_turns']:,} with trim_turns",
+        highlight=False,
+    )
+    for source, bias in audit.length_bias.items():
+        console.print(
+            f"length bias {Path(source).name}: chosen longer in {bias['chosen_longer']:.1%}, "
+            f"mean difference {bias['mean_difference']:+.1f} tokens",
+            highlight=False,
+        )
+    if audit.errors:
+        errors = Table(title="pairs with errors", title_justify="left")
+        for column in ("reason", "pairs", "examples"):
+            errors.add_column(column, overflow="fold")
+        for reason, count in audit.reasons.items():
+            first = [r for r in audit.error_records if r["reason"] == reason][:3]
+            examples = "; ".join(f"{Path(str(r['source'])).name}:{r['line']} {r['detail']}" for r in first)
+            errors.add_row(reason, f"{count:,}", examples)
+        console.print(errors)
+
+
+@main.command()
 @click.argument("recipe")
 @click.option(
     "--set",
@@ -469,6 +559,15 @@ def train(recipe, overrides, resume):
     for key, value in sorted(result.metrics.items()):
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
+    t = result.tokens
+    dropped = f" ({counts_text(t['dropped_reasons'])})" if t["dropped"] else ""
+    console.print(
+        f"pairs: read {t['read']:,}, trained {t['trained']:,}, dropped {t['dropped']:,}{dropped}, "
+        f"truncated {t['truncated']:,}, trimmed {t['trimmed']:,}; see token_report.json and dropped.jsonl",
+        highlight=False,
+    )
+    if t["errors"] > t["dropped"]:
+        console.print(f"token errors in pairs that trained: {counts_text(t['reasons'])} (prefkit lint lists them)")
 
 
 @main.command(name="eval")
@@ -528,6 +627,11 @@ def evaluate_command(report, per_pair, as_json, **options):
         if estimate is not None:
             table.add_row(name, *cells(estimate), *(cells(before) if len(columns) > 3 else []))
     console.print(table)
+    console.print(
+        f"ties {m.ties:,} (count half), truncated {m.truncated:,}, not scored {len(m.unscored):,}"
+        + (f" ({counts_text(_reason_counts(m.unscored))})" if m.unscored else ""),
+        highlight=False,
+    )
     for note in m.notes:
         console.print(f"note: {note}")
 
@@ -562,6 +666,13 @@ def compare(prompts_file, prompt_texts, **options):
     for row in run_compare(config):
         table.add_row(row["prompt"], row["base"], row["trained"])
     console.print(table)
+
+
+def _reason_counts(records: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        out[r["reason"]] = out.get(r["reason"], 0) + 1
+    return out
 
 
 def _examples(examples: list[dict]) -> str:

@@ -110,17 +110,18 @@ def validate_file(path: str | Path) -> FileValidation:
     return _read_and_validate(path)[0]
 
 
-def load_canonical(path: str | Path) -> pl.DataFrame:
+def load_canonical(path: str | Path, lines: bool = False) -> pl.DataFrame:
     """A canonical file's rows, read once and validated; raises :class:`ValidationFailed` if it does
-    not conform, naming the failing checks. What ``train``, ``eval`` and ``card`` read their data with."""
-    result, frame = _read_and_validate(path)
+    not conform, naming the failing checks. What ``train``, ``eval``, ``lint`` and ``card`` read their
+    data with. ``lines`` adds each row's line number in the file as ``__line``."""
+    result, frame, line_numbers = _read_and_validate(path)
     if not result.ok:
         failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in result.failures[:5])
         raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", result)
-    return frame
+    return frame.with_columns(line_numbers) if lines else frame
 
 
-def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame]:
+def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame, pl.Series]:
     import pandera.errors
 
     (source,) = resolve(str(path))
@@ -148,7 +149,7 @@ def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame]:
         except pandera.errors.SchemaErrors as err:
             failures.extend(_summarize(err.failure_cases, lines, style))
             hint = _format_hint(frame, path)
-    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint), frame
+    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint), frame, lines
 
 
 def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:

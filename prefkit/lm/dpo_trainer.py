@@ -35,6 +35,8 @@ from pathlib import Path
 from trl import DPOTrainer
 
 REFERENCE_COLUMNS = ["ref_chosen_logps", "ref_rejected_logps"]
+TOKENIZATION_VERSION = "prefkit-1"
+"""Changes whenever prefkit's tokenization or audit changes what it keeps, so old caches are not reused."""
 
 
 def digest(parts: dict) -> str:
@@ -76,7 +78,7 @@ def weights_digest(model) -> str:
     return sha.hexdigest()
 
 
-def tokens_key(data_fingerprint: str, tokenizer_hash: str, args) -> str:
+def tokens_key(data_fingerprint: str, tokenizer_hash: str, args, long_prompts: str = "drop") -> str:
     """What the tokenized pairs depend on."""
     import trl
 
@@ -86,6 +88,8 @@ def tokens_key(data_fingerprint: str, tokenizer_hash: str, args) -> str:
             "tokenizer": tokenizer_hash,
             "max_length": args.max_length,
             "truncation_mode": args.truncation_mode,
+            "long_prompts": long_prompts,
+            "tokenization": TOKENIZATION_VERSION,
             "trl": trl.__version__,
         }
     )
@@ -151,6 +155,43 @@ def scores_reference_itself(trainer) -> bool:
     )
 
 
+def tokenize_and_audit(dataset, tokenizer, args, long_prompts: str):
+    """A pairs dataset (``prompt``/``chosen``/``rejected``, and ``id``/``__line``/``__file`` when
+    known) as the tokenized pairs training keeps, and the audit (summary and error records)."""
+    import datasets
+
+    from prefkit.lm.lint import audit
+
+    columns = dataset.to_dict()
+    n = len(dataset)
+    where = [
+        {"source": f, "line": ln, "id": i}
+        for f, ln, i in zip(
+            columns.get("__file", ["-"] * n),
+            columns.get("__line", range(1, n + 1)),
+            columns.get("id", [None] * n),
+            strict=True,
+        )
+    ]
+    result = audit(
+        tokenizer,
+        columns["prompt"],
+        columns["chosen"],
+        columns["rejected"],
+        args.max_length,
+        args.truncation_mode,
+        long_prompts,
+        sources=columns.get("source"),
+        where=where,
+    )
+    kept = {name: [ids[i] for i in result.kept] for name, ids in result.tokens.as_columns().items()}
+    features = datasets.Features({name: datasets.List(datasets.Value("int64")) for name in kept})
+    return (
+        datasets.Dataset.from_dict(kept, features=features),
+        result.to_dict() | {"error_records": result.error_records},
+    )
+
+
 def main_process_sees(folder: Path) -> bool:
     """Whether the main process finds a saved dataset in ``folder``; every process gets its answer."""
     from accelerate.utils import broadcast_object_list
@@ -192,11 +233,24 @@ class PrefkitDPOTrainer(DPOTrainer):
     one that writes. ``reference_hash`` None turns the reference cache off.
     """
 
-    def __init__(self, *args, cache_dir: Path, tokenizer_hash: str, reference_hash: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        cache_dir: Path,
+        tokenizer_hash: str,
+        reference_hash: str | None = None,
+        long_prompts: str = "drop",
+        on_token_errors: str = "warn",
+        **kwargs,
+    ):
         # Set before TRL's __init__, which prepares the datasets through the hooks below.
         self.cache_dir = Path(cache_dir).resolve()
         self.tokenizer_hash = tokenizer_hash
         self.reference_hash = reference_hash
+        self.long_prompts = long_prompts
+        self.on_token_errors = on_token_errors
+        self.token_audits: dict[str, dict] = {}
+        """Per dataset name (train, eval): the token audit summary and its error records."""
         super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -210,12 +264,42 @@ class PrefkitDPOTrainer(DPOTrainer):
         return super()._get_train_sampler(train_dataset)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        """Tokenizes with prefkit's tokenization (what ``prefkit lint`` audits), leaves out the pairs
+        with no learning signal, and keeps the audit beside the tokens and in ``token_audits``."""
         import datasets
 
-        folder = self.cache_dir / f"tokens-{tokens_key(dataset._fingerprint, self.tokenizer_hash, args)}"
+        from prefkit.errors import DataError
+
+        key = tokens_key(dataset._fingerprint, self.tokenizer_hash, args, self.long_prompts)
+        folder = self.cache_dir / f"tokens-{key}"
+        audit_file = self.cache_dir / f"tokens-{key}.audit.json"
         if not main_process_sees(folder):
-            prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-            write_on_main(folder, lambda: prepared)
+            from accelerate import PartialState
+
+            from prefkit.data.writers import write_json
+
+            state = PartialState()
+            if state.is_main_process:
+                prepared, audit = tokenize_and_audit(dataset, processing_class, args, self.long_prompts)
+                write_json(audit, audit_file)  # before the folder: a folder on disk has its audit
+                if len(prepared):  # datasets cannot load a saved dataset of no rows; the audit says why
+                    saved_dataset(folder, lambda: prepared)
+            state.wait_for_everyone()
+        audit = json.loads(audit_file.read_text(encoding="utf-8"))
+        self.token_audits[dataset_name] = audit
+        if audit["pairs"] == audit["dropped"]:
+            raise DataError(
+                f"{dataset_name}: none of the {audit['pairs']} pairs is left to train on "
+                f"({', '.join(f'{k} {v}' for k, v in audit['reasons'].items())}); raise max_length or set "
+                "long_prompts: trim_turns",
+                audit,
+            )
+        if self.on_token_errors == "fail" and audit["errors"]:
+            raise DataError(
+                f"{dataset_name}: {audit['errors']} of {audit['pairs']} pairs have token errors "
+                f"({', '.join(f'{k} {v}' for k, v in audit['reasons'].items())}); on_token_errors is fail",
+                audit,
+            )
         return datasets.load_from_disk(str(folder))
 
     def _precompute_ref_logps(self, dataset, name, batch_size):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
-from prefkit.lm.scoring import PairLogps, reply_logps, tokenize_pair
+from prefkit.lm.scoring import PairLogps, reply_logps
 
 
 @dataclass
@@ -44,6 +44,13 @@ class PreferenceMetrics:
     # The same two accuracies under the reference: the model before training, for an adapter.
     reference_logprob_accuracy: Estimate | None = None
     reference_logprob_accuracy_per_token: Estimate | None = None
+    ties: int = 0
+    """Pairs whose implicit reward margin is exactly 0 (or, without a reference, equal log-probs):
+    each counts half in the accuracies, neither right nor wrong."""
+    truncated: int = 0
+    """Pairs longer than ``max_length``: their replies lose their end before scoring."""
+    unscored: list[dict] = field(default_factory=list)
+    """Pairs that could not be scored (``{id, reason, detail}``): nothing of a reply fits."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -55,10 +62,19 @@ def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 
     return Estimate(float(statistic(values)), float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
 
 
+def wins(better: np.ndarray, worse: np.ndarray) -> np.ndarray:
+    """1 where ``better > worse``, 0.5 on a tie, else 0.
+
+    >>> wins(np.array([2.0, 1.0, 0.0]), np.array([1.0, 1.0, 1.0])).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    return (better > worse) + 0.5 * (better == worse)
+
+
 def _prefers_chosen_per_token(logps: PairLogps) -> np.ndarray:
-    return (
-        logps.chosen / np.maximum(logps.chosen_tokens, 1) > logps.rejected / np.maximum(logps.rejected_tokens, 1)
-    ).astype(float)
+    return wins(
+        logps.chosen / np.maximum(logps.chosen_tokens, 1), logps.rejected / np.maximum(logps.rejected_tokens, 1)
+    )
 
 
 def preference_metrics(
@@ -67,17 +83,19 @@ def preference_metrics(
     """All the scores above from per-pair log-probs."""
     metrics = PreferenceMetrics(
         pairs=len(policy.chosen),
-        logprob_accuracy=bootstrap((policy.chosen > policy.rejected).astype(float), seed=seed),
+        logprob_accuracy=bootstrap(wins(policy.chosen, policy.rejected), seed=seed),
         logprob_accuracy_per_token=bootstrap(_prefers_chosen_per_token(policy), seed=seed),
     )
     if reference is not None:
-        metrics.reference_logprob_accuracy = bootstrap((reference.chosen > reference.rejected).astype(float), seed=seed)
+        metrics.reference_logprob_accuracy = bootstrap(wins(reference.chosen, reference.rejected), seed=seed)
         metrics.reference_logprob_accuracy_per_token = bootstrap(_prefers_chosen_per_token(reference), seed=seed)
         rewards = beta * ((policy.chosen - policy.rejected) - (reference.chosen - reference.rejected))
-        metrics.implicit_reward_accuracy = bootstrap((rewards > 0).astype(float), seed=seed)
+        metrics.implicit_reward_accuracy = bootstrap(wins(rewards, np.zeros_like(rewards)), seed=seed)
         metrics.reward_margin = bootstrap(rewards, seed=seed)
         metrics.beta = beta
+        metrics.ties = int((rewards == 0).sum())
     else:
+        metrics.ties = int((policy.chosen == policy.rejected).sum())
         metrics.notes.append("no reference model: implicit rewards need one (--ref, or an adapter's base)")
     return metrics
 
@@ -120,12 +138,21 @@ class EvalResult:
 def evaluate(config: EvalConfig) -> EvalResult:
     """Scores every pair of ``config.data`` under the policy and the reference."""
     from prefkit.data.validate import load_canonical
+    from prefkit.lm.lint import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.loading import load_causal_lm, load_policy
     from prefkit.lm.train import read_run_record
 
-    frame = load_canonical(config.data)
+    frame = load_canonical(config.data, lines=True)
     policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
-    tokenized = [tokenize_pair(tokenizer, *row) for row in frame.select("prompt", "chosen", "rejected").iter_rows()]
+    # Eval truncates as training does by default (keep_start); a pair with no reply token left
+    # cannot be scored, and one whose replies become identical scores as a tie.
+    checked = audit_frame(tokenizer, frame, config.max_length, "keep_start", "drop")
+    unscorable = NO_SIGNAL - {TokenReason.IDENTICAL_AFTER_TRUNCATION}
+    skip = {r["line"]: r for r in checked.error_records if r["reason"] in unscorable}
+    lines = frame["__line"].to_list()
+    keep = [i for i, line in enumerate(lines) if line not in skip]
+    columns = checked.tokens.as_columns()
+    tokenized = list(zip(*([ids[i] for i in keep] for ids in columns.values()), strict=True))
     scored = reply_logps(policy, tokenized, config.batch_size, config.max_length)
     reference, kind = None, "none"
     if config.ref is not None:
@@ -139,8 +166,13 @@ def evaluate(config: EvalConfig) -> EvalResult:
         kind = "base model (adapters disabled)"
     beta = config.beta if config.beta is not None else read_run_record(config.model).get("beta", 0.1)
     metrics = preference_metrics(scored, reference, beta, config.seed)
+    metrics.truncated = checked.truncated["pairs"]
+    metrics.unscored = [
+        {"id": r["id"], "line": r["line"], "reason": r["reason"], "detail": r["detail"]} for r in skip.values()
+    ]
+    ids = frame["id"].to_list()
     return EvalResult(
-        metrics=metrics, policy=scored, reference=reference, ids=frame["id"].to_list(), reference_kind=kind
+        metrics=metrics, policy=scored, reference=reference, ids=[ids[i] for i in keep], reference_kind=kind
     )
 
 

@@ -1,10 +1,7 @@
 """Scoring replies under a causal LM: one tokenization and one log-prob computation, shared by
 training (prefkit's reference pass) and evaluation.
 
-A pair is tokenized exactly as TRL's ``DPOTrainer`` (1.x) tokenizes it for training: the chat
-template over the prompt with the generation prompt, and over prompt + reply, the reply starting
-where the two token sequences diverge; plain text gets the EOS token appended to the reply.
-:func:`reply_logps` sums each reply's token log-probabilities given its prompt, running each prompt
+Pairs come tokenized by :mod:`prefkit.lm.tokenize`, as training sees them. :func:`reply_logps` sums each reply's token log-probabilities given its prompt, running each prompt
 once per pair and the prefix every pair shares once in all, from the key/value cache.
 """
 
@@ -16,44 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.errors import UsageError
-
-
-def common_prefix_length(a: list[int], b: list[int]) -> int:
-    """``common_prefix_length([1, 2, 3], [1, 2, 4]) == 2``."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def tokenize_pair(tokenizer, prompt, chosen, rejected) -> tuple[list[int], list[int], list[int]]:
-    """``(prompt_ids, chosen_ids, rejected_ids)`` as DPO training sees them.
-
-    ``prompt``/``chosen``/``rejected`` are message lists (conversational) or strings (standard).
-    """
-    if isinstance(prompt, list):
-        if not getattr(tokenizer, "chat_template", None):
-            raise UsageError(
-                "the model's tokenizer has no chat template, so conversational data cannot be rendered; "
-                "convert the data with --style standard"
-            )
-
-        def render(messages, **kwargs) -> list[int]:
-            return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"]
-
-        prompt_ids = render(prompt, add_generation_prompt=True)
-        full_chosen, full_rejected = render(prompt + chosen), render(prompt + rejected)
-    else:
-        eos = tokenizer.eos_token or ""
-        chosen = chosen if chosen.endswith(eos) else chosen + eos
-        rejected = rejected if rejected.endswith(eos) else rejected + eos
-        prompt_ids = tokenizer(text=prompt)["input_ids"]
-        full_chosen = tokenizer(text=prompt + chosen)["input_ids"]
-        full_rejected = tokenizer(text=prompt + rejected)["input_ids"]
-    n = min(common_prefix_length(prompt_ids, full_chosen), common_prefix_length(prompt_ids, full_rejected))
-    return prompt_ids[:n], full_chosen[n:], full_rejected[n:]
+from prefkit.lm.tokenize import common_prefix_length
 
 
 @dataclass

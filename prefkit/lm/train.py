@@ -21,6 +21,7 @@ import yaml
 
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, UsageError
+from prefkit.lm.lint import LONG_PROMPTS
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 
 # What TRL 1.x and transformers 5 removed or renamed, and what to use instead.
@@ -88,7 +89,21 @@ class TrainConfig:
         "Tokenized pairs and reference log-probs, kept under content keys (default: OUTPUT_DIR/cache). "
         "Runs that share it (a beta or loss_type sweep) run the reference model once.",
     )
+    long_prompts: str = option(
+        "drop",
+        "drop: leave out pairs whose prompt fills max_length, as TRL does; trim_turns: remove the earliest whole "
+        "turns of a prompt that does not fit (keeping a system message and the last user turn).",
+        choices=LONG_PROMPTS,
+    )
+    on_token_errors: str = option(
+        "warn",
+        "warn: report token-level errors (prefkit lint's) and train; fail: exit 1 before any training step.",
+        choices=("warn", "fail"),
+    )
     dpo: dict[str, Any] = option({}, "DPOConfig fields (beta, learning_rate, ...).")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def dpo_fields() -> dict[str, dataclasses.Field]:
@@ -153,6 +168,8 @@ class TrainResult:
     steps: int
     metrics: dict
     resumed_from: str | None
+    tokens: dict
+    """The token audit of the training pairs: ``read == trained + dropped``, reasons, truncation."""
 
 
 RUN_RECORD = "prefkit_run.json"
@@ -197,15 +214,19 @@ def _load_pairs(path: str, sha256: str, cache: Path):
     dataset fingerprint, which keys the tokenized-data cache, is the same on every run.
     """
     import datasets
+    import polars as pl
 
     from prefkit.data.validate import load_canonical
     from prefkit.lm.dpo_trainer import saved_dataset
 
     def build():
-        frame = load_canonical(path).select("prompt", "chosen", "rejected")
+        frame = load_canonical(path, lines=True).select(
+            "prompt", "chosen", "rejected", "id", "source", "__line", __file=pl.lit(Path(path).name)
+        )
         return datasets.Dataset.from_list(frame.to_dicts())
 
-    return saved_dataset(cache / f"pairs-{sha256[:16]}", build)
+    # "v2": the folder holds where each pair came from (id, source, file, line) for the token audit.
+    return saved_dataset(cache / f"pairs-v2-{sha256[:16]}", build)
 
 
 def fingerprint(config: TrainConfig, file_hashes: list[str]) -> str:
@@ -321,6 +342,8 @@ def build_trainer(config: TrainConfig, data: PreparedData, cache: Path, callback
         tokenizer_hash=tokenizer_digest(tokenizer),
         # Hashed before LoRA wraps the model (in TRL's __init__): the reference is these weights.
         reference_hash=weights_digest(model) if args.precompute_ref_log_probs else None,
+        long_prompts=config.long_prompts,
+        on_token_errors=config.on_token_errors,
     )
 
 
@@ -333,9 +356,11 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
     trainer = build_trainer(config, data, cache, callbacks)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
+    tokens = token_summary(trainer.token_audits)
     if writes:
         out.mkdir(parents=True, exist_ok=True)
         write_run_record(out, config, data.fingerprint)
+        write_token_report(out, trainer.token_audits)
     result = trainer.train(resume_from_checkpoint=data.checkpoint)
     trainer.save_model(str(out))  # TRL/transformers write from the main process only
     metrics = dict(result.metrics)
@@ -345,8 +370,49 @@ def train(config: TrainConfig, resume: str | None = None, callbacks: list | None
         trainer.processing_class.save_pretrained(str(out))
         write_run_outputs(out, metrics, trainer.state.log_history)
     return TrainResult(
-        output_dir=str(out), steps=trainer.state.global_step, metrics=metrics, resumed_from=data.checkpoint
+        output_dir=str(out),
+        steps=trainer.state.global_step,
+        metrics=metrics,
+        resumed_from=data.checkpoint,
+        tokens=tokens,
     )
+
+
+def token_summary(audits: dict[str, dict]) -> dict:
+    """What happened to the training pairs on the way into the trainer: ``read == trained + dropped``."""
+    train = audits["train"]
+    return {
+        "read": train["pairs"],
+        "trained": train["pairs"] - train["dropped"],
+        "dropped": train["dropped"],
+        "dropped_reasons": _counts(r["reason"] for r in train["error_records"] if r["dropped"]),
+        "truncated": train["truncated"]["pairs"],
+        "errors": train["errors"],
+        "reasons": train["reasons"],
+        "trimmed": train["long_prompts"]["trimmed"],
+    }
+
+
+def _counts(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def write_token_report(out: Path, audits: dict[str, dict]) -> None:
+    """``token_report.json`` (the audit of each dataset) and ``dropped.jsonl`` (each pair left out, and why)."""
+    from prefkit.data.writers import line_sink, write_json
+
+    report = {name: {k: v for k, v in audit.items() if k != "error_records"} for name, audit in audits.items()}
+    write_json(token_summary(audits) | {"datasets": report}, out / "token_report.json")
+    with line_sink(out / "dropped.jsonl") as write:
+        write(
+            json.dumps({"dataset": name} | r, ensure_ascii=False)
+            for name, audit in audits.items()
+            for r in audit["error_records"]
+            if r["dropped"]
+        )
 
 
 def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:

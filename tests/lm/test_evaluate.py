@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from prefkit.errors import UsageError
 from prefkit.lm.evaluate import EvalConfig, evaluate, preference_metrics
-from prefkit.lm.scoring import PairLogps, reply_logps, tokenize_pair
+from prefkit.lm.scoring import PairLogps, reply_logps
+from prefkit.lm.tokenize import tokenize_pair
 from tests.conftest import write_canonical
 
 PAIRS = [
@@ -205,3 +206,34 @@ def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Hello there" in result.output
     assert CliRunner().invoke(main, ["compare", "--model", str(tiny_adapter_dir)]).exit_code == 2
+
+
+def test_eval_reports_unscorable_pairs_truncation_and_ties(tiny_adapter_dir, tmp_path):
+    """A pair whose prompt fills max_length is listed, not silently scored; identical-after-truncation
+    replies tie and count half."""
+    words = "one two three four five six seven eight nine ten "
+    pairs = [
+        *PAIRS,
+        (
+            [{"role": "user", "content": "a long question " * 40}],
+            [{"role": "assistant", "content": "Yes."}],
+            [{"role": "assistant", "content": "No."}],
+        ),
+        (
+            [{"role": "user", "content": "Count."}],
+            [{"role": "assistant", "content": words * 6 + "eleven"}],
+            [{"role": "assistant", "content": words * 6 + "twelve"}],
+        ),
+    ]
+    data = write_canonical(tmp_path / "pairs.jsonl", pairs)
+    result = evaluate(EvalConfig(model=str(tiny_adapter_dir), data=str(data), max_length=64))
+    m = result.metrics
+    assert [(u["id"], u["line"], u["reason"]) for u in m.unscored] == [("p3", 4, "prompt_fills_max_length")]
+    assert m.pairs == 4 and result.ids == ["p0", "p1", "p2", "p4"]
+    assert m.truncated == 2 and m.ties == 1
+    rewards = 0.1 * (
+        (result.policy.chosen - result.policy.rejected) - (result.reference.chosen - result.reference.rejected)
+    )
+    assert rewards[3] == 0.0
+    expected = (sum(r > 0 for r in rewards) + 0.5 * sum(r == 0 for r in rewards)) / 4
+    assert m.implicit_reward_accuracy.value == pytest.approx(expected)

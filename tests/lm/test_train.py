@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from prefkit.errors import ConfigError, UsageError, ValidationFailed
 from prefkit.lm.train import DataSettings, TrainConfig, apply_overrides, config_from_mapping, train
-from tests.conftest import RECIPES
+from tests.conftest import RECIPES, write_canonical
 
 PAIRS = [
     (
@@ -262,7 +262,10 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
         return len(passes) - before
 
     def folders(prefix):
-        return sorted(p for p in cache.iterdir() if p.name.startswith(prefix))
+        found = sorted(p for p in cache.iterdir() if p.name.startswith(prefix) and p.is_dir())
+        # every tokens folder has the token audit it was made with beside it
+        assert all(p.with_name(p.name + ".audit.json").is_file() for p in found if prefix == "tokens-")
+        return found
 
     assert run("a", beta=0.1) > 0
     [first_tokens], [first_reference] = folders("tokens-"), folders("reference-")
@@ -323,5 +326,81 @@ def test_two_processes_train_one_model_together(tiny_model_dir, data_file, tmp_p
     history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
     # 2 steps x 2 pairs x 2 processes = the 8 pairs once: one epoch (a single process reaches 0.5).
     assert [(h["step"], h["epoch"]) for h in history if "loss" in h] == [(1, 0.5), (2, 1.0)]
-    assert [p.name.split("-")[0] for p in sorted((out / "cache").iterdir())] == ["pairs", "reference", "tokens"]
+    # one folder of each kind, and one token audit: the main process alone wrote them
+    assert [p.name.split("-")[0] for p in sorted((out / "cache").iterdir()) if p.is_dir()] == [
+        "pairs",
+        "reference",
+        "tokens",
+    ]
+    assert len(list((out / "cache").glob("tokens-*.audit.json"))) == 1
+    assert json.loads((out / "token_report.json").read_text())["read"] == 8
     assert (out / "adapter_model.safetensors").exists()
+
+
+def twelve_pairs_three_too_long(path):
+    def user(text):
+        return [{"role": "user", "content": text}]
+
+    def reply(text):
+        return [{"role": "assistant", "content": text}]
+
+    pairs = [
+        (user(("a long question " * 30) if i in (2, 5, 9) else f"Question {i}?"), reply("Yes."), reply("No."))
+        for i in range(12)
+    ]
+    return write_canonical(path, pairs)
+
+
+def test_train_accounts_for_every_pair_it_does_not_train_on(tiny_model_dir, tmp_path):
+    """12 pairs, 3 whose prompt fills max_length 64: TRL drops them silently; prefkit says so."""
+    data = twelve_pairs_three_too_long(tmp_path / "pairs.jsonl")
+    result = train(tiny_config(tiny_model_dir, data, tmp_path / "run", max_steps=1))
+    tokens = result.tokens
+    assert (tokens["read"], tokens["trained"], tokens["dropped"]) == (12, 9, 3)
+    assert tokens["read"] == tokens["trained"] + tokens["dropped"]
+    assert tokens["dropped_reasons"] == {"prompt_fills_max_length": 3}
+    dropped = [json.loads(line) for line in (tmp_path / "run" / "dropped.jsonl").read_text().splitlines()]
+    assert [(d["dataset"], d["line"], d["id"], d["reason"]) for d in dropped] == [
+        ("train", 3, "p2", "prompt_fills_max_length"),
+        ("train", 6, "p5", "prompt_fills_max_length"),
+        ("train", 10, "p9", "prompt_fills_max_length"),
+    ]
+    report = json.loads((tmp_path / "run" / "token_report.json").read_text())
+    assert report["datasets"]["train"]["pairs"] == 12 and report["trained"] == 9
+    # the trainer really saw 9 pairs: 9 rows of ids in the tokens it trained on
+    tokens_folder = next(
+        p for p in (tmp_path / "run" / "cache").iterdir() if p.name.startswith("tokens-") and p.is_dir()
+    )
+    import datasets
+
+    assert len(datasets.load_from_disk(str(tokens_folder))) == 9
+
+
+def test_on_token_errors_fail_stops_before_training_and_trim_turns_keeps_pairs(tiny_model_dir, tmp_path):
+    from prefkit.errors import DataError
+
+    history = [
+        {"role": "user", "content": "tell me a long story " * 20},
+        {"role": "assistant", "content": "once upon a time " * 20},
+    ]
+    pairs = [
+        (
+            [*history, {"role": "user", "content": f"and then {i}?"}],
+            [{"role": "assistant", "content": "The end."}],
+            [{"role": "assistant", "content": "More."}],
+        )
+        for i in range(4)
+    ]
+    data = write_canonical(tmp_path / "multi.jsonl", pairs)
+    with pytest.raises(DataError, match="none of the 4 pairs is left to train on \\(prompt_fills_max_length 4\\)"):
+        train(tiny_config(tiny_model_dir, data, tmp_path / "none-left", max_steps=1))
+    mixed = write_canonical(tmp_path / "mixed.jsonl", [*pairs, ([{"role": "user", "content": "Hi"}],) + pairs[0][1:]])
+    failing = tiny_config(tiny_model_dir, mixed, tmp_path / "fail", max_steps=1)
+    failing.on_token_errors = "fail"
+    with pytest.raises(DataError, match="4 of 5 pairs have token errors \\(prompt_fills_max_length 4\\)"):
+        train(failing)
+    assert not (tmp_path / "fail" / "adapter_model.safetensors").exists()
+    trimming = tiny_config(tiny_model_dir, data, tmp_path / "trim", max_steps=1)
+    trimming.long_prompts = "trim_turns"
+    result = train(trimming)
+    assert (result.tokens["read"], result.tokens["trained"], result.tokens["trimmed"]) == (4, 4, 4)

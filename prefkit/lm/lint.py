@@ -1,0 +1,423 @@
+"""``prefkit lint``: what the chat template and truncation do to each pair before training.
+
+Pairs are tokenized by :func:`prefkit.lm.tokenize.tokenize_pairs`, the tokenization ``train`` and
+``eval`` use, and truncated as TRL's collator truncates them. Each pair gets at most one error, the
+first of:
+
+- ``prompt_fills_max_length``: the prompt alone reaches ``max_length``; training drops the pair;
+- ``reply_without_tokens``: a reply has no tokens left after truncation (or none at all);
+- ``identical_after_truncation``: both sequences are the same after truncation, so the pair
+  teaches nothing;
+- ``prompt_not_prefix``: the prompt rendered alone is not a prefix of prompt + reply rendered (the
+  template rewrites history, e.g. strips reasoning); the reply boundary moves;
+- ``double_bos``: the sequence starts with two BOS tokens (template and tokenizer both add one);
+- ``double_eos``: a reply's last EOS follows another EOS;
+- ``missing_end_of_turn``: a reply that was not truncated does not end with the template's
+  end-of-turn token (or EOS for plain text), so the model does not learn to stop.
+
+The first three carry no learning signal, and ``train`` leaves those pairs out (listing them in
+``dropped.jsonl``); the others train, wrongly, and are errors so a CI gate can stop them.
+``long_prompts: trim_turns`` removes the earliest whole turns of a prompt that does not fit
+(keeping a system message and the last user turn) instead of letting the pair be truncated or
+dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from prefkit.config import check_fields, option
+from prefkit.lm.loading import DEFAULT_MODEL
+from prefkit.lm.tokenize import TokenizedPairs, tokenize_pairs, truncate
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+TRUNCATION_MODES = ("keep_start", "keep_end")
+LONG_PROMPTS = ("drop", "trim_turns")
+_END_PROBE = "prefkit-end-of-turn-probe"
+END_WINDOW = 3
+"""How close to a reply's end its end-of-turn token must stand (ChatML puts a newline after it)."""
+
+
+class TokenReason(StrEnum):
+    PROMPT_FILLS_MAX_LENGTH = "prompt_fills_max_length"
+    REPLY_WITHOUT_TOKENS = "reply_without_tokens"
+    IDENTICAL_AFTER_TRUNCATION = "identical_after_truncation"
+    PROMPT_NOT_PREFIX = "prompt_not_prefix"
+    DOUBLE_BOS = "double_bos"
+    DOUBLE_EOS = "double_eos"
+    MISSING_END_OF_TURN = "missing_end_of_turn"
+
+
+NO_SIGNAL = {
+    TokenReason.PROMPT_FILLS_MAX_LENGTH,
+    TokenReason.REPLY_WITHOUT_TOKENS,
+    TokenReason.IDENTICAL_AFTER_TRUNCATION,
+}
+"""Errors that leave a pair nothing to learn from: training leaves these pairs out."""
+
+
+@dataclass
+class LintConfig:
+    """Options of ``prefkit lint``; ``train`` audits with its recipe's values."""
+
+    files: list[str] = option(help="Canonical files to audit.")
+    model: str = option(DEFAULT_MODEL, "Tokenizer and chat template: a bundled name, a model folder or a hub id.")
+    max_length: int | None = option(1024, "Tokens per sequence, as training's max_length.", min=2)
+    truncation_mode: str = option("keep_start", "How training truncates a long sequence.", choices=TRUNCATION_MODES)
+    long_prompts: str = option(
+        "drop",
+        "drop: leave pairs whose prompt fills max_length out, as TRL does; trim_turns: remove the earliest "
+        "whole turns of a prompt that does not fit (keeping a system message and the last user turn).",
+        choices=LONG_PROMPTS,
+    )
+    report: str | None = option(None, "Write the report as JSON to this path.")
+    rejects: str | None = option(None, "Write each pair with an error as JSON Lines to this path.")
+    trust_remote_code: bool = option(False, "Allow tokenizer code from the hub (off unless you ask).")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class TokenAudit:
+    """The audit of a set of pairs; ``pairs == ok + errors``. ``kept`` indexes the pairs training uses."""
+
+    pairs: int
+    ok: int
+    errors: int
+    reasons: dict[str, int]
+    truncated: dict
+    lengths: dict
+    length_bias: dict
+    long_prompts: dict
+    trimmed: list[dict]
+    error_records: list[dict] = field(repr=False)
+    kept: list[int] = field(repr=False)
+    tokens: TokenizedPairs = field(repr=False)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
+        return out | {"dropped": self.dropped}
+
+    @property
+    def dropped(self) -> int:
+        """Pairs training leaves out: ``pairs == len(kept) + dropped``."""
+        return self.pairs - len(self.kept)
+
+
+def end_of_turn_token(tokenizer, conversational: bool) -> int | None:
+    """The token a template closes an assistant turn with (``<|im_end|>`` for ChatML); EOS for plain text.
+
+    Read from an assistant turn that is not the last one, so a template that leaves the final turn
+    open (the fault this looks for) still shows its end-of-turn token; None when the template closes
+    turns without a special token.
+    """
+    if not conversational:
+        return tokenizer.eos_token_id
+    text = tokenizer.apply_chat_template(
+        [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": _END_PROBE},
+            {"role": "user", "content": "Bye"},
+        ],
+        tokenize=False,
+    )
+    if _END_PROBE not in text:
+        return None
+    tail = tokenizer(text[text.index(_END_PROBE) + len(_END_PROBE) :], add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    return next((i for i in tail if i in special), None)
+
+
+def _double_eos(ids: list[int], eos: int | None) -> bool:
+    if eos is None or eos not in ids:
+        return False
+    last = len(ids) - 1 - ids[::-1].index(eos)
+    return last > 0 and ids[last - 1] == eos
+
+
+def judge(
+    prompt: list[int],
+    chosen: list[int],
+    rejected: list[int],
+    cut: int,
+    max_length: int | None,
+    mode: str,
+    special: dict,
+) -> tuple[TokenReason, str] | None:
+    """The first error of one tokenized pair, with a detail, or None.
+
+    >>> special = {"bos": 1, "eos": 2, "end": 2}
+    >>> judge([1, 5, 6], [7, 2], [8, 2], 0, 3, "keep_start", special)
+    (<TokenReason.PROMPT_FILLS_MAX_LENGTH: 'prompt_fills_max_length'>, 'prompt has 3 tokens, max_length is 3')
+    >>> judge([1, 5], [7, 9, 2], [7, 9, 3, 2], 0, 4, "keep_start", special)[0]
+    <TokenReason.IDENTICAL_AFTER_TRUNCATION: 'identical_after_truncation'>
+    >>> judge([1, 5], [7, 2], [8, 2], 0, 8, "keep_start", special) is None
+    True
+    """
+    if max_length is not None and mode == "keep_start" and len(prompt) >= max_length:
+        return TokenReason.PROMPT_FILLS_MAX_LENGTH, f"prompt has {len(prompt)} tokens, max_length is {max_length}"
+    cut_c, cut_r = truncate(prompt, chosen, max_length, mode), truncate(prompt, rejected, max_length, mode)
+    for side, (_, reply), original in (("chosen", cut_c, chosen), ("rejected", cut_r, rejected)):
+        if not reply:
+            return TokenReason.REPLY_WITHOUT_TOKENS, f"{side} has no tokens left ({len(original)} before truncation)"
+    if cut_c[0] + cut_c[1] == cut_r[0] + cut_r[1] and len(cut_c[1]) == len(cut_r[1]):
+        return (
+            TokenReason.IDENTICAL_AFTER_TRUNCATION,
+            f"the replies differ only after max_length {max_length} ({len(chosen)} and {len(rejected)} reply tokens)",
+        )
+    if cut:
+        return TokenReason.PROMPT_NOT_PREFIX, f"the last {cut} tokens of the prompt render differently before a reply"
+    bos = special["bos"]
+    if bos is not None and (prompt + chosen)[:2] == [bos, bos]:
+        return TokenReason.DOUBLE_BOS, f"the sequence starts with BOS twice (token {bos})"
+    for side, reply in (("chosen", chosen), ("rejected", rejected)):
+        if _double_eos(reply, special["eos"]):
+            return TokenReason.DOUBLE_EOS, f"{side} ends with EOS twice (token {special['eos']})"
+    end = special["end"]
+    for side, reply, kept in (("chosen", chosen, cut_c[1]), ("rejected", rejected, cut_r[1])):
+        # Within the last few tokens: ChatML closes with <|im_end|> and a newline after it.
+        if end is not None and len(kept) == len(reply) and end not in reply[-END_WINDOW:]:
+            return TokenReason.MISSING_END_OF_TURN, f"{side} does not end with the end-of-turn token {end}"
+    return None
+
+
+def trim_candidates(prompt: list[dict]) -> list[list[dict]]:
+    """The prompt with its earliest whole turns removed, one more turn each time; a system message
+    and the last user turn always stay.
+
+    >>> p = [{"role": "system", "content": "s"}, {"role": "user", "content": "a"},
+    ...      {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    >>> [[m["content"] for m in c] for c in trim_candidates(p)]
+    [['s', 'c']]
+    """
+    system = prompt[:1] if prompt and prompt[0]["role"] == "system" else []
+    turns = prompt[len(system) :]
+    return [system + turns[k:] for k in range(2, len(turns), 2)]
+
+
+def _fits(prompt: int, chosen: int, rejected: int, max_length: int | None) -> bool:
+    return max_length is None or prompt + max(chosen, rejected) <= max_length
+
+
+def _quantiles(values: np.ndarray) -> dict:
+    if not len(values):
+        return {}
+    return {f"p{round(q * 100)}": int(np.quantile(values, q)) for q in QUANTILES} | {"max": int(values.max())}
+
+
+def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, where: list[dict]):
+    """Every pair's error record (if any) and the indices of the pairs training keeps."""
+    records, kept = [], []
+    for i in range(len(tokens)):
+        found = judge(
+            tokens.prompt_ids[i],
+            tokens.chosen_ids[i],
+            tokens.rejected_ids[i],
+            tokens.prompt_cut[i],
+            max_length,
+            mode,
+            special,
+        )
+        if found is not None:
+            reason, detail = found
+            records.append(where[i] | {"reason": str(reason), "detail": detail, "dropped": reason in NO_SIGNAL})
+        if found is None or found[0] not in NO_SIGNAL:
+            kept.append(i)
+    return records, kept
+
+
+def audit(
+    tokenizer,
+    prompts: list,
+    chosen: list,
+    rejected: list,
+    max_length: int | None,
+    truncation_mode: str = "keep_start",
+    long_prompts: str = "drop",
+    sources: list[str] | None = None,
+    where: list[dict] | None = None,
+) -> TokenAudit:
+    """Tokenizes and audits pairs; ``where`` gives each pair's ``{source, line, id}`` for the records.
+
+    Both choices of ``long_prompts`` are judged, so the report says how many pairs each keeps; the
+    records, kept pairs and tokens are those of the choice made.
+    """
+    n = len(prompts)
+    sources = sources or ["-"] * n
+    where = where or [{"source": "-", "line": i + 1, "id": None} for i in range(n)]
+    special = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "end": None}
+    tokens = tokenize_pairs(tokenizer, prompts, chosen, rejected)
+    if n:
+        special["end"] = end_of_turn_token(tokenizer, isinstance(prompts[0], list))
+    records, kept = _judge_all(tokens, max_length, truncation_mode, special, where)
+    trimmed_tokens = TokenizedPairs()
+    trimmed_tokens.extend(tokens)
+    trimmed = _trim_turns(tokenizer, list(prompts), chosen, rejected, trimmed_tokens, max_length)
+    trim_records, trim_kept = _judge_all(trimmed_tokens, max_length, truncation_mode, special, where)
+    kept_by_choice = {"drop": len(kept), "trim_turns": len(trim_kept)}
+    if long_prompts == "trim_turns":
+        tokens, records, kept = trimmed_tokens, trim_records, trim_kept
+    else:
+        trimmed = []
+    reasons: dict[str, int] = {}
+    for r in records:
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    lengths = {
+        name: np.array([len(x) for x in getattr(tokens, f"{name}_ids")], dtype=np.int64)
+        for name in ("prompt", "chosen", "rejected")
+    }
+    pair = lengths["prompt"] + np.maximum(lengths["chosen"], lengths["rejected"])
+    return TokenAudit(
+        pairs=n,
+        ok=n - len(records),
+        errors=len(records),
+        reasons=dict(sorted(reasons.items())),
+        truncated=_truncation(lengths, max_length),
+        lengths={k: _quantiles(v) for k, v in lengths.items()} | {"pair": _quantiles(pair)},
+        length_bias=_length_bias(lengths, sources),
+        long_prompts={"kept": kept_by_choice, "choice": long_prompts, "trimmed": len(trimmed)},
+        trimmed=trimmed,
+        error_records=records,
+        kept=kept,
+        tokens=tokens,
+    )
+
+
+def _truncation(lengths: dict[str, np.ndarray], max_length: int | None) -> dict:
+    if max_length is None:
+        return {"pairs": 0, "chosen": 0, "rejected": 0, "both": 0, "tokens_lost": 0}
+    over = {side: np.maximum(lengths["prompt"] + lengths[side] - max_length, 0) for side in ("chosen", "rejected")}
+    c, r = over["chosen"] > 0, over["rejected"] > 0
+    return {
+        "pairs": int((c | r).sum()),
+        "chosen": int((c & ~r).sum()),
+        "rejected": int((r & ~c).sum()),
+        "both": int((c & r).sum()),
+        "tokens_lost": int(over["chosen"].sum() + over["rejected"].sum()),
+    }
+
+
+def _length_bias(lengths: dict[str, np.ndarray], sources: list[str]) -> dict:
+    """Per source: share of pairs whose chosen reply has more tokens than the rejected, and the mean difference."""
+    out = {}
+    source_array = np.array(sources, dtype=object)
+    for source in dict.fromkeys(sources):
+        mask = source_array == source
+        diff = lengths["chosen"][mask] - lengths["rejected"][mask]
+        out[source] = {
+            "pairs": int(mask.sum()),
+            "chosen_longer": round(float((diff > 0).mean()), 4),
+            "mean_difference": round(float(diff.mean()), 2),
+        }
+    return out
+
+
+def _trim_turns(tokenizer, prompts, chosen, rejected, tokens: TokenizedPairs, max_length: int | None) -> list[dict]:
+    """Replaces, in ``tokens`` and ``prompts``, each pair that does not fit by the shortest trim of
+    its prompt that fits (or the most trimmed one); returns what was trimmed."""
+    if max_length is None or not prompts or not isinstance(prompts[0], list):
+        return []
+    todo = [
+        i
+        for i in range(len(prompts))
+        if not _fits(len(tokens.prompt_ids[i]), len(tokens.chosen_ids[i]), len(tokens.rejected_ids[i]), max_length)
+        and trim_candidates(prompts[i])
+    ]
+    flat = [(i, c) for i in todo for c in trim_candidates(prompts[i])]
+    if not flat:
+        return []
+    candidates = tokenize_pairs(
+        tokenizer, [c for _, c in flat], [chosen[i] for i, _ in flat], [rejected[i] for i, _ in flat]
+    )
+    best: dict[int, int] = {}
+    for k, (i, _) in enumerate(flat):
+        if i in best and _fits(*(len(x[best[i]]) for x in candidates.as_columns().values()), max_length):
+            continue  # an earlier (shorter) trim already fits
+        best[i] = k
+    trimmed = []
+    for i, k in best.items():
+        before = len(tokens.prompt_ids[i])
+        for name in ("prompt_ids", "chosen_ids", "rejected_ids", "prompt_cut"):
+            getattr(tokens, name)[i] = getattr(candidates, name)[k]
+        trimmed.append(
+            {
+                "index": i,
+                "turns_removed": (len(prompts[i]) - len(flat[k][1])) // 2,
+                "prompt_tokens_before": before,
+                "prompt_tokens_after": len(tokens.prompt_ids[i]),
+            }
+        )
+        prompts[i] = flat[k][1]  # the caller's copy: a later trim starts from here
+    return trimmed
+
+
+@dataclass
+class LintResult:
+    audit: TokenAudit
+    files: list[str]
+    config: dict
+
+    def to_dict(self) -> dict:
+        return self.audit.to_dict() | {"files": self.files, "config": self.config}
+
+
+def lint(config: LintConfig) -> LintResult:
+    """Audits canonical files under one tokenizer; writes the report and the rejects when asked."""
+    import polars as pl
+
+    from prefkit.data.validate import load_canonical
+    from prefkit.data.writers import line_sink, write_json
+    from prefkit.lm.loading import load_tokenizer
+
+    frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias("__file")) for path in config.files]
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    frame = pl.concat(frames, how="vertical_relaxed")
+    result = audit_frame(tokenizer, frame, config.max_length, config.truncation_mode, config.long_prompts)
+    out = LintResult(
+        audit=result,
+        files=list(config.files),
+        config={k: v for k, v in dataclasses.asdict(config).items() if k not in ("files", "report", "rejects")},
+    )
+    if config.report:
+        write_json(out.to_dict(), Path(config.report))
+    if config.rejects:
+        with line_sink(Path(config.rejects)) as write:
+            write(json.dumps(r, ensure_ascii=False) for r in result.error_records)
+    return out
+
+
+def audit_frame(tokenizer, frame, max_length, truncation_mode: str, long_prompts: str) -> TokenAudit:
+    """:func:`audit` over a canonical frame (with ``__line`` and ``__file`` when the records should
+    name them)."""
+    columns = frame.columns
+    where = [
+        {"source": f, "line": ln, "id": i}
+        for f, ln, i in zip(
+            frame["__file"].to_list() if "__file" in columns else ["-"] * frame.height,
+            frame["__line"].to_list() if "__line" in columns else list(range(1, frame.height + 1)),
+            frame["id"].to_list(),
+            strict=True,
+        )
+    ]
+    prompts = frame["prompt"].to_list()
+    result = audit(
+        tokenizer,
+        prompts,
+        frame["chosen"].to_list(),
+        frame["rejected"].to_list(),
+        max_length,
+        truncation_mode,
+        long_prompts,
+        sources=frame["source"].to_list(),
+        where=where,
+    )
+    for t in result.trimmed:
+        t |= {"id": where[t["index"]]["id"], "line": where[t["index"]]["line"]}
+    return result
