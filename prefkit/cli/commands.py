@@ -53,6 +53,25 @@ def handle_errors(func):
     return wrapper
 
 
+card_model_option = click.option(
+    "--model",
+    "card_model",
+    default=None,
+    help="Count the card's token lengths and length bias with this model's tokenizer and chat template "
+    "(needs prefkit[train]); default: words and punctuation.",
+)
+
+
+def card_tokens(model: str | None, command: str):
+    """``(token_counter, name)`` for a card: the model's real tokens, or words when no model is named."""
+    if model is None:
+        return None, None
+    require_train_extra(command)
+    from prefkit.lm.lint import token_counter
+
+    return token_counter(model), model
+
+
 def require_train_extra(command: str) -> None:
     """The model commands need ``prefkit[train]``; without it, one line naming the install command."""
     import importlib.util
@@ -322,10 +341,11 @@ QUICK_MIX_OPTIONS = ("weights", "total", "test_size", "near", "eval_files", "par
     "--decontaminate", "eval_files", multiple=True, help="Quick form: evaluation file to keep out (repeatable)."
 )
 @options_from(MixConfig, "parquet", "style")
+@card_model_option
 @json_option
 @click.pass_context
 @handle_errors
-def mix(ctx, inputs, out_dir, as_json, **options):
+def mix(ctx, inputs, out_dir, card_model, as_json, **options):
     """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage.
 
     With a recipe, only --seed may override it; without one, the sources are read as they are and
@@ -356,8 +376,9 @@ def mix(ctx, inputs, out_dir, as_json, **options):
             decontaminate=DecontaminateConfig(files=list(options["eval_files"])),
             **only_set({k: options[k] for k in ("total", "seed", "test_size", "parquet", "style")}),
         )
+    counter, tokenizer = card_tokens(card_model, "mix --model")
     with progress_bar("mixing") as update:
-        result = run_mix(config, out_dir, progress=update)
+        result = run_mix(config, out_dir, progress=update, token_counter=counter, tokenizer=tokenizer)
     if as_json:
         print_json(result.to_dict())
         return
@@ -408,17 +429,20 @@ def dedupe(source, output, seed, style, as_json, **options):
 @main.command()
 @click.argument("file")
 @click.option("-o", "--output", required=True, help="Card path (README.md); lengths.png goes beside it.")
+@card_model_option
 @handle_errors
-def card(file, output):
+def card(file, output, card_model):
     """Write a Hugging Face style dataset card for a canonical file.
 
     \b
     Example:
       prefkit card data/train.jsonl -o data/README.md
+      prefkit card data/train.jsonl -o data/README.md --model smollm2-135m-instruct
     """
     from prefkit.data.card import card_for_file
 
-    console.print(f"wrote {card_for_file(file, output)}")
+    counter, tokenizer = card_tokens(card_model, "card --model")
+    console.print(f"wrote {card_for_file(file, output, token_counter=counter, tokenizer=tokenizer)}")
 
 
 @main.command()

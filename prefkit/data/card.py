@@ -5,13 +5,16 @@ splits) and statistics computed with polars: rows per source and split, length q
 prompt/chosen/rejected in characters and tokens (plus a PNG histogram beside the card), the score
 margin distribution, the share of ties, and the largest duplicate clusters with examples.
 
-Tokens are counted as words and punctuation marks (``\\w+|[^\\w\\s]``), not with a model's
-tokenizer: the card must be writable without downloading one, and it says so.
+Tokens are counted as words and punctuation marks (``\\w+|[^\\w\\s]``) unless a token counter is
+given: ``prefkit card --model`` and ``prefkit mix --model`` pass one built on the model's tokenizer and
+chat template (:func:`prefkit.lm.lint.token_counter`), so the card shows the lengths training sees and
+the length bias in real tokens. The data side stays free of model libraries: it only calls the counter.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +26,9 @@ from prefkit.data.writers import atomic_path
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 TOKEN_PATTERN = r"\w+|[^\w\s]"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+FIELDS = ("prompt", "chosen", "rejected")
+TokenCounter = Callable[[pl.DataFrame], dict[str, list[int]]]
+"""Rows of a canonical frame to their token counts: ``{"prompt": [...], "chosen": [...], "rejected": [...]}``."""
 
 
 def size_category(n: int) -> str:
@@ -44,12 +50,26 @@ def text_of(column: str, dtype: pl.DataType) -> pl.Expr:
     return messages_text(pl.col(column)) if column == "prompt" else pl.col(column).list.last().struct.field("content")
 
 
+def word_counts(frame: pl.DataFrame) -> dict[str, list[int]]:
+    """The default token counter: words and punctuation marks of each field."""
+    counted = frame.select(
+        text_of(c, frame.schema[c]).str.count_matches(TOKEN_PATTERN).cast(pl.Int64).alias(c) for c in FIELDS
+    )
+    return {c: counted[c].to_list() for c in FIELDS}
+
+
+def with_token_counts(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame:
+    """Adds ``__tokens_prompt``, ``__tokens_chosen``, ``__tokens_rejected``."""
+    counts = (counter or word_counts)(frame)
+    return frame.with_columns(pl.Series(f"__tokens_{c}", counts[c], pl.Int64) for c in FIELDS)
+
+
 def length_table(frame: pl.DataFrame) -> pl.DataFrame:
-    """Quantiles of characters and tokens for prompt, chosen and rejected."""
+    """Quantiles of characters and tokens for prompt, chosen and rejected (tokens from ``__tokens_*``)."""
     rows = []
-    for column in ("prompt", "chosen", "rejected"):
+    for column in FIELDS:
         text = text_of(column, frame.schema[column])
-        for unit, expr in (("chars", text.str.len_chars()), ("tokens", text.str.count_matches(TOKEN_PATTERN))):
+        for unit, expr in (("chars", text.str.len_chars()), ("tokens", pl.col(f"__tokens_{column}"))):
             stats = frame.select(
                 *[expr.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES],
                 expr.max().alias("max"),
@@ -69,16 +89,33 @@ def _markdown(frame: pl.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def write_histogram(frame: pl.DataFrame, path: Path) -> None:
+def length_bias(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per source: how often the chosen reply has more tokens than the rejected, and the mean difference.
+
+    A preference set where the chosen reply is usually the longer one teaches length as much as
+    quality.
+    """
+    diff = pl.col("__tokens_chosen") - pl.col("__tokens_rejected")
+    return (
+        frame.group_by("source")
+        .agg(
+            pl.len().alias("pairs"),
+            (diff > 0).mean().round(3).alias("chosen_longer"),
+            diff.mean().round(1).alias("mean_difference"),
+        )
+        .sort("source")
+    )
+
+
+def write_histogram(frame: pl.DataFrame, path: Path, unit: str = "tokens (words and punctuation)") -> None:
     """Token-length histograms of prompt, chosen and rejected, one panel each."""
     from prefkit.plotting import pyplot, save_figure
 
     fig, axes = pyplot().subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
-    for ax, column in zip(axes, ("prompt", "chosen", "rejected"), strict=True):
-        tokens = frame.select(text_of(column, frame.schema[column]).str.count_matches(TOKEN_PATTERN)).to_series()
-        ax.hist(tokens.to_numpy(), bins=50, color="#4c72b0")
+    for ax, column in zip(axes, FIELDS, strict=True):
+        ax.hist(frame[f"__tokens_{column}"].to_numpy(), bins=50, color="#4c72b0")
         ax.set_title(f"{column} tokens")
-        ax.set_xlabel("tokens (words and punctuation)")
+        ax.set_xlabel(unit)
     axes[0].set_ylabel("pairs")
     save_figure(fig, path)
 
@@ -90,7 +127,9 @@ def card_text(
     removed: list[dict] | None = None,
     histogram: str | None = None,
     title: str = "Preference pairs",
+    tokenizer: str | None = None,
 ) -> str:
+    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words)."""
     everything = pl.concat([f.with_columns(pl.lit(name).alias("__split")) for name, f in splits.items()])
     n = everything.height
     licenses = sorted({license_of(s) for s in everything["source"].unique().to_list()}) or ["other"]
@@ -121,10 +160,26 @@ def card_text(
         .sort("source")
     )
     parts += ["", "## Rows per source and split", "", _markdown(per_split)]
-    parts += ["", "## Lengths", "", "Tokens are words and punctuation marks, not a model tokenizer's tokens.", ""]
+    unit = (
+        f"Tokens are {tokenizer}'s, with its chat template, as DPO training sees them."
+        if tokenizer
+        else "Tokens are words and punctuation marks, not a model tokenizer's tokens (`--model` counts real ones)."
+    )
+    parts += ["", "## Lengths", "", unit, ""]
     parts.append(_markdown(length_table(everything)))
     if histogram:
         parts += ["", f"![token lengths]({histogram})"]
+    parts += [
+        "",
+        "## Length bias",
+        "",
+        (
+            "Share of pairs whose chosen reply has more tokens than the rejected one, and the mean difference "
+            "(chosen − rejected):"
+        ),
+        "",
+        _markdown(length_bias(everything)),
+    ]
     parts += ["", "## Scores", ""]
     scored = everything.filter(pl.col("score_chosen").is_not_null() & pl.col("score_rejected").is_not_null())
     if scored.height:
@@ -170,18 +225,25 @@ def write_card(
     data_files: dict[str, str],
     source_counts: list[dict] | None = None,
     removed: list[dict] | None = None,
+    token_counter: TokenCounter | None = None,
+    tokenizer: str | None = None,
 ) -> Path:
-    """Writes the card and its histogram (``lengths.png`` beside it)."""
+    """Writes the card and its histogram (``lengths.png`` beside it); tokens counted by ``token_counter``
+    (named ``tokenizer`` in the card), else as words."""
+    splits = {name: with_token_counts(frame, token_counter) for name, frame in splits.items()}
     histogram = path.with_name("lengths.png")
-    write_histogram(pl.concat(list(splits.values())), histogram)
+    unit = f"{tokenizer} tokens" if tokenizer else "tokens (words and punctuation)"
+    write_histogram(pl.concat(list(splits.values())), histogram, unit)
     # The title does not come from the folder name: the same mix written elsewhere stays byte-identical.
-    text = card_text(splits, data_files, source_counts, removed, histogram.name)
+    text = card_text(splits, data_files, source_counts, removed, histogram.name, tokenizer=tokenizer)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
 
 
-def card_for_file(file: str | Path, output: str | Path) -> Path:
+def card_for_file(
+    file: str | Path, output: str | Path, token_counter: TokenCounter | None = None, tokenizer: str | None = None
+) -> Path:
     """The same card for any canonical file (``prefkit card``)."""
     from prefkit.data.validate import load_canonical
 
@@ -189,4 +251,10 @@ def card_for_file(file: str | Path, output: str | Path) -> Path:
     frame = load_canonical(file)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
     output = Path(output)
-    return write_card({split_name: frame}, output, data_files={split_name: str(file)})
+    return write_card(
+        {split_name: frame},
+        output,
+        data_files={split_name: str(file)},
+        token_counter=token_counter,
+        tokenizer=tokenizer,
+    )

@@ -27,6 +27,7 @@ from prefkit import __version__
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
 from prefkit.data.adapters.ultrafeedback import BINARIZE
+from prefkit.data.card import TokenCounter, write_card
 from prefkit.data.convert import FILE, SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
     ROW,
@@ -276,8 +277,17 @@ def _load_eval(config: MixConfig) -> tuple[pl.DataFrame | None, list[str]]:
     return pairs.with_row_index(ROW), [str(p) for _, p in files]
 
 
-def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | None = None) -> MixResult:
-    """Runs a mix and writes its outputs into ``out_dir``; see the module docstring for the steps."""
+def mix(
+    config: MixConfig,
+    out_dir: str | Path,
+    progress: ProgressCallback | None = None,
+    token_counter: TokenCounter | None = None,
+    tokenizer: str | None = None,
+) -> MixResult:
+    """Runs a mix and writes its outputs into ``out_dir``; see the module docstring for the steps.
+
+    ``token_counter`` (named ``tokenizer``) counts the card's token lengths; words by default.
+    """
     config.check()
     out = Path(out_dir)
     loaded = load_sources(config, progress)
@@ -306,14 +316,14 @@ def mix(config: MixConfig, out_dir: str | Path, progress: ProgressCallback | Non
     manifest = _manifest(config, loaded, train, test, removed)
     write_json(manifest, out / "manifest.json")
 
-    from prefkit.data.card import write_card
-
     write_card(
         {"train": train, "test": test},
         out / "README.md",
         source_counts=[dataclasses.asdict(c) for c in loaded.counts],
         removed=removed_rows,
         data_files={"train": files["train"].name, "test": files["test"].name},
+        token_counter=token_counter,
+        tokenizer=tokenizer,
     )
     return MixResult(
         out_dir=str(out),

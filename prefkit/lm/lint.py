@@ -212,10 +212,11 @@ def _quantiles(values: np.ndarray) -> dict:
     return {f"p{round(q * 100)}": int(np.quantile(values, q)) for q in QUANTILES} | {"max": int(values.max())}
 
 
-def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, where: list[dict]):
-    """Every pair's error record (if any) and the indices of the pairs training keeps."""
-    records, kept = [], []
-    for i in range(len(tokens)):
+def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, where: list[dict], only=None):
+    """Every pair's verdict: ``{index: (reason, detail)}`` for the pairs with an error (of ``only``'s
+    indices when given)."""
+    verdicts = {}
+    for i in range(len(tokens)) if only is None else only:
         found = judge(
             tokens.prompt_ids[i],
             tokens.chosen_ids[i],
@@ -226,10 +227,16 @@ def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, whe
             special,
         )
         if found is not None:
-            reason, detail = found
-            records.append(where[i] | {"reason": str(reason), "detail": detail, "dropped": reason in NO_SIGNAL})
-        if found is None or found[0] not in NO_SIGNAL:
-            kept.append(i)
+            verdicts[i] = found
+    return verdicts
+
+
+def _records_and_kept(verdicts: dict, n: int, where: list[dict]) -> tuple[list[dict], list[int]]:
+    records = [
+        where[i] | {"reason": str(reason), "detail": detail, "dropped": reason in NO_SIGNAL}
+        for i, (reason, detail) in sorted(verdicts.items())
+    ]
+    kept = [i for i in range(n) if i not in verdicts or verdicts[i][0] not in NO_SIGNAL]
     return records, kept
 
 
@@ -256,11 +263,16 @@ def audit(
     tokens = tokenize_pairs(tokenizer, prompts, chosen, rejected)
     if n:
         special["end"] = end_of_turn_token(tokenizer, isinstance(prompts[0], list))
-    records, kept = _judge_all(tokens, max_length, truncation_mode, special, where)
+    verdicts = _judge_all(tokens, max_length, truncation_mode, special, where)
+    records, kept = _records_and_kept(verdicts, n, where)
     trimmed_tokens = TokenizedPairs()
     trimmed_tokens.extend(tokens)
     trimmed = _trim_turns(tokenizer, list(prompts), chosen, rejected, trimmed_tokens, max_length)
-    trim_records, trim_kept = _judge_all(trimmed_tokens, max_length, truncation_mode, special, where)
+    # Only a trimmed pair can change its verdict.
+    changed = {t["index"] for t in trimmed}
+    trim_verdicts = {i: v for i, v in verdicts.items() if i not in changed}
+    trim_verdicts |= _judge_all(trimmed_tokens, max_length, truncation_mode, special, where, only=sorted(changed))
+    trim_records, trim_kept = _records_and_kept(trim_verdicts, n, where)
     kept_by_choice = {"drop": len(kept), "trim_turns": len(trim_kept)}
     if long_prompts == "trim_turns":
         tokens, records, kept = trimmed_tokens, trim_records, trim_kept
@@ -421,3 +433,20 @@ def audit_frame(tokenizer, frame, max_length, truncation_mode: str, long_prompts
     for t in result.trimmed:
         t |= {"id": where[t["index"]]["id"], "line": where[t["index"]]["line"]}
     return result
+
+
+def token_counter(model: str, trust_remote_code: bool = False):
+    """A card's token counter (:data:`prefkit.data.card.TokenCounter`) on ``model``'s tokenizer and
+    chat template: the lengths training sees, prompt rendered with its generation prompt."""
+    from prefkit.lm.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(model, trust_remote_code)
+
+    def count(frame) -> dict[str, list[int]]:
+        tokens = tokenize_pairs(tokenizer, *(frame[c].to_list() for c in ("prompt", "chosen", "rejected")))
+        return {
+            name: [len(ids) for ids in column]
+            for name, column in zip(("prompt", "chosen", "rejected"), tokens.as_columns().values(), strict=True)
+        }
+
+    return count

@@ -7,10 +7,21 @@ reply; plain text with the EOS token appended to each reply), but on batches of 
 which the tokenizer encodes in one call of its Rust code. The reply starts where the tokenized
 prompt and the tokenized prompt + reply diverge; usually that is the end of the prompt, and where it
 is not, the template rewrote the prompt (``prompt_not_prefix`` in the audit).
+
+Speed without a second implementation: a Hugging Face tokenizer cuts its input at added (special)
+tokens before it normalizes or pre-tokenizes anything, so the text on each side of a special token
+is encoded on its own. The three renderings of a pair share the prompt up to its last special token
+(``...<|im_start|>`` before ``assistant``); that head is encoded once per pair and only the three
+short tails after it apart, which gives the same ids as encoding each rendering whole. It is used
+only where that holds: the token at the cut strips no whitespace and is not normalized, and the
+pre-tokenizer does not treat the first piece of a text differently (Metaspace's ``prepend_scheme:
+first``, ByteLevel's ``add_prefix_space``). Elsewhere each rendering is encoded whole.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 
 from prefkit.errors import UsageError
@@ -62,15 +73,66 @@ def check_renderable(tokenizer, conversational: bool) -> None:
         )
 
 
-def _encode(tokenizer, items: list, conversational: bool, generation_prompt: bool = False) -> list[list[int]]:
-    if not items:
+def split_tokens(tokenizer) -> re.Pattern | None:
+    """A pattern of the special tokens a rendering may be cut after and encoded in pieces with the
+    same ids, or None where this tokenizer does not allow it (see the module docstring)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    pre = json.loads(backend.pre_tokenizer.__getstate__()) if backend.pre_tokenizer is not None else {}
+    text = json.dumps(pre)
+    if '"Metaspace"' in text or '"add_prefix_space": true' in text:
+        return None
+    tokens = [
+        t.content
+        for t in getattr(tokenizer, "added_tokens_decoder", {}).values()
+        if t.special and not (t.lstrip or t.rstrip or t.normalized or t.single_word)
+    ]
+    return re.compile("|".join(re.escape(x) for x in sorted(tokens, key=len, reverse=True))) if tokens else None
+
+
+def _render(tokenizer, conversations: list, generation_prompt: bool) -> list[str]:
+    # What apply_chat_template(tokenize=True) encodes: the rendering, without added special tokens.
+    return tokenizer.apply_chat_template(
+        conversations, tokenize=False, add_generation_prompt=generation_prompt, tools=None
+    )
+
+
+def _encode_texts(tokenizer, texts: list[str]) -> list[list[int]]:
+    if not texts:
         return []
-    if conversational:
-        out = tokenizer.apply_chat_template(
-            items, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt, tools=None
-        )
-        return list(out["input_ids"])
-    return list(tokenizer(text=items)["input_ids"])
+    backend = tokenizer.backend_tokenizer
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    return [e.ids for e in encode(texts, add_special_tokens=False)]
+
+
+def _encode_renderings(tokenizer, p: list[str], c: list[str], r: list[str], cut_at: re.Pattern | None):
+    """Per pair ``(head, prompt_tail, chosen_tail, rejected_tail)``: the ids of the three renderings are
+    ``head + tail``; the head they share before a cut is encoded once (empty where there is no cut)."""
+    heads, tails, whole = [], [], []
+    for i, (pt, ct, rt) in enumerate(zip(p, c, r, strict=True)):
+        cut = 0
+        if cut_at is not None:
+            for match in cut_at.finditer(pt):
+                cut = match.end()
+        if cut and ct.startswith(pt[:cut]) and rt.startswith(pt[:cut]):
+            heads.append(pt[:cut])
+            tails += [pt[cut:], ct[cut:], rt[cut:]]
+        else:
+            heads.append(None)
+            whole.append(i)
+    head_ids = _encode_texts(tokenizer, [h for h in heads if h is not None])
+    tail_ids = _encode_texts(tokenizer, tails)
+    whole_ids = _encode_texts(tokenizer, [x for i in whole for x in (p[i], c[i], r[i])])
+    out, h, w = [], 0, 0
+    for head in heads:
+        if head is None:
+            out.append(([], *whole_ids[3 * w : 3 * w + 3]))
+            w += 1
+        else:
+            out.append((head_ids[h], *tail_ids[3 * h : 3 * h + 3]))
+            h += 1
+    return out
 
 
 def tokenize_pairs(tokenizer, prompts: list, chosen: list, rejected: list, batch: int = BATCH) -> TokenizedPairs:
@@ -79,25 +141,34 @@ def tokenize_pairs(tokenizer, prompts: list, chosen: list, rejected: list, batch
         return TokenizedPairs()
     conversational = isinstance(prompts[0], list)
     check_renderable(tokenizer, conversational)
+    cut_at = split_tokens(tokenizer) if conversational else None
     out = TokenizedPairs()
     for start in range(0, len(prompts), batch):
         p, c, r = (part[start : start + batch] for part in (prompts, chosen, rejected))
         if conversational:
-            full_c = [a + b for a, b in zip(p, c, strict=True)]
-            full_r = [a + b for a, b in zip(p, r, strict=True)]
+            rendered = _encode_renderings(
+                tokenizer,
+                _render(tokenizer, p, generation_prompt=True),
+                _render(tokenizer, [a + b for a, b in zip(p, c, strict=True)], generation_prompt=False),
+                _render(tokenizer, [a + b for a, b in zip(p, r, strict=True)], generation_prompt=False),
+                cut_at,
+            )
         else:
+            # Plain text as TRL gives it to the tokenizer: special tokens added, EOS after each reply.
             eos = tokenizer.eos_token or ""
             full_c = [a + (b if b.endswith(eos) else b + eos) for a, b in zip(p, c, strict=True)]
             full_r = [a + (b if b.endswith(eos) else b + eos) for a, b in zip(p, r, strict=True)]
-        prompt_ids = _encode(tokenizer, p, conversational, generation_prompt=True)
-        chosen_ids = _encode(tokenizer, full_c, conversational)
-        rejected_ids = _encode(tokenizer, full_r, conversational)
-        for ids, fc, fr in zip(prompt_ids, chosen_ids, rejected_ids, strict=True):
-            n = min(common_prefix_length(ids, fc), common_prefix_length(ids, fr))
-            out.prompt_ids.append(ids[:n])
-            out.chosen_ids.append(fc[n:])
-            out.rejected_ids.append(fr[n:])
-            out.prompt_cut.append(len(ids) - n)
+            encoded = (tokenizer(text=x)["input_ids"] for x in (p, full_c, full_r))
+            rendered = (([], *ids) for ids in zip(*encoded, strict=True))
+        for head, tp, tc, tr in rendered:
+            # The three share ``head``, so the reply boundary is found on the tails alone. Nearly
+            # always the prompt's tail starts both others: one C-level comparison settles it.
+            k = len(tp)
+            n = k if tc[:k] == tp and tr[:k] == tp else min(common_prefix_length(tp, tc), common_prefix_length(tp, tr))
+            out.prompt_ids.append(head + tp[:n])
+            out.chosen_ids.append(tc[n:])
+            out.rejected_ids.append(tr[n:])
+            out.prompt_cut.append(k - n)
     return out
 
 

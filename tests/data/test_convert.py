@@ -104,3 +104,16 @@ def test_small_batches_give_the_same_result_as_one(write_jsonl, run_convert, mon
     ]
     assert whole[2][-1] == {**whole[2][-1], "line": 42, "reason": "duplicate"}
     assert (batched[0].read, batched[0].sources[0].blank_lines) == (41, 1)
+
+
+def test_strict_raises_for_library_callers_after_writing_whole_outputs(write_jsonl, tmp_path):
+    from prefkit.errors import RejectsFound
+
+    src = write_jsonl("a.jsonl", [pair("Q"), "{bad", pair("R")])
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RejectsFound, match="strict: 1 of 3 records rejected") as caught:
+        convert(ConvertConfig(sources=[str(src)], output=str(out), strict=True))
+    result = caught.value.report
+    assert (result.read, result.written, result.rejected) == (3, 2, 1)
+    assert len(out.read_text().splitlines()) == 2  # the outputs are whole; the run failed the strict gate
+    assert convert(ConvertConfig(sources=[str(src)], output=str(out))).rejected == 1  # not strict: no error

@@ -223,3 +223,29 @@ def test_token_ids_equal_trls_on_real_hh_pairs(shared_data, bundled_tokenizer, t
     assert kept_by_trl["prompt_ids"] == [result.tokens.prompt_ids[i] for i in result.kept]
     assert result.reasons == {"prompt_fills_max_length": 61}
     assert result.long_prompts["kept"] == {"drop": 419, "trim_turns": 480}
+
+
+def test_card_with_a_model_counts_real_tokens_and_length_bias(tmp_path, bundled_model_dir, bundled_tokenizer):
+    pairs = [
+        (user("Name a colour."), reply("Blue, the colour of a clear sky."), reply("Blue.")),
+        (user("Name a fruit."), reply("Apple."), reply("Apple, or maybe a pear, or a plum.")),
+        (user("Name a river."), reply("The Danube, which runs through ten countries."), reply("Nile.")),
+    ]
+    data = write_canonical(tmp_path / "train.jsonl", pairs)
+    result = CliRunner().invoke(
+        main, ["card", str(data), "-o", str(tmp_path / "card" / "README.md"), "--model", str(bundled_model_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "card" / "README.md").read_text()
+    assert f"Tokens are {bundled_model_dir}'s, with its chat template" in text
+    tokens = tokenize_pairs(bundled_tokenizer, *(list(x) for x in zip(*pairs, strict=True)))
+    chosen = [len(ids) for ids in tokens.chosen_ids]
+    row = next(line for line in text.splitlines() if line.startswith("| chosen | tokens |"))
+    assert row.endswith(f"| {max(chosen)} | {round(sum(chosen) / 3, 1)} |")  # max and mean of the real counts
+    longer = sum(len(c) > len(r) for c, r in zip(tokens.chosen_ids, tokens.rejected_ids, strict=True)) / 3
+    assert f"| test | 3 | {round(longer, 3)} |" in text
+    words = CliRunner().invoke(main, ["card", str(data), "-o", str(tmp_path / "words" / "README.md")])
+    assert (
+        words.exit_code == 0
+        and "Tokens are words and punctuation marks" in (tmp_path / "words" / "README.md").read_text()
+    )

@@ -1,0 +1,136 @@
+"""prefkit lint against TRL's own tokenization of the same pairs, on an HH-RLHF-sized input.
+
+    python benchmarks/bench_lint.py [--copies 70] [--runs 3] [--data ../shared/data]
+
+Builds about 160k pairs at run time as ``bench_convert.py`` does (the real HH-RLHF rows, each copy
+with a unique change) and converts them with prefkit. Then, each in its own process so wall time
+and peak memory are its own, with the bundled model's tokenizer and ``max_length`` 1024 (TRL's
+default):
+
+- TRL: ``datasets.load_dataset("json")`` and the dataset preparation ``DPOTrainer`` runs
+  (``DPOTrainer._prepare_dataset``: chat template, tokenization, the fully-truncated filter), a
+  fresh datasets cache each run;
+- prefkit: ``prefkit lint``'s library call (reads and validates the file, tokenizes, audits every
+  pair, statistics).
+
+Both write the token ids of every 100th pair; the script checks they are identical. Prints the
+range over the runs, the ratio, the date and the library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_convert import build_input
+
+ROOT = Path(__file__).resolve().parents[1]
+EVERY = 100
+
+TRL = """
+import json, sys, time, types
+t0 = time.perf_counter()
+import datasets
+from trl import DPOConfig, DPOTrainer
+from prefkit.lm.loading import load_tokenizer
+tokenizer = load_tokenizer("smollm2-135m-instruct")
+t1 = time.perf_counter()
+ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train", cache_dir=sys.argv[3])
+ds = ds.select_columns(["prompt", "chosen", "rejected"]).add_column("idx", list(range(len(ds))))
+args = DPOConfig(output_dir=sys.argv[3], max_length=1024, bf16=False, report_to=[])
+out = DPOTrainer._prepare_dataset(types.SimpleNamespace(_tokenizer=tokenizer), ds, tokenizer, args, "train")
+work = time.perf_counter() - t1
+sample = {str(r["idx"]): [r["prompt_ids"], r["chosen_ids"], r["rejected_ids"]] for r in out if r["idx"] % EVERY == 0}
+json.dump(sample, open(sys.argv[2], "w"))
+print(work, len(ds))
+""".replace("EVERY", str(EVERY))
+
+PREFKIT = """
+import json, sys, time
+from prefkit.lm.lint import LintConfig, lint
+from prefkit.lm.loading import load_tokenizer
+load_tokenizer("smollm2-135m-instruct")  # materialized and loaded outside the timing, as for TRL
+t1 = time.perf_counter()
+result = lint(LintConfig([sys.argv[1]], max_length=1024)).audit
+work = time.perf_counter() - t1
+t = result.tokens
+sample = {str(i): [t.prompt_ids[i], t.chosen_ids[i], t.rejected_ids[i]] for i in result.kept if i % EVERY == 0}
+json.dump(sample, open(sys.argv[2], "w"))
+print(work, result.pairs)
+""".replace("EVERY", str(EVERY))
+
+
+def run(script: str, *args: str) -> dict:
+    started = time.perf_counter()
+    env = os.environ | {"TQDM_DISABLE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"benchmark process failed with status {status}")
+    work, pairs = out.split()
+    return {
+        "wall": time.perf_counter() - started,
+        "work": float(work),
+        "pairs": int(pairs),
+        "rss": usage.ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=70, help="copies of the 2,312 real rows (70 gives 161,840 pairs)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    args = parser.parse_args()
+    libraries = ", ".join(f"{n} {version(n)}" for n in ("trl", "transformers", "tokenizers", "datasets", "polars"))
+    print(f"{datetime.date.today()}, Python {sys.version.split()[0]}, {libraries}")
+    with tempfile.TemporaryDirectory(prefix="prefkit-bench-lint-") as tmp:
+        tmp = Path(tmp)
+        raw = tmp / "hh-sized.raw.jsonl"
+        build_input(args.data, args.copies, raw)
+        from prefkit.data.convert import ConvertConfig, convert
+
+        source = tmp / "hh-sized.jsonl"
+        n = convert(ConvertConfig(sources=[str(raw)], output=str(source))).written
+        print(f"input: {n:,} canonical pairs ({source.stat().st_size / 2**20:,.0f} MiB)")
+        results = {"trl": [], "prefkit": []}
+        for k in range(args.runs):
+            trl = run(TRL, str(source), str(tmp / "trl.json"), str(tmp / f"hf-cache-{k}"))
+            ours = run(PREFKIT, str(source), str(tmp / "prefkit.json"))
+            theirs, mine = json.loads((tmp / "trl.json").read_text()), json.loads((tmp / "prefkit.json").read_text())
+            same = sum(theirs[i] == mine.get(i) for i in theirs)
+            results["trl"].append(trl)
+            results["prefkit"].append(ours)
+            print(
+                f"run {k + 1}: TRL {trl['work']:.1f} s ({n / trl['work']:,.0f} pairs/s, {trl['rss']:,.0f} MiB), "
+                f"prefkit {ours['work']:.1f} s ({n / ours['work']:,.0f} pairs/s, {ours['rss']:,.0f} MiB), "
+                f"ratio {trl['work'] / ours['work']:.1f}x; ids identical on {same:,} of {len(theirs):,} sampled pairs"
+            )
+    ratios = [t["work"] / p["work"] for t, p in zip(results["trl"], results["prefkit"], strict=True)]
+    trl_rate = [n / r["work"] for r in results["trl"]]
+    our_rate = [n / r["work"] for r in results["prefkit"]]
+    print(
+        f"TRL {min(trl_rate):,.0f}-{max(trl_rate):,.0f} pairs/s, prefkit lint {min(our_rate):,.0f}-{max(our_rate):,.0f} "
+        f"pairs/s: {min(ratios):.1f}-{max(ratios):.1f}x over {args.runs} runs"
+    )
+
+
+if __name__ == "__main__":
+    main()
