@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_id)
 
-from prefkit.config import check_fields, option
+from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, Format, detect_format, get_format
 from prefkit.data.adapters.base import Rule, mark
 from prefkit.data.adapters.ultrafeedback import BINARIZE
@@ -71,7 +71,7 @@ class ConvertConfig:
         "Raw UltraFeedback: random-lower (best vs. seeded random lower) or best-worst.",
         choices=BINARIZE,
     )
-    seed: int = option(0, "Seed for the random choices of adapters.")
+    seed: int = option(DEFAULT_SEED, "Seed for the random choices of adapters.")
     strict: bool = option(False, "Treat any rejected record as a failure: raise RejectsFound (exit 1).")
 
     def __post_init__(self) -> None:

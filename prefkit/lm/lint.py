@@ -34,7 +34,7 @@ import numpy as np
 
 from prefkit.config import check_fields, option
 from prefkit.lm.loading import DEFAULT_MODEL
-from prefkit.lm.tokenize import TokenizedPairs, tokenize_pairs, truncate
+from prefkit.lm.tokenize import TokenizedPairs, paused_gc, tokenize_pairs, truncate
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TRUNCATION_MODES = ("keep_start", "keep_end")
@@ -259,6 +259,12 @@ def audit(
     n = len(prompts)
     sources = sources or ["-"] * n
     where = where or [{"source": "-", "line": i + 1, "id": None} for i in range(n)]
+    with paused_gc():
+        return _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where)
+
+
+def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where):
+    n = len(prompts)
     special = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id, "end": None}
     tokens = tokenize_pairs(tokenizer, prompts, chosen, rejected)
     if n:

@@ -20,13 +20,32 @@ first``, ByteLevel's ``add_prefix_space``). Elsewhere each rendering is encoded 
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from prefkit.errors import UsageError
 
 BATCH = 512
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector for a block that allocates millions of small lists.
+
+    Token id lists hold no reference cycles, so the collector would only rescan them again and
+    again as they pile up (20% of the time on 20k pairs, more on larger sets).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:

@@ -249,3 +249,15 @@ def test_card_with_a_model_counts_real_tokens_and_length_bias(tmp_path, bundled_
         words.exit_code == 0
         and "Tokens are words and punctuation marks" in (tmp_path / "words" / "README.md").read_text()
     )
+
+
+def test_mix_with_a_model_writes_a_card_in_real_tokens(tmp_path, bundled_model_dir):
+    rows = [
+        (user(f"Question {i}?"), reply("A long and careful answer " * (i % 3 + 1)), reply("No.")) for i in range(10)
+    ]
+    data = write_canonical(tmp_path / "a.jsonl", rows)
+    result = CliRunner().invoke(main, ["mix", str(data), "-o", str(tmp_path / "m"), "--model", str(bundled_model_dir)])
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert f"Tokens are {bundled_model_dir}'s" in card
+    assert "| test | 10 | 1.0 |" in card  # every chosen reply is the longer one here

@@ -127,6 +127,32 @@ def require(frame: pl.DataFrame, name: str, path: str, accepted: tuple[str, ...]
     return frame, expr, kind
 
 
+def adapted(
+    frame: pl.DataFrame,
+    prompt: pl.Expr,
+    chosen: pl.Expr,
+    rejected: pl.Expr,
+    score_chosen: pl.Expr | None = None,
+    score_rejected: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """What every adapter returns: ``__line``, ``__reason``, ``__detail`` and the pair as message lists
+    with float scores (null where the source has none)."""
+
+    def score(expr: pl.Expr | None) -> pl.Expr:
+        return pl.lit(None, pl.Float64) if expr is None else expr.cast(pl.Float64)
+
+    return frame.select(
+        LINE,
+        REASON,
+        DETAIL,
+        prompt.cast(MESSAGES).alias("prompt"),
+        chosen.cast(MESSAGES).alias("chosen"),
+        rejected.cast(MESSAGES).alias("rejected"),
+        score(score_chosen).alias("score_chosen"),
+        score(score_rejected).alias("score_rejected"),
+    )
+
+
 def as_score(expr: pl.Expr | None, kind: str) -> pl.Expr:
     if expr is None or kind != "number":
         return pl.lit(None, pl.Float64)
@@ -201,15 +227,13 @@ def pairs_from_fields(
             .then(pl.concat_list(system_msg, prompt_final))
             .otherwise(prompt_final)
         )
-    return frame.select(
-        LINE,
-        REASON,
-        DETAIL,
-        prompt_final.cast(MESSAGES).alias("prompt"),
-        pl.col("__c").list.slice(-1).alias("chosen"),
-        pl.col("__r").list.slice(-1).alias("rejected"),
-        as_score(score_c, sc_kind).alias("score_chosen"),
-        as_score(score_r, sr_kind).alias("score_rejected"),
+    return adapted(
+        frame,
+        prompt_final,
+        pl.col("__c").list.slice(-1),
+        pl.col("__r").list.slice(-1),
+        as_score(score_c, sc_kind),
+        as_score(score_r, sr_kind),
     )
 
 

@@ -26,8 +26,8 @@ import re
 
 import polars as pl
 
-from prefkit.data.adapters.base import AdaptOptions, Rule, mark, require, start
-from prefkit.data.messages import MESSAGES, is_blank
+from prefkit.data.adapters.base import AdaptOptions, Rule, adapted, mark, require, start
+from prefkit.data.messages import is_blank
 from prefkit.data.reasons import RejectReason
 from prefkit.data.sources import DETAIL, LINE, REASON
 
@@ -159,15 +159,11 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     reply_r = pl.col("__seg_r").list.last().str.slice(1).str.strip_chars()
     frame = frame.with_columns(__c=segment_messages(pl.col("__seg_c")))
     n_c = pl.col("__c").list.len()
-    return frame.select(
-        LINE,
-        REASON,
-        DETAIL,
-        pl.col("__c").list.slice(0, n_c - 1).cast(MESSAGES).alias("prompt"),
-        pl.col("__c").list.slice(-1).cast(MESSAGES).alias("chosen"),
-        pl.concat_list(pl.struct(role=pl.lit("assistant"), content=reply_r)).cast(MESSAGES).alias("rejected"),
-        pl.lit(None, pl.Float64).alias("score_chosen"),
-        pl.lit(None, pl.Float64).alias("score_rejected"),
+    return adapted(
+        frame,
+        pl.col("__c").list.slice(0, n_c - 1),
+        pl.col("__c").list.slice(-1),
+        pl.concat_list(pl.struct(role=pl.lit("assistant"), content=reply_r)),
     )
 
 

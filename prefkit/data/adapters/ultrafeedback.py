@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from prefkit.data.adapters.base import AdaptOptions, Rule, mark, pairs_from_fields, require, start
+from prefkit.data.adapters.base import AdaptOptions, Rule, adapted, mark, pairs_from_fields, require, start
 from prefkit.data.messages import is_blank, text_message
 from prefkit.data.reasons import RejectReason
-from prefkit.data.sources import DETAIL, LINE, REASON
+from prefkit.data.sources import LINE
 from prefkit.errors import FieldMappingError
 
 BINARIZE = ("random-lower", "best-worst")
@@ -132,13 +132,11 @@ def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
             pl.format("needs two rated, non-empty completions, found {}", pl.col("n_rated").fill_null(0)),
         ),
     )
-    return frame.select(
-        LINE,
-        REASON,
-        DETAIL,
-        text_message(instruction, "user").alias("prompt"),
-        text_message(pl.col("chosen_text"), "assistant").alias("chosen"),
-        text_message(pl.col("rejected_text"), "assistant").alias("rejected"),
-        pl.col("best_rating").alias("score_chosen"),
-        pl.col("rating").alias("score_rejected"),
+    return adapted(
+        frame,
+        text_message(instruction, "user"),
+        text_message(pl.col("chosen_text"), "assistant"),
+        text_message(pl.col("rejected_text"), "assistant"),
+        pl.col("best_rating"),
+        pl.col("rating"),
     ).sort(LINE)
