@@ -205,7 +205,8 @@ def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Hello there" in result.output
-    assert CliRunner().invoke(main, ["compare", "--model", str(tiny_adapter_dir)]).exit_code == 2
+    neither = CliRunner().invoke(main, ["compare", "--model", str(tiny_adapter_dir)])
+    assert neither.exit_code == 2 and "give --prompts FILE or --prompt TEXT (one of the two)" in neither.output
 
 
 def test_eval_reports_unscorable_pairs_truncation_and_ties(tiny_adapter_dir, tmp_path):
