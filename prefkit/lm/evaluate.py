@@ -166,7 +166,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
         kind = "base model (adapters disabled)"
     beta = config.beta if config.beta is not None else read_run_record(config.model).get("beta", 0.1)
     metrics = preference_metrics(scored, reference, beta, config.seed)
-    metrics.truncated = checked.truncated["pairs"]
+    metrics.truncated = sum(len(p) + max(len(c), len(r)) > config.max_length for p, c, r in tokenized)
     metrics.unscored = [
         {"id": r["id"], "line": r["line"], "reason": r["reason"], "detail": r["detail"]} for r in skip.values()
     ]

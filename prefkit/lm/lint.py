@@ -297,7 +297,7 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
         ok=n - len(records),
         errors=len(records),
         reasons=dict(sorted(reasons.items())),
-        truncated=_truncation(lengths, max_length),
+        truncated=_truncation({k: v[kept] for k, v in lengths.items()}, max_length),
         lengths={k: _quantiles(v) for k, v in lengths.items()} | {"pair": _quantiles(pair)},
         length_bias=_length_bias(lengths, sources),
         long_prompts={"kept": kept_by_choice, "choice": long_prompts, "trimmed": len(trimmed)},
@@ -309,6 +309,7 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
 
 
 def _truncation(lengths: dict[str, np.ndarray], max_length: int | None) -> dict:
+    """Of the pairs training keeps (``lengths`` of those only): how many lose tokens, on which side."""
     if max_length is None:
         return {"pairs": 0, "chosen": 0, "rejected": 0, "both": 0, "tokens_lost": 0}
     over = {side: np.maximum(lengths["prompt"] + lengths[side] - max_length, 0) for side in ("chosen", "rejected")}
