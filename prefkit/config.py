@@ -29,7 +29,7 @@ from prefkit.errors import ConfigError
 # ``__renamed_keys__`` to its own mapping.
 RENAMED_KEYS_ATTR = "__renamed_keys__"
 DEFAULT_SEED = 0
-"""The seed of every config with a ``seed`` field, and of the CLI's shared ``--seed``."""
+"""The default seed of every config with a ``seed`` field (each command's ``--seed`` comes from its config)."""
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -69,16 +69,6 @@ def config_field(cls: type, name: str) -> dataclasses.Field:
     raise KeyError(f"{cls.__name__} has no field {name}")
 
 
-def describe_bounds(meta: dict) -> str:
-    """``{"min": 0, "min_open": True, "max": 1}`` gives ``"(0, 1]"``; one side only gives ``">= 1"``."""
-    low, high = meta.get("min"), meta.get("max")
-    if low is not None and high is not None:
-        return f"{'(' if meta.get('min_open') else '['}{low:g}, {high:g}{')' if meta.get('max_open') else ']'}"
-    if low is not None:
-        return f"{'>' if meta.get('min_open') else '>='} {low:g}"
-    return f"{'<' if meta.get('max_open') else '<='} {high:g}"
-
-
 def check_fields(config: Any) -> None:
     """Checks every field of a config against its ``choices`` and bounds; raises :class:`ConfigError`.
 
@@ -105,8 +95,13 @@ def check_fields(config: Any) -> None:
 
 
 def _bounds_phrase(meta: dict) -> str:
-    bounds = describe_bounds(meta)
-    return f"in {bounds}" if bounds[0] in "([" else bounds
+    """``{"min": 0, "min_open": True, "max": 1}`` gives ``"in (0, 1]"``; one side only gives ``">= 1"``."""
+    low, high = meta.get("min"), meta.get("max")
+    if low is not None and high is not None:
+        return f"in {'(' if meta.get('min_open') else '['}{low:g}, {high:g}{')' if meta.get('max_open') else ']'}"
+    if low is not None:
+        return f"{'>' if meta.get('min_open') else '>='} {low:g}"
+    return f"{'<' if meta.get('max_open') else '<='} {high:g}"
 
 
 def from_mapping(cls: type, data: Any, path: str = "") -> Any:

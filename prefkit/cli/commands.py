@@ -26,7 +26,7 @@ from prefkit.data.validate import FileValidation, ValidateConfig
 from prefkit.errors import PrefkitError, UsageError, ValidationFailed
 from prefkit.lm.compare import CompareConfig
 from prefkit.lm.evaluate import EvalConfig
-from prefkit.lm.lint import LintConfig
+from prefkit.lm.lint import LintConfig, reason_counts
 
 TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
@@ -653,7 +653,7 @@ def evaluate_command(report, per_pair, as_json, **options):
     console.print(table)
     console.print(
         f"ties {m.ties:,} (count half), truncated {m.truncated:,}, not scored {len(m.unscored):,}"
-        + (f" ({counts_text(_reason_counts(m.unscored))})" if m.unscored else ""),
+        + (f" ({counts_text(reason_counts(m.unscored))})" if m.unscored else ""),
         highlight=False,
     )
     for note in m.notes:
@@ -690,13 +690,6 @@ def compare(prompts_file, prompt_texts, **options):
     for row in run_compare(config):
         table.add_row(row["prompt"], row["base"], row["trained"])
     console.print(table)
-
-
-def _reason_counts(records: list[dict]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in records:
-        out[r["reason"]] = out.get(r["reason"], 0) + 1
-    return out
 
 
 def _examples(examples: list[dict]) -> str:

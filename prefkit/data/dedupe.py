@@ -383,9 +383,6 @@ class DedupeResult:
     removed: dict[str, int]
     written: int
 
-    def adds_up(self) -> bool:
-        return self.read == self.rejected + sum(self.removed.values()) + self.written
-
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from prefkit.config import check_fields, option
-from prefkit.data.adapters import BY_NAME, AdaptOptions
+from prefkit.data.adapters import BY_NAME, AdaptOptions, detect_format
 from prefkit.data.adapters.ultrafeedback import BINARIZE
 from prefkit.data.convert import ConvertResult
 from prefkit.data.messages import MESSAGES, is_messages_dtype
@@ -21,7 +21,7 @@ from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import checks_for, detect_style, frame_schema
 from prefkit.data.sources import DETAIL, LINE, REASON, read, resolve
 from prefkit.data.writers import write_json
-from prefkit.errors import ConfigError, ValidationFailed
+from prefkit.errors import ConfigError, UnknownFormatError, ValidationFailed
 
 EXAMPLES = 3
 
@@ -154,9 +154,6 @@ def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame, 
 
 def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:
     """A file in a raw layout prefkit reads: say how to see what converting it would reject."""
-    from prefkit.data.adapters import detect_format
-    from prefkit.errors import UnknownFormatError
-
     try:
         fmt = detect_format(frame, str(path))
     except UnknownFormatError:

@@ -160,30 +160,9 @@ def tokenize_and_audit(dataset, tokenizer, args, long_prompts: str):
     known) as the tokenized pairs training keeps, and the audit (summary and error records)."""
     import datasets
 
-    from prefkit.lm.lint import audit
+    from prefkit.lm.lint import audit_columns
 
-    columns = dataset.to_dict()
-    n = len(dataset)
-    where = [
-        {"source": f, "line": ln, "id": i}
-        for f, ln, i in zip(
-            columns.get("__file", ["-"] * n),
-            columns.get("__line", range(1, n + 1)),
-            columns.get("id", [None] * n),
-            strict=True,
-        )
-    ]
-    result = audit(
-        tokenizer,
-        columns["prompt"],
-        columns["chosen"],
-        columns["rejected"],
-        args.max_length,
-        args.truncation_mode,
-        long_prompts,
-        sources=columns.get("source"),
-        where=where,
-    )
+    result = audit_columns(tokenizer, dataset.to_dict(), args.max_length, args.truncation_mode, long_prompts)
     kept = {name: [ids[i] for i in result.kept] for name, ids in result.tokens.as_columns().items()}
     features = datasets.Features({name: datasets.List(datasets.Value("int64")) for name in kept})
     return (
@@ -201,13 +180,13 @@ def main_process_sees(folder: Path) -> bool:
     return found[0]
 
 
-def write_on_main(folder: Path, build: Callable[[], object]) -> None:
-    """The main process saves the dataset; the others wait for it."""
+def on_main(work: Callable[[], object]) -> None:
+    """The main process does ``work`` (the writing); the others wait for it."""
     from accelerate import PartialState
 
     state = PartialState()
     if state.is_main_process:
-        saved_dataset(folder, build)
+        work()
     state.wait_for_everyone()
 
 
@@ -274,17 +253,16 @@ class PrefkitDPOTrainer(DPOTrainer):
         folder = self.cache_dir / f"tokens-{key}"
         audit_file = self.cache_dir / f"tokens-{key}.audit.json"
         if not main_process_sees(folder):
-            from accelerate import PartialState
 
-            from prefkit.data.writers import write_json
+            def prepare() -> None:
+                from prefkit.data.writers import write_json
 
-            state = PartialState()
-            if state.is_main_process:
                 prepared, audit = tokenize_and_audit(dataset, processing_class, args, self.long_prompts)
                 write_json(audit, audit_file)  # before the folder: a folder on disk has its audit
                 if len(prepared):  # datasets cannot load a saved dataset of no rows; the audit says why
                     saved_dataset(folder, lambda: prepared)
-            state.wait_for_everyone()
+
+            on_main(prepare)
         audit = json.loads(audit_file.read_text(encoding="utf-8"))
         self.token_audits[dataset_name] = audit
         if audit["pairs"] == audit["dropped"]:
@@ -312,10 +290,10 @@ class PrefkitDPOTrainer(DPOTrainer):
         if not main_process_sees(folder):
             if scores_reference_itself(self):
                 scored = self._score_reference(dataset, name, batch_size)
-                write_on_main(folder, lambda: datasets.Dataset.from_dict(scored))
+                on_main(lambda: saved_dataset(folder, lambda: datasets.Dataset.from_dict(scored)))
             else:
                 with_reference = super()._precompute_ref_logps(dataset, name, batch_size)
-                write_on_main(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS))
+                on_main(lambda: saved_dataset(folder, lambda: with_reference.select_columns(REFERENCE_COLUMNS)))
         return datasets.concatenate_datasets([dataset, datasets.load_from_disk(str(folder))], axis=1)
 
     def _score_reference(self, dataset, name: str, batch_size: int) -> dict[str, list[float]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -284,9 +285,6 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
         tokens, records, kept = trimmed_tokens, trim_records, trim_kept
     else:
         trimmed = []
-    reasons: dict[str, int] = {}
-    for r in records:
-        reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
     lengths = {
         name: np.array([len(x) for x in getattr(tokens, f"{name}_ids")], dtype=np.int64)
         for name in ("prompt", "chosen", "rejected")
@@ -296,7 +294,7 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
         pairs=n,
         ok=n - len(records),
         errors=len(records),
-        reasons=dict(sorted(reasons.items())),
+        reasons=reason_counts(records),
         truncated=_truncation({k: v[kept] for k, v in lengths.items()}, max_length),
         lengths={k: _quantiles(v) for k, v in lengths.items()} | {"pair": _quantiles(pair)},
         length_bias=_length_bias(lengths, sources),
@@ -413,33 +411,46 @@ def lint(config: LintConfig) -> LintResult:
 
 
 def audit_frame(tokenizer, frame, max_length, truncation_mode: str, long_prompts: str) -> TokenAudit:
-    """:func:`audit` over a canonical frame (with ``__line`` and ``__file`` when the records should
-    name them)."""
-    columns = frame.columns
+    """:func:`audit_columns` over a canonical polars frame."""
+    return audit_columns(tokenizer, frame.to_dict(as_series=False), max_length, truncation_mode, long_prompts)
+
+
+def audit_columns(tokenizer, columns: dict[str, list], max_length, truncation_mode: str, long_prompts: str):
+    """:func:`audit` over canonical columns (``prompt``, ``chosen``, ``rejected``, and ``source``,
+    ``id``, ``__file``, ``__line`` where known, which the error records and trims then name)."""
+    n = len(columns["prompt"])
     where = [
         {"source": f, "line": ln, "id": i}
         for f, ln, i in zip(
-            frame["__file"].to_list() if "__file" in columns else ["-"] * frame.height,
-            frame["__line"].to_list() if "__line" in columns else list(range(1, frame.height + 1)),
-            frame["id"].to_list(),
+            columns.get("__file", ["-"] * n),
+            columns.get("__line", range(1, n + 1)),
+            columns.get("id", [None] * n),
             strict=True,
         )
     ]
-    prompts = frame["prompt"].to_list()
     result = audit(
         tokenizer,
-        prompts,
-        frame["chosen"].to_list(),
-        frame["rejected"].to_list(),
+        columns["prompt"],
+        columns["chosen"],
+        columns["rejected"],
         max_length,
         truncation_mode,
         long_prompts,
-        sources=frame["source"].to_list(),
+        sources=columns.get("source"),
         where=where,
     )
     for t in result.trimmed:
         t |= {"id": where[t["index"]]["id"], "line": where[t["index"]]["line"]}
     return result
+
+
+def reason_counts(records) -> dict[str, int]:
+    """Records per reason, by reason name.
+
+    >>> reason_counts([{"reason": "tie"}, {"reason": "duplicate"}, {"reason": "tie"}])
+    {'duplicate': 1, 'tie': 2}
+    """
+    return dict(sorted(Counter(r["reason"] for r in records).items()))
 
 
 def token_counter(model: str, trust_remote_code: bool = False):

@@ -21,7 +21,7 @@ import yaml
 
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, UsageError
-from prefkit.lm.lint import LONG_PROMPTS
+from prefkit.lm.lint import LONG_PROMPTS, reason_counts
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 
 # What TRL 1.x and transformers 5 removed or renamed, and what to use instead.
@@ -385,19 +385,12 @@ def token_summary(audits: dict[str, dict]) -> dict:
         "read": train["pairs"],
         "trained": train["pairs"] - train["dropped"],
         "dropped": train["dropped"],
-        "dropped_reasons": _counts(r["reason"] for r in train["error_records"] if r["dropped"]),
+        "dropped_reasons": reason_counts(r for r in train["error_records"] if r["dropped"]),
         "truncated": train["truncated"]["pairs"],
         "errors": train["errors"],
         "reasons": train["reasons"],
         "trimmed": train["long_prompts"]["trimmed"],
     }
-
-
-def _counts(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def write_token_report(out: Path, audits: dict[str, dict]) -> None:
