@@ -72,7 +72,7 @@ def count_tokens(data: Path, max_length: int) -> int:
     """Non-padding tokens of both sequences of every pair, cut to ``max_length`` as training cuts."""
     from prefkit.data.validate import load_canonical
     from prefkit.lm.loading import load_tokenizer
-    from prefkit.lm.tokenize import tokenize_pair
+    from prefkit.lm.pair_tokens import tokenize_pair
 
     tokenizer = load_tokenizer("smollm2-135m-instruct")
     total = 0

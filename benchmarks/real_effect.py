@@ -108,7 +108,7 @@ def main() -> None:
     console.print(
         f"mean reward margin {m.reward_margin.value:.3f} ({m.reward_margin.low:.3f}–{m.reward_margin.high:.3f}); "
         f"ties {m.ties}, truncated {m.truncated}, not scored {len(m.unscored)}; "
-        f"trained {trained.tokens['trained']} pairs ({trained.tokens['trimmed']} prompts trimmed) in "
+        f"trained {trained.tokens.trained} pairs ({trained.tokens.trimmed} prompts trimmed) in "
         f"{trained.steps} steps: train {train_seconds / 60:.1f} min, eval {eval_seconds / 60:.1f} min"
     )
     console.print(json.dumps({"train_seconds": round(train_seconds), "eval_seconds": round(eval_seconds)}))

@@ -17,7 +17,7 @@ def pyplot():
 
 def save_figure(fig, path: Path) -> None:
     """Writes ``fig`` as a PNG atomically, without the software tag (same figure, same bytes), and closes it."""
-    from prefkit.data.writers import atomic_path
+    from prefkit.atomic_files import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})

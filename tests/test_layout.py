@@ -1,4 +1,5 @@
-"""The layout is the architecture: the data side never imports the model side's libraries."""
+"""The layout is the architecture: the data side never imports the model side or the CLI, and the
+working columns are named in one place."""
 
 import ast
 import subprocess
@@ -17,12 +18,15 @@ def test_no_data_module_imports_a_model_library_anywhere_in_its_source():
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
+                # ``from prefkit import __version__`` is a constant; any other name from the package
+                # root goes through its lazy exports to the model side.
+                names = [node.module] if [a.name for a in node.names] != ["__version__"] else []
             offenders += [
                 f"{path.name}: {n}"
                 for n in names
-                if n.split(".")[0] in MODEL_LIBRARIES | {"prefkit"}
-                and (n.split(".")[0] in MODEL_LIBRARIES or n.startswith("prefkit.lm"))
+                if n.split(".")[0] in MODEL_LIBRARIES
+                or n.startswith(("prefkit.lm", "prefkit.cli", "prefkit.api"))
+                or n == "prefkit"  # the package's lazy names reach the model side
             ]
     assert offenders == []
 
@@ -43,3 +47,30 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in {sorted(MODEL_LIBRARIE
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_working_column_names_are_spelled_only_in_the_data_side():
+    """``__line``, ``__file`` and the other row-provenance columns are constants of
+    ``prefkit/data/columns.py``; the model side and the CLI import them instead of spelling them."""
+    offenders = []
+    for path in sorted((PROJECT / "prefkit").rglob("*.py")):
+        if path.parent.name == "data" or "data" in path.relative_to(PROJECT / "prefkit").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+                if text.startswith("__") and not text.endswith("__") and text[2:].isidentifier():
+                    offenders.append(f"{path.relative_to(PROJECT)}: {text!r}")
+    assert offenders == []
+
+
+def test_import_prefkit_is_light_and_names_load_on_first_use():
+    script = """
+import sys
+import prefkit
+light = sorted(m for m in sys.modules if m.split(".")[0] in {"polars", "torch", "transformers", "trl", "datasets"})
+convert = prefkit.convert
+print(light, prefkit.ConvertConfig.__module__, "torch" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] prefkit.data.convert False"

@@ -50,6 +50,8 @@ def annotations(report: ValidationReport, cap: int) -> list[str]:
                 f"prompt overlaps {m['duplicate_of_file']} line {m['duplicate_of_line']} ({m['method']}{similarity})",
             )
         )
+    if report.tokens is not None:
+        found += [(str(r["source"]), r["line"], f"{r['reason']}: {r['detail']}") for r in report.tokens.error_records]
     lines = [annotation(*item) for item in found[:cap]]
     total = max(len(found), report.failing)
     if total > cap:
@@ -80,8 +82,11 @@ def summary(report: ValidationReport) -> str:
         d = report.duplicates
         out += [
             "",
-            f"**Exact duplicate pairs:** {d['duplicates']:,} of {d['pairs']:,} ({d['share']:.2%}; max {d['max_share']:.2%}).",
+            f"**Exact duplicate pairs:** {d.duplicates:,} of {d.pairs:,} ({d.share:.2%}; max {d.max_share:.2%}).",
         ]
+    if report.tokens is not None:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in report.tokens.audit.reasons.items()) or "none"
+        out += ["", f"**Token check:** {report.tokens.errors:,} pairs with token errors ({reasons})."]
     return "\n".join(out) + "\n"
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from prefkit.atomic_files import atomic_path
 from prefkit.data.messages import messages_text
-from prefkit.data.writers import atomic_path
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 TOKEN_PATTERN = r"\w+|[^\w\s]"

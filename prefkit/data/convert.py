@@ -10,34 +10,27 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_id)
 
+from prefkit.atomic_files import line_sink, write_json
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, Format, detect_format, get_format
 from prefkit.data.adapters.base import PairingOptions, Rule, mark
+from prefkit.data.columns import DETAIL, FILE, LINE, REASON
 from prefkit.data.concurrency import ordered_map, prefetched
 from prefkit.data.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.data.reasons import RejectReason
 from prefkit.data.schema import OPTIONAL_COLUMNS, STYLES, canonical_columns, checks_for, frame_schema
-from prefkit.data.sources import DETAIL, LINE, REASON, HubSource, RawRecords, iter_batches, merged, resolve
-from prefkit.data.writers import (
-    ProgressCallback,
-    check_pairs_path,
-    discard,
-    in_background,
-    line_sink,
-    pair_sink,
-    reject_line,
-    sidecar,
-    write_json,
-)
+from prefkit.data.sources import HubSource, RawRecords, iter_batches, merged, resolve
+from prefkit.data.writers import check_pairs_path, discard, in_background, pair_sink, reject_line, sidecar
 from prefkit.errors import FieldMappingError, PrefkitError, RejectsFound, UsageError
+from prefkit.progress import ReportProgress
+from prefkit.results import Result
 
-FILE = "__file"
 # Reasons whose record is not valid JSON text, so the rejects file stores it as a string.
 _RAW_TEXT_REASONS = {RejectReason.INVALID_JSON, RejectReason.INVALID_UTF8}
 
@@ -127,7 +120,7 @@ class SourceCounts:
 
 
 @dataclass
-class ConvertResult:
+class ConvertResult(Result):
     output: str | None
     rejects: str | None
     report: str | None
@@ -141,9 +134,6 @@ class ConvertResult:
     first_rejects: list[dict]
     """The first rejected records ({source, line, reason, detail}), at most ``LISTED``."""
     seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def adapt_batch(raw: RawRecords, fmt: Format | None, options: AdaptOptions, file_index: int) -> pl.DataFrame:
@@ -256,7 +246,7 @@ def converted_batches(
     forced: Format | None,
     options: AdaptOptions,
     keep_ties: bool,
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
 ) -> Iterator[tuple[int, RawRecords, Format | None, pl.DataFrame]]:
     """Reads, adapts, checks and hashes every batch of every file, in order.
 
@@ -293,7 +283,7 @@ def converted_batches(
         progress("writing", len(files), len(files))
 
 
-def convert(config: ConvertConfig, progress: ProgressCallback | None = None, dry_run: bool = False) -> ConvertResult:
+def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_run: bool = False) -> ConvertResult:
     """Converts every source into one canonical file plus its rejects file and report.
 
     Sources stream through in batches (read, adapt, check, hash, dedupe, write), so memory stays
@@ -312,7 +302,7 @@ def convert(config: ConvertConfig, progress: ProgressCallback | None = None, dry
         rejects_path = Path(config.rejects) if config.rejects else sidecar(output, "rejects.jsonl")
         report_path = Path(config.report) if config.report else sidecar(output, "report.json")
     options = config.adapt_options()
-    forced = get_format(config.format) if config.format else (get_format("jsonl") if options.fields else None)
+    forced = get_format(config.format) if config.format else (get_format("custom") if options.fields else None)
 
     files = resolve_all(config.sources)
     labels = [str(path) for _, path in files]
@@ -366,7 +356,7 @@ def read_pairs(
     keep_ties: bool,
     counts: SourceCounts,
     first_file: int = 0,
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
     names: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Every kept pair of ``files`` in memory (canonical columns, ``__file`` from ``first_file``,

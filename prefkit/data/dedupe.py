@@ -16,21 +16,23 @@ to remove as a frame of ``__row``, ``__dup_of`` (the ``__row`` of the row that s
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
+from prefkit.atomic_files import line_sink
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import AdaptOptions
-from prefkit.data.convert import FILE, SourceCounts, read_pairs, resolve_all, to_style
+from prefkit.data.columns import FILE, LINE, ROW
+from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.messages import messages_text
-from prefkit.data.sources import LINE
-from prefkit.data.writers import ProgressCallback, check_pairs_path, line_sink, sidecar, write_pairs
+from prefkit.data.writers import check_pairs_path, sidecar, write_pairs
+from prefkit.progress import ReportProgress
+from prefkit.results import Result
 
-ROW = "__row"
 REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64}
 
 
@@ -378,7 +380,7 @@ def removed_counts(removed: pl.DataFrame) -> dict[str, int]:
 
 
 @dataclass
-class DedupeResult:
+class DedupeResult(Result):
     output: str
     removed_file: str
     rejects: str
@@ -387,9 +389,6 @@ class DedupeResult:
     removed: dict[str, int]
     written: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def dedupe_file(
     source: str,
@@ -397,7 +396,7 @@ def dedupe_file(
     dedupe: DedupeConfig,
     seed: int = DEFAULT_SEED,
     style: str = "conversational",
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
 ) -> DedupeResult:
     """``prefkit dedupe``: one input (any format convert reads), the same dedupe steps as ``mix``.
 

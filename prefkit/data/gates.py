@@ -37,18 +37,27 @@ def prompt_overlap(
 
 @dataclass
 class DuplicateShare:
+    """The ``max_duplicate_share`` gate: how many pairs repeat an earlier one, against the share allowed."""
+
     pairs: int
     duplicates: int
     examples: list[dict]
     """The first duplicates: file and line of the copy and of the pair it repeats."""
+    share: float = 0.0
+    """``duplicates / pairs`` (0 for no pairs)."""
+    max_share: float | None = None
+    """The share the gate allows; None when only measured."""
 
     @property
-    def share(self) -> float:
-        return self.duplicates / self.pairs if self.pairs else 0.0
+    def failed(self) -> bool:
+        return self.max_share is not None and self.share > self.max_share
 
 
-def duplicate_share(pool: pl.DataFrame, labels: list[str], examples: int = 10) -> DuplicateShare:
+def duplicate_share(
+    pool: pl.DataFrame, labels: list[str], examples: int = 10, max_share: float | None = None
+) -> DuplicateShare:
     """How many pairs repeat an earlier pair after NFKC, whitespace and case normalization."""
     found = exact_duplicates(pool)
     records = removal_records(found.head(examples), pool, labels)
-    return DuplicateShare(pairs=pool.height, duplicates=found.height, examples=records)
+    share = found.height / pool.height if pool.height else 0.0
+    return DuplicateShare(pool.height, found.height, records, share=share, max_share=max_share)

@@ -24,13 +24,14 @@ import numpy as np
 import polars as pl
 
 from prefkit import __version__
+from prefkit.atomic_files import line_sink, write_json
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
-from prefkit.data.adapters.base import PairingOptions
+from prefkit.data.adapters.base import PAIRING_FIELDS, PairingOptions
 from prefkit.data.card import TokenCounter, write_card
-from prefkit.data.convert import FILE, SourceCounts, read_pairs, resolve_all, to_style
+from prefkit.data.columns import COPY, FILE, LINE, ROW, SOURCE
+from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
-    ROW,
     DecontaminateConfig,
     DedupeConfig,
     prompt_key,
@@ -39,13 +40,12 @@ from prefkit.data.dedupe import (
     removed_counts,
 )
 from prefkit.data.schema import STYLES
-from prefkit.data.sources import HUB_PREFIX, LINE, HubSource, display_names, file_sha256
+from prefkit.data.sources import HUB_PREFIX, HubSource, display_names, file_sha256
 from prefkit.data.splits import grouped_test_mask
-from prefkit.data.writers import ProgressCallback, line_sink, write_json, write_pairs
+from prefkit.data.writers import write_pairs
 from prefkit.errors import ConfigError, SourceError
-
-SOURCE = "__source"
-COPY = "__copy"
+from prefkit.progress import ReportProgress
+from prefkit.results import Result
 
 
 @dataclass
@@ -108,13 +108,54 @@ class MixConfig:
         elif self.total is not None:
             raise ConfigError("total: only used with weights; give each source a weight, or drop total")
 
+    @classmethod
+    def from_sources(
+        cls,
+        paths: list[str],
+        weights: list[float] | None = None,
+        near: bool = False,
+        decontaminate: list[str] = (),
+        **options,
+    ) -> MixConfig:
+        """The quick form, without a recipe: each path a source read as it is (format detected),
+        ``weights`` one per source, ``near`` MinHash dedupe, ``decontaminate`` evaluation files.
+        ``options`` are other :class:`MixConfig` fields, or :class:`MixSource` pairing fields given to every source.
 
-def load_recipe(path: str | Path) -> MixConfig:
-    """Reads and checks a mix recipe. ``decontaminate: [files]`` is short for ``{files: [...]}``."""
+        >>> config = MixConfig.from_sources(["a.jsonl", "b.jsonl"], weights=[0.7, 0.3], total=100, near=True)
+        >>> [(s.path, s.weight) for s in config.sources], config.total, config.dedupe.near
+        ([('a.jsonl', 0.7), ('b.jsonl', 0.3)], 100, True)
+        """
+        weights = list(weights) if weights is not None else [None] * len(paths)
+        if len(weights) != len(paths):
+            raise ConfigError(f"weights: {len(weights)} weights for {len(paths)} sources")
+        pairing = {k: options.pop(k) for k in list(options) if k in PAIRING_FIELDS}
+        config = cls(
+            sources=[MixSource(path=str(p), weight=w, **pairing) for p, w in zip(paths, weights, strict=True)],
+            dedupe=DedupeConfig(near=near),
+            decontaminate=DecontaminateConfig(files=[str(f) for f in decontaminate]),
+            **options,
+        )
+        config.check()
+        return config
+
+
+def load_recipe(path: str | Path, seed: int | None = None) -> MixConfig:
+    """Reads and checks a mix recipe; ``seed`` overrides the recipe's. ``decontaminate: [files]`` is
+    short for ``{files: [...]}``.
+
+    >>> import tempfile, pathlib
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "mix.yaml"
+    >>> _ = recipe.write_text("sources: [{path: a.jsonl, weight: 0.5}, {path: b.jsonl, weight: 0.5}]\\ntotal: 10\\n")
+    >>> config = load_recipe(recipe, seed=3)
+    >>> [s.weight for s in config.sources], config.total, config.seed
+    ([0.5, 0.5], 10, 3)
+    """
     data = load_yaml(path)
     if isinstance(data.get("decontaminate"), list):
         data["decontaminate"] = {"files": data["decontaminate"]}
     config = from_mapping(MixConfig, data)
+    if seed is not None:
+        config.seed = seed
     config.check()
     return config
 
@@ -142,16 +183,13 @@ class MixCounts(SourceCounts):
 
 
 @dataclass
-class MixResult:
+class MixResult(Result):
     out_dir: str
     train: int
     test: int
     sources: list[MixCounts]
     removed: dict[str, int]
     files: dict[str, str]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -163,7 +201,7 @@ class LoadedSources:
     inputs: list[dict]
 
 
-def load_sources(config: MixConfig, progress: ProgressCallback | None = None) -> LoadedSources:
+def load_sources(config: MixConfig, progress: ReportProgress | None = None) -> LoadedSources:
     """Reads every source through its adapter; rejected records go to the rejects lines.
 
     Outputs name each source by :func:`display_names` (a file name, and its sha256 in the
@@ -182,7 +220,7 @@ def load_sources(config: MixConfig, progress: ProgressCallback | None = None) ->
         options = AdaptOptions(
             fields=tuple(src.fields.items()), seed=config.seed, keep_ties=config.keep_ties, **src.pairing()
         )
-        forced = get_format(src.format) if src.format else (get_format("jsonl") if src.fields else None)
+        forced = get_format(src.format) if src.format else (get_format("custom") if src.fields else None)
         pairs, rejected = read_pairs(
             files, forced, options, config.keep_ties, count, len(labels), progress, names=names
         )
@@ -295,7 +333,7 @@ def _load_eval(config: MixConfig) -> tuple[pl.DataFrame | None, list[str]]:
 def mix(
     config: MixConfig,
     out_dir: str | Path,
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
     token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
 ) -> MixResult:

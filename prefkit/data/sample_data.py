@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefkit.atomic_files import write_lines
 from prefkit.config import DEFAULT_SEED, check_fields, option
-from prefkit.data.writers import write_lines
 
 
 @dataclass(frozen=True)

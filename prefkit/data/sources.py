@@ -24,12 +24,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from prefkit.data.columns import DETAIL, LINE, REASON
 from prefkit.data.reasons import RejectReason
 from prefkit.errors import SourceError
 
-LINE = "__line"
-REASON = "__reason"
-DETAIL = "__detail"
 REJECTS_SCHEMA = {LINE: pl.Int64, REASON: pl.String, DETAIL: pl.String}
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".ndjson", ".ndjson.gz")
 HUB_PREFIX = "hf:"

@@ -7,11 +7,14 @@ pandera's lazy validation on the same model ``convert`` writes against.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
+from prefkit.atomic_files import write_json
 from prefkit.config import check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, detect_format
 from prefkit.data.adapters.base import PairingOptions, as_text_struct
@@ -20,8 +23,11 @@ from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import OPTIONAL_COLUMNS, checks_for, detect_style, frame_schema
 from prefkit.data.sources import DETAIL, LINE, REASON, read, resolve
-from prefkit.data.writers import write_json
 from prefkit.errors import ConfigError, UnknownFormatError, ValidationFailed
+from prefkit.results import Result, plain
+
+if TYPE_CHECKING:
+    from prefkit.data.gates import DuplicateShare
 
 EXAMPLES = 3
 
@@ -230,7 +236,7 @@ class ValidateConfig(PairingOptions):
         choices=("auto", *sorted(BY_NAME)),
     )
     fields: list[str] = option(
-        [], "With --format jsonl: mapping KEY=PATH, as convert's --field.", flags=("--field",), metavar="KEY=PATH"
+        [], "With --format custom: mapping KEY=PATH, as convert's --field.", flags=("--field",), metavar="KEY=PATH"
     )
     keep_ties: bool = option(False, "With --format: keep pairs whose scores are equal.")
     no_overlap: list[str] = option(
@@ -256,27 +262,59 @@ class ValidateConfig(PairingOptions):
         parse_fail_on(self.fail_on)
 
 
+class TokenCheck(Protocol):
+    """What a token-level check of the files returns (:class:`prefkit.lm.lint.LintResult` is one).
+
+    The data side never imports the model side; ``prefkit.validate(..., model=M)`` passes the check in.
+    """
+
+    errors: int
+    """Pairs with a token error."""
+    error_records: list[dict]
+    """Each of them: ``{source, line, id, reason, detail}``."""
+
+    def to_dict(self) -> dict: ...
+
+
 @dataclass
-class ValidationReport:
-    """Everything ``prefkit validate`` found; ``ok`` says whether the run passes under ``fail_on``."""
+class ValidationReport(Result):
+    """Everything ``prefkit validate`` found, computed once: the report file, ``--json``, the tables,
+    the exit code and the GitHub output all read this. ``ok`` says whether the run passes under
+    ``fail_on``, the gates and the token check."""
 
     records: int
     failing: int
+    """Records failing the schema (or that a dry-run convert would reject), plus pairs with a token error."""
     files: list[FileValidation] = field(default_factory=list)
     conversion: ConvertResult | None = None
     overlap: list[dict] | None = None
-    duplicates: dict | None = None
+    duplicates: DuplicateShare | None = None
+    tokens: TokenCheck | None = None
+    """The token-level audit (``model`` given and every file conforms), else None."""
     gates_failed: list[str] = field(default_factory=list)
     ok: bool = True
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        out = plain(self)
         out["files"] = [f.to_dict() for f in self.files]
+        out["tokens"] = self.tokens.to_dict() if self.tokens is not None else None
         return out
 
 
-def validate(config: ValidateConfig) -> ValidationReport:
-    """Runs the schema check (or, with ``format``, a dry-run convert) and the configured gates."""
+def validate(config: ValidateConfig, check_tokens: Callable[[list[str]], TokenCheck] | None = None) -> ValidationReport:
+    """Runs the schema check (or, with ``format``, a dry-run convert), the configured gates and, when
+    ``check_tokens`` is given and every file conforms, the token check; writes the report when asked.
+
+    >>> import tempfile, json, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> row = {"id": "a", "source": "x", "prompt": [{"role": "user", "content": "2+2?"}],
+    ...        "chosen": [{"role": "assistant", "content": "4"}], "rejected": [{"role": "assistant", "content": "5"}],
+    ...        "score_chosen": None, "score_rejected": None}
+    >>> _ = (folder / "pairs.jsonl").write_text(json.dumps(row) + "\\n" + "{not json\\n")
+    >>> report = validate(ValidateConfig(files=[str(folder / "pairs.jsonl")]))
+    >>> report.ok, report.records, report.failing, report.files[0].failures[0].check
+    (False, 2, 1, 'invalid_json')
+    """
     if config.format:
         from prefkit.data.convert import ConvertConfig, convert
 
@@ -297,7 +335,7 @@ def validate(config: ValidateConfig) -> ValidationReport:
         )
         options = AdaptOptions()
     if config.no_overlap or config.max_duplicate_share is not None:
-        from prefkit.data.gates import duplicate_share, prompt_overlap, read_pool
+        from prefkit.data.gates import duplicate_share, prompt_overlap, read_pool  # MinHash: only when asked
 
         pool, labels = read_pool(config.files, options)
         if config.no_overlap:
@@ -305,10 +343,14 @@ def validate(config: ValidateConfig) -> ValidationReport:
             if report.overlap:
                 report.gates_failed.append("no_overlap")
         if config.max_duplicate_share is not None:
-            found = duplicate_share(pool, labels)
-            report.duplicates = asdict(found) | {"share": found.share, "max_share": config.max_duplicate_share}
-            if found.share > config.max_duplicate_share:
+            report.duplicates = duplicate_share(pool, labels, max_share=config.max_duplicate_share)
+            if report.duplicates.failed:
                 report.gates_failed.append("max_duplicate_share")
+    if check_tokens is not None and report.files and all(f.ok for f in report.files):
+        report.tokens = check_tokens(list(config.files))
+        report.failing += report.tokens.errors
+        if report.tokens.errors:
+            report.gates_failed.append("tokens")
     threshold = parse_fail_on(config.fail_on)
     if threshold is not None:
         share = report.failing / report.records if report.records else 0.0

@@ -1,68 +1,23 @@
-"""Writing outputs so that a failed run never leaves a half-written file behind.
+"""Writing pair files and rejects so that a failed run never leaves a half-written file behind.
 
-Each writer writes a temporary sibling and renames it over the target only when complete.
+Each writer writes through :func:`prefkit.atomic_files.atomic_path`: a temporary file renamed over
+the target only when complete. The generic atomic writers live in :mod:`prefkit.atomic_files`,
+which the model side uses too.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
+from prefkit.atomic_files import atomic_path
 from prefkit.errors import UsageError
 
 PAIR_SUFFIXES = (".jsonl", ".parquet")
-
-
-def _anonymous_file(folder: Path) -> int | None:
-    """A file descriptor of a new file in ``folder`` with no name yet (Linux ``O_TMPFILE``), or None."""
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not Path("/proc/self/fd").is_dir():
-        return None
-    try:
-        return os.open(folder, flag | os.O_RDWR, 0o644)
-    except OSError:  # a filesystem without O_TMPFILE support
-        return None
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yields a temporary path to write; it replaces ``path`` only if the block succeeds.
-
-    Where the system allows, the temporary file has no name until it is complete (``O_TMPFILE``),
-    so a process killed mid-write, even by SIGKILL, leaves nothing behind; it is linked under a
-    staging name and renamed over ``path`` in one step at the end. Elsewhere a hidden sibling
-    ``.NAME.tmp-PID`` is written and removed on any error.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = _anonymous_file(path.parent)
-    if fd is None:
-        try:
-            yield staged
-            os.replace(staged, path)
-        finally:
-            staged.unlink(missing_ok=True)
-        return
-    try:
-        yield Path(f"/proc/self/fd/{fd}")
-        # A directory fd makes Python call linkat(AT_SYMLINK_FOLLOW), which follows the /proc
-        # link to the unnamed file; plain link() would try to link the /proc entry itself.
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.link(f"/proc/self/fd/{fd}", staged.name, dst_dir_fd=folder, follow_symlinks=True)
-        finally:
-            os.close(folder)
-        try:
-            os.replace(staged, path)
-        finally:
-            staged.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
 
 
 def check_pairs_path(path: Path) -> None:
@@ -166,29 +121,6 @@ def in_background(write: Callable[[pl.DataFrame], None]):
             pending.pop().result()
 
 
-@contextmanager
-def line_sink(path: Path):
-    """Yields a function that appends text lines to ``path``, renamed into place at the end."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-
-        def write(lines: Iterable[str]) -> None:
-            for line in lines:
-                handle.write(line)
-                handle.write("\n")
-
-        yield write
-
-
-def write_json(data: object, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def write_lines(lines: Iterable[str], path: Path) -> None:
-    with line_sink(path) as write:
-        write(lines)
-
-
 def sidecar(output: Path, kind: str) -> Path:
     """``out/name.jsonl`` gives ``out/name.rejects.jsonl`` for kind ``rejects.jsonl``."""
     stem = output.name
@@ -206,6 +138,3 @@ def reject_line(source: str, line: int, reason: str, detail: str | None, record:
     head = json.dumps({"source": source, "line": line, "reason": reason, "detail": detail}, ensure_ascii=False)
     body = record.strip() if record_is_json else json.dumps(record, ensure_ascii=False)
     return f'{head[:-1]}, "record": {body}}}'
-
-
-ProgressCallback = Callable[[str, int, int], None]

@@ -69,8 +69,17 @@ def generate_answers(model, tokenizer, prompts: list[str], config: CompareConfig
     return answers
 
 
-def compare(config: CompareConfig) -> list[dict[str, str]]:
-    """Answers of the base and the trained model to each prompt: ``[{prompt, base, trained}]``."""
+@dataclass
+class Answers:
+    """One prompt's answers: the base model's (before training) and the trained model's."""
+
+    prompt: str
+    base: str
+    trained: str
+
+
+def compare(config: CompareConfig) -> list[Answers]:
+    """Answers of the base and the trained model to each prompt, in prompt order."""
     from prefkit.lm.loading import load_causal_lm
 
     policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
@@ -82,4 +91,4 @@ def compare(config: CompareConfig) -> list[dict[str, str]]:
     else:
         with policy.disable_adapter():
             base = generate_answers(policy, tokenizer, config.prompts, config)
-    return [{"prompt": p, "base": b, "trained": t} for p, b, t in zip(config.prompts, base, trained, strict=True)]
+    return [Answers(p, b, t) for p, b, t in zip(config.prompts, base, trained, strict=True)]

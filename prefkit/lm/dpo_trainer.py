@@ -33,6 +33,8 @@ from pathlib import Path
 
 from trl import DPOTrainer
 
+from prefkit.progress import ReportProgress
+
 REFERENCE_COLUMNS = ["ref_chosen_logps", "ref_rejected_logps"]
 TOKENIZATION_VERSION = "prefkit-1"
 """Changes whenever prefkit's tokenization or audit changes what it keeps, so old caches are not reused."""
@@ -219,7 +221,7 @@ class PrefkitDPOTrainer(DPOTrainer):
         reference_hash: str | None = None,
         long_prompts: str = "drop",
         on_token_errors: str = "warn",
-        progress: Callable[[str, int, int | None], None] | None = None,
+        progress: ReportProgress | None = None,
         **kwargs,
     ):
         # Set before TRL's __init__, which prepares the datasets through the hooks below.
@@ -263,7 +265,7 @@ class PrefkitDPOTrainer(DPOTrainer):
         if not main_process_sees(folder):
 
             def prepare() -> None:
-                from prefkit.data.writers import write_json
+                from prefkit.atomic_files import write_json
 
                 prepared, audit = tokenize_and_audit(dataset, processing_class, args, self.long_prompts)
                 write_json(audit, audit_file)  # before the folder: a folder on disk has its audit

@@ -24,8 +24,9 @@ import numpy as np
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ConfigError
-from prefkit.lm.reward_bench import is_reward_bench, section_scores, subset_accuracy
+from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
 from prefkit.lm.scoring import PairLogps, reply_logps
+from prefkit.results import Result, plain
 
 
 @dataclass
@@ -126,6 +127,8 @@ class EvalConfig:
     by: str | None = option(
         None, "Also report every metric per group: source, or a metadata field such as metadata.subset."
     )
+    report: str | None = option(None, "Write the metrics as JSON to this path.")
+    per_pair: str | None = option(None, "Write every pair's four log-probs as JSON Lines to this path.")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -140,16 +143,42 @@ class GroupMetrics:
 
 
 @dataclass
-class EvalResult:
-    metrics: PreferenceMetrics
-    policy: PairLogps
-    reference: PairLogps | None
-    ids: list[str]
+class RewardBenchScores:
+    """RewardBench's per-subset accuracies and section scores (Chat, Chat Hard, Safety, Reasoning)."""
+
+    subsets: dict[str, float]
+    sections: dict[str, float]
+    mean_of_sections: float | None
+    reference_free: bool
+    """Scored by the policy's log-probs alone (no reference model), RewardBench's reference-free mode."""
+
+
+@dataclass
+class EvalResult(Result):
+    """``prefkit eval``'s result: the metrics (and per group with ``by``), and every scored pair's log-probs."""
+
+    model: str
+    data: str
     reference_kind: str
+    """What the reference is: ``none``, a model name, or ``base model (adapters disabled)``."""
+    metrics: PreferenceMetrics
+    policy: PairLogps = field(repr=False)
+    reference: PairLogps | None = field(repr=False)
+    ids: list[str] = field(repr=False)
+    """The scored pairs' ids, in the order of ``policy`` and ``reference``."""
+    by: str | None = None
     groups: list[GroupMetrics] = field(default_factory=list)
     """With ``by``: the metrics of each group, in group order."""
-    reward_bench: dict | None = None
-    """With ``by=metadata.subset`` on RewardBench data: ``{"subsets": {...}, "sections": {...}}``."""
+    reward_bench: RewardBenchScores | None = None
+    """With ``by=metadata.subset`` on RewardBench data."""
+
+    def to_dict(self) -> dict:
+        """The report: the overall metrics at the top level, then the model, data and reference, and the groups."""
+        out = plain(self.metrics) | {"model": self.model, "data": self.data, "reference": self.reference_kind}
+        if self.by:
+            out |= {"by": self.by, "groups": [{"group": g.group} | plain(g.metrics) for g in self.groups]}
+            out["reward_bench"] = plain(self.reward_bench)
+        return out
 
 
 def group_labels(frame, by: str):
@@ -189,6 +218,7 @@ def _subset(logps: PairLogps | None, mask: np.ndarray) -> PairLogps | None:
 
 def evaluate(config: EvalConfig) -> EvalResult:
     """Scores every pair of ``config.data`` under the policy and the reference."""
+    from prefkit.data.columns import LINE
     from prefkit.data.validate import load_canonical
     from prefkit.lm.lint import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.loading import load_causal_lm, load_policy
@@ -203,7 +233,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
     checked = audit_frame(tokenizer, frame, config.max_length, "keep_start", "drop")
     unscorable = NO_SIGNAL - {TokenReason.IDENTICAL_AFTER_TRUNCATION}
     skip = {r["line"]: r for r in checked.error_records if r["reason"] in unscorable}
-    lines = frame["__line"].to_list()
+    lines = frame[LINE].to_list()
     keep = [i for i, line in enumerate(lines) if line not in skip]
     columns = checked.tokens.as_columns()
     tokenized = list(zip(*([ids[i] for i in keep] for ids in columns.values()), strict=True))
@@ -226,17 +256,39 @@ def evaluate(config: EvalConfig) -> EvalResult:
     ]
     ids = frame["id"].to_list()
     result = EvalResult(
-        metrics=metrics, policy=scored, reference=reference, ids=[ids[i] for i in keep], reference_kind=kind
+        model=config.model,
+        data=config.data,
+        reference_kind=kind,
+        metrics=metrics,
+        policy=scored,
+        reference=reference,
+        ids=[ids[i] for i in keep],
+        by=config.by,
     )
     if labels is not None:
         labels = labels[keep]
         result.groups = grouped_metrics(scored, reference, labels, beta, config.seed)
         if config.by == "metadata.subset" and is_reward_bench(set(labels.tolist())):
             result.reward_bench = reward_bench_scores(scored, reference, labels)
+    write_eval_outputs(result, config)
     return result
 
 
-def reward_bench_scores(policy: PairLogps, reference: PairLogps | None, subsets: np.ndarray) -> dict:
+def write_eval_outputs(result: EvalResult, config: EvalConfig) -> None:
+    """The report (``config.report``) and the per-pair log-probs (``config.per_pair``), when asked."""
+    import json
+    from pathlib import Path
+
+    from prefkit.atomic_files import line_sink, write_json
+
+    if config.report:
+        write_json(result.to_dict(), Path(config.report))
+    if config.per_pair:
+        with line_sink(Path(config.per_pair)) as write:
+            write(json.dumps(r) for r in per_pair_records(result))
+
+
+def reward_bench_scores(policy: PairLogps, reference: PairLogps | None, subsets: np.ndarray) -> RewardBenchScores:
     """RewardBench's per-subset accuracies and section scores from the implicit-reward decision
     (policy log-probs alone when there is no reference, RewardBench's reference-free mode)."""
     chosen, rejected = policy.chosen, policy.rejected
@@ -244,12 +296,12 @@ def reward_bench_scores(policy: PairLogps, reference: PairLogps | None, subsets:
         chosen, rejected = chosen - reference.chosen, rejected - reference.rejected
     accuracy = subset_accuracy(chosen, rejected, subsets)
     sections = section_scores(accuracy)
-    return {
-        "subsets": accuracy,
-        "sections": sections,
-        "mean_of_sections": float(np.mean(list(sections.values()))) if sections else None,
-        "reference_free": reference is None,
-    }
+    return RewardBenchScores(
+        subsets=accuracy,
+        sections=sections,
+        mean_of_sections=float(np.mean(list(sections.values()))) if sections else None,
+        reference_free=reference is None,
+    )
 
 
 def per_pair_records(result: EvalResult) -> list[dict]:

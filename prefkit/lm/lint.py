@@ -1,6 +1,6 @@
 """``prefkit lint``: what the chat template and truncation do to each pair before training.
 
-Pairs are tokenized by :func:`prefkit.lm.tokenize.tokenize_pairs`, the tokenization ``train`` and
+Pairs are tokenized by :func:`prefkit.lm.pair_tokens.tokenize_pairs`, the tokenization ``train`` and
 ``eval`` use, and truncated as TRL's collator truncates them. Each pair gets at most one error, the
 first of:
 
@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from prefkit.config import check_fields, option
+from prefkit.data.columns import FILE, LINE
 from prefkit.lm.loading import DEFAULT_MODEL
-from prefkit.lm.tokenize import TokenizedPairs, paused_gc, tokenize_pairs, truncate
+from prefkit.lm.pair_tokens import TokenizedPairs, paused_gc, tokenize_pairs, truncate
+from prefkit.results import Result, plain
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TRUNCATION_MODES = ("keep_start", "keep_end")
@@ -86,25 +88,85 @@ class LintConfig:
 
 
 @dataclass
-class TokenAudit:
+class Truncation:
+    """Of the pairs training keeps: how many lose tokens to ``max_length``, on which side, and how many tokens."""
+
+    pairs: int = 0
+    chosen: int = 0
+    """Pairs whose chosen sequence alone is cut."""
+    rejected: int = 0
+    """Pairs whose rejected sequence alone is cut."""
+    both: int = 0
+    tokens_lost: int = 0
+
+
+@dataclass
+class LengthQuantiles:
+    """Token length quantiles of one part of the pairs (None when there are no pairs)."""
+
+    p5: int | None = None
+    p25: int | None = None
+    p50: int | None = None
+    p75: int | None = None
+    p95: int | None = None
+    max: int | None = None
+
+
+@dataclass
+class TokenLengths:
+    """Length quantiles of the prompt, each reply, and the longer whole sequence of each pair."""
+
+    prompt: LengthQuantiles
+    chosen: LengthQuantiles
+    rejected: LengthQuantiles
+    pair: LengthQuantiles
+
+
+@dataclass
+class LengthBias:
+    """One source's length bias: a model can learn "longer is better" from it when ``chosen_longer`` is far from 0.5."""
+
+    pairs: int
+    chosen_longer: float
+    """Share of pairs whose chosen reply has more tokens than the rejected one."""
+    mean_difference: float
+    """Mean of chosen minus rejected reply tokens."""
+
+
+@dataclass
+class LongPrompts:
+    """The ``long_prompts`` choice made, and how many pairs each choice would let training keep."""
+
+    choice: str
+    kept: dict[str, int]
+    """Pairs training keeps under each choice: ``{"drop": n, "trim_turns": m}``."""
+    trimmed: int
+    """Prompts trimmed under the choice made (0 under ``drop``)."""
+
+
+@dataclass
+class TokenAudit(Result):
     """The audit of a set of pairs; ``pairs == ok + errors``. ``kept`` indexes the pairs training uses."""
 
     pairs: int
     ok: int
     errors: int
     reasons: dict[str, int]
-    truncated: dict
-    lengths: dict
-    length_bias: dict
-    long_prompts: dict
+    truncated: Truncation
+    lengths: TokenLengths
+    length_bias: dict[str, LengthBias]
+    """Per source."""
+    long_prompts: LongPrompts
     trimmed: list[dict]
+    """Each trimmed prompt: ``{index, turns_removed, prompt_tokens_before, prompt_tokens_after}`` (and
+    ``id`` and ``line`` where known)."""
     error_records: list[dict] = field(repr=False)
+    """Each pair with an error, as the rejects file writes it: ``{source, line, id, reason, detail, dropped}``."""
     kept: list[int] = field(repr=False)
     tokens: TokenizedPairs = field(repr=False)
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr}
-        return out | {"dropped": self.dropped}
+        return plain(self) | {"dropped": self.dropped}
 
     @property
     def dropped(self) -> int:
@@ -207,10 +269,11 @@ def _fits(prompt: int, chosen: int, rejected: int, max_length: int | None) -> bo
     return max_length is None or prompt + max(chosen, rejected) <= max_length
 
 
-def _quantiles(values: np.ndarray) -> dict:
+def _quantiles(values: np.ndarray) -> LengthQuantiles:
     if not len(values):
-        return {}
-    return {f"p{round(q * 100)}": int(np.quantile(values, q)) for q in QUANTILES} | {"max": int(values.max())}
+        return LengthQuantiles()
+    found = {f"p{round(q * 100)}": int(np.quantile(values, q)) for q in QUANTILES}
+    return LengthQuantiles(**found, max=int(values.max()))
 
 
 def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, where: list[dict], only=None):
@@ -296,9 +359,9 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
         errors=len(records),
         reasons=reason_counts(records),
         truncated=_truncation({k: v[kept] for k, v in lengths.items()}, max_length),
-        lengths={k: _quantiles(v) for k, v in lengths.items()} | {"pair": _quantiles(pair)},
+        lengths=TokenLengths(**{k: _quantiles(v) for k, v in lengths.items()}, pair=_quantiles(pair)),
         length_bias=_length_bias(lengths, sources),
-        long_prompts={"kept": kept_by_choice, "choice": long_prompts, "trimmed": len(trimmed)},
+        long_prompts=LongPrompts(choice=long_prompts, kept=kept_by_choice, trimmed=len(trimmed)),
         trimmed=trimmed,
         error_records=records,
         kept=kept,
@@ -306,33 +369,33 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
     )
 
 
-def _truncation(lengths: dict[str, np.ndarray], max_length: int | None) -> dict:
+def _truncation(lengths: dict[str, np.ndarray], max_length: int | None) -> Truncation:
     """Of the pairs training keeps (``lengths`` of those only): how many lose tokens, on which side."""
     if max_length is None:
-        return {"pairs": 0, "chosen": 0, "rejected": 0, "both": 0, "tokens_lost": 0}
+        return Truncation()
     over = {side: np.maximum(lengths["prompt"] + lengths[side] - max_length, 0) for side in ("chosen", "rejected")}
     c, r = over["chosen"] > 0, over["rejected"] > 0
-    return {
-        "pairs": int((c | r).sum()),
-        "chosen": int((c & ~r).sum()),
-        "rejected": int((r & ~c).sum()),
-        "both": int((c & r).sum()),
-        "tokens_lost": int(over["chosen"].sum() + over["rejected"].sum()),
-    }
+    return Truncation(
+        pairs=int((c | r).sum()),
+        chosen=int((c & ~r).sum()),
+        rejected=int((r & ~c).sum()),
+        both=int((c & r).sum()),
+        tokens_lost=int(over["chosen"].sum() + over["rejected"].sum()),
+    )
 
 
-def _length_bias(lengths: dict[str, np.ndarray], sources: list[str]) -> dict:
+def _length_bias(lengths: dict[str, np.ndarray], sources: list[str]) -> dict[str, LengthBias]:
     """Per source: share of pairs whose chosen reply has more tokens than the rejected, and the mean difference."""
     out = {}
     source_array = np.array(sources, dtype=object)
     for source in dict.fromkeys(sources):
         mask = source_array == source
         diff = lengths["chosen"][mask] - lengths["rejected"][mask]
-        out[source] = {
-            "pairs": int(mask.sum()),
-            "chosen_longer": round(float((diff > 0).mean()), 4),
-            "mean_difference": round(float(diff.mean()), 2),
-        }
+        out[source] = LengthBias(
+            pairs=int(mask.sum()),
+            chosen_longer=round(float((diff > 0).mean()), 4),
+            mean_difference=round(float(diff.mean()), 2),
+        )
     return out
 
 
@@ -376,31 +439,55 @@ def _trim_turns(tokenizer, prompts, chosen, rejected, tokens: TokenizedPairs, ma
 
 
 @dataclass
-class LintResult:
+class LintResult(Result):
+    """The token audit of some files under one model's tokenizer and chat template."""
+
     audit: TokenAudit
     files: list[str]
-    config: dict
+    config: LintConfig
+
+    @property
+    def errors(self) -> int:
+        """Pairs with a token error (``prefkit lint`` exits 1 when there is any)."""
+        return self.audit.errors
+
+    @property
+    def error_records(self) -> list[dict]:
+        return self.audit.error_records
 
     def to_dict(self) -> dict:
-        return self.audit.to_dict() | {"files": self.files, "config": self.config}
+        settings = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in ("files", "report", "rejects")}
+        return self.audit.to_dict() | {"files": self.files, "config": settings}
 
 
 def lint(config: LintConfig) -> LintResult:
-    """Audits canonical files under one tokenizer; writes the report and the rejects when asked."""
+    """Audits canonical files under one tokenizer; writes the report and the rejects when asked.
+
+    >>> import tempfile, pathlib
+    >>> from prefkit.data.sample_data import write_sample
+    >>> from prefkit.data.convert import ConvertConfig, convert
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pairs = convert(ConvertConfig([str(write_sample(folder)["train"])], output=str(folder / "train.jsonl")))
+    >>> result = lint(LintConfig([str(folder / "train.jsonl")], max_length=64))
+    >>> result.audit.pairs == pairs.written, result.audit.pairs == result.audit.ok + result.audit.errors
+    (True, True)
+    >>> result.audit.lengths.prompt.max < 64, result.audit.long_prompts.choice
+    (True, 'drop')
+    """
     import polars as pl
 
+    from prefkit.atomic_files import line_sink, write_json
     from prefkit.data.validate import load_canonical
-    from prefkit.data.writers import line_sink, write_json
     from prefkit.lm.loading import load_tokenizer
 
-    frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias("__file")) for path in config.files]
+    frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias(FILE)) for path in config.files]
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     frame = pl.concat(frames, how="diagonal_relaxed")
     result = audit_frame(tokenizer, frame, config.max_length, config.truncation_mode, config.long_prompts)
     out = LintResult(
         audit=result,
         files=list(config.files),
-        config={k: v for k, v in dataclasses.asdict(config).items() if k not in ("files", "report", "rejects")},
+        config=config,
     )
     if config.report:
         write_json(out.to_dict(), Path(config.report))
@@ -422,8 +509,8 @@ def audit_columns(tokenizer, columns: dict[str, list], max_length, truncation_mo
     where = [
         {"source": f, "line": ln, "id": i}
         for f, ln, i in zip(
-            columns.get("__file", ["-"] * n),
-            columns.get("__line", range(1, n + 1)),
+            columns.get(FILE, ["-"] * n),
+            columns.get(LINE, range(1, n + 1)),
             columns.get("id", [None] * n),
             strict=True,
         )

@@ -149,3 +149,41 @@ def load_policy(model: str, trust_remote_code: bool = False):
         tokenizer_source = path if (Path(path) / "tokenizer_config.json").exists() else base_name
         return policy, load_tokenizer(tokenizer_source, trust_remote_code), True
     return load_causal_lm(path, trust_remote_code), load_tokenizer(path, trust_remote_code), False
+
+
+TINY_DIMENSIONS = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+}
+"""The size of :func:`tiny_random_model`: trains a step in well under a second on a CPU."""
+
+
+def tiny_random_model(folder: str | Path, tokenizer: str = DEFAULT_MODEL, seed: int = 0) -> Path:
+    """A two-layer Llama with random weights and a real tokenizer and chat template, saved in ``folder``.
+
+    For trying a recipe or a script end to end in seconds, offline, before the real run (and for
+    prefkit's own examples and tests): it tokenizes exactly as ``tokenizer`` does, and learns nothing.
+
+    >>> import tempfile
+    >>> from transformers import AutoConfig
+    >>> folder = tiny_random_model(tempfile.mkdtemp())
+    >>> config = AutoConfig.from_pretrained(folder)
+    >>> config.model_type, config.num_hidden_layers, config.vocab_size
+    ('llama', 2, 49152)
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = Path(folder)
+    loaded = load_tokenizer(tokenizer)
+    ids = {name: getattr(loaded, name) for name in ("pad_token_id", "bos_token_id", "eos_token_id")}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(loaded), **TINY_DIMENSIONS, **ids))
+    model.save_pretrained(folder)
+    loaded.save_pretrained(folder)
+    return folder

@@ -9,12 +9,22 @@ prompts with the model before and after.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefkit.config import check_fields, option
+from prefkit.progress import ReportProgress
+from prefkit.results import Result
+
+if TYPE_CHECKING:  # the stages load lazily: the CLI imports this module for its options alone
+    from prefkit.data.convert import ConvertResult
+    from prefkit.data.validate import FileValidation
+    from prefkit.lm.compare import Answers
+    from prefkit.lm.evaluate import EvalResult
+    from prefkit.lm.lint import LintResult
+    from prefkit.lm.train import TrainResult
 
 
 def packaged_recipe() -> Path:
@@ -35,25 +45,29 @@ class QuickstartConfig:
 
 
 @dataclass
-class QuickstartResult:
+class QuickstartResult(Result):
+    """Every stage's own result, as its command returns it, and the seconds each stage took."""
+
     directory: str
-    conversions: dict  # name -> ConvertResult
-    validations: list  # FileValidation
-    lint: object  # LintResult
-    train: object  # TrainResult
-    eval: object  # EvalResult
-    generations: list[dict]  # {prompt, base, trained}
-    seconds: dict[str, float]  # per stage
+    conversions: dict[str, ConvertResult]
+    """``train`` and ``heldout``."""
+    validations: list[FileValidation]
+    lint: LintResult
+    train: TrainResult
+    eval: EvalResult
+    generations: list[Answers]
+    seconds: dict[str, float]
+    """Per stage, in the order they ran."""
 
 
 def quickstart(
     config: QuickstartConfig,
-    on_stage: Callable[[str], None] | None = None,
     train_callbacks: list | None = None,
-    progress: Callable[[str, int, int | None], None] | None = None,
+    progress: ReportProgress | None = None,
 ) -> QuickstartResult:
-    """Runs every step; ``on_stage`` hears each stage's name as it starts, ``train_callbacks`` and
-    ``progress`` go to :func:`prefkit.lm.train.train`. Raises on the first failing step."""
+    """Runs every step; ``progress`` hears each stage's name as it starts (``(name, 0, None)``) and
+    the training's own progress; ``train_callbacks`` go to :func:`prefkit.lm.train.train`. Raises on
+    the first failing step."""
     import time
 
     from prefkit.data.convert import ConvertConfig, convert
@@ -77,8 +91,8 @@ def quickstart(
         if current is not None:
             seconds[current] = round(now - started, 1)
         current, started = name, now
-        if name is not None and on_stage:
-            on_stage(name)
+        if name is not None and progress:
+            progress(name, 0, None)
 
     stage("sample")
     raw = write_sample(data)
@@ -103,11 +117,14 @@ def quickstart(
         [f"data.train={data / 'train.jsonl'}", f"output_dir={run}"],
     )
     stage("lint")
+    arguments = recipe.training_arguments()
     audit = lint(
         LintConfig(
             files=[str(data / "train.jsonl")],
             model=recipe.model,
-            max_length=recipe.dpo.get("max_length", 1024),
+            max_length=arguments.max_length,
+            truncation_mode=arguments.truncation_mode,
+            long_prompts=recipe.long_prompts,
             report=str(root / "lint.json"),
         )
     )

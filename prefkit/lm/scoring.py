@@ -1,7 +1,7 @@
 """Scoring replies under a causal LM: one tokenization and one log-prob computation, shared by
 training (prefkit's reference pass) and evaluation.
 
-Pairs come tokenized by :mod:`prefkit.lm.tokenize`, as training sees them. :func:`reply_logps` sums each reply's token log-probabilities given its prompt, running each prompt
+Pairs come tokenized by :mod:`prefkit.lm.pair_tokens`, as training sees them. :func:`reply_logps` sums each reply's token log-probabilities given its prompt, running each prompt
 once per pair and the prefix every pair shares once in all, from the key/value cache.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.errors import UsageError
-from prefkit.lm.tokenize import common_prefix_length
+from prefkit.lm.pair_tokens import common_prefix_length
 
 
 @dataclass

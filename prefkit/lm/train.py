@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
-from prefkit.data.writers import ProgressCallback
 from prefkit.errors import ConfigError, UsageError
 from prefkit.lm.lint import LONG_PROMPTS, reason_counts
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+from prefkit.progress import ReportProgress
+from prefkit.results import Result, plain
 
 # What TRL 1.x and transformers 5 removed or renamed, and what to use instead.
 REMOVED_KEYS = {
@@ -112,6 +113,39 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_fields(self)
 
+    def training_arguments(self):
+        """The recipe's ``trl.DPOConfig``: prefkit's defaults, then the recipe's DPO keys, checked by TRL itself.
+
+        :func:`load_train_recipe` builds it once before any model loads, so a bad value fails at
+        once; every stage that needs ``max_length`` or ``truncation_mode`` (lint, the trainer, the
+        quickstart) reads it from here, never from a default of its own.
+        """
+        from trl import DPOConfig
+
+        defaults = {
+            "report_to": [],
+            "logging_steps": 1,
+            "save_strategy": "steps",
+            "save_steps": 50,
+            "save_total_limit": 2,
+            "bf16": _bf16_supported(),
+            # transformers runs bf16 on a CPU only when told the CPU is the device.
+            "use_cpu": not _accelerator_available(),
+            # One reference pass before training, cached under a key of model, tokens and max_length:
+            # later runs (another beta, another loss_type) reuse it.
+            "precompute_ref_log_probs": True,
+        }
+        if self.evaluates():
+            defaults |= {"eval_strategy": "steps", "eval_steps": 50}
+        try:
+            return DPOConfig(output_dir=self.output_dir, seed=self.seed, **(defaults | self.dpo))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"DPOConfig: {err}") from err
+
+    def evaluates(self) -> bool:
+        """Whether the run has evaluation data: an eval file, an eval split, or a mix folder's test split."""
+        return self.data.eval_split is not None or _data_files(self.data)[1] is not None
+
 
 def dpo_fields() -> dict[str, dataclasses.Field]:
     from trl import DPOConfig
@@ -165,18 +199,65 @@ def config_from_mapping(data: dict) -> TrainConfig:
     return config
 
 
-def load_train_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
-    return config_from_mapping(apply_overrides(load_yaml(path), list(overrides)))
+def load_train_recipe(path: str | Path, overrides: list[str] = (), keys: dict | None = None) -> TrainConfig:
+    """Reads a training recipe, applies ``--set KEY=VALUE`` overrides, and checks every key and value,
+    the DPO ones by building TRL's ``DPOConfig``: all before any model loads.
+
+    >>> from prefkit.lm.quickstart import packaged_recipe
+    >>> recipe = load_train_recipe(packaged_recipe(), ["output_dir=runs/qs", "beta=0.2"])
+    >>> recipe.model, recipe.dpo["beta"], recipe.training_arguments().max_length
+    ('smollm2-135m-instruct', 0.2, 128)
+    >>> load_train_recipe(packaged_recipe(), ["output_dir=runs/qs", "max_prompt_length=64"])
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.ConfigError: max_prompt_length: removed in TRL 1.x: prompts are not truncated on their own any more; use max_length (and truncation_mode)
+    """
+    data = _merged(load_yaml(path), keys or {})
+    config = config_from_mapping(apply_overrides(data, list(overrides)))
+    config.training_arguments()
+    return config
+
+
+def _merged(base: dict, keys: dict) -> dict:
+    """``base`` with ``keys`` laid over it, mappings merged key by key.
+
+    >>> _merged({"lora": {"r": 16, "alpha": 32}, "beta": 0.1}, {"lora": {"r": 8}, "beta": 0.2})
+    {'lora': {'r': 8, 'alpha': 32}, 'beta': 0.2}
+    """
+    out = dict(base)
+    for key, value in keys.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 @dataclass
-class TrainResult:
+class TokenSummary:
+    """What happened to the training pairs on the way into the trainer: ``read == trained + dropped``.
+
+    ``trained`` is the number of rows the trainer received, counted on its dataset, not computed
+    from the other two.
+    """
+
+    read: int
+    trained: int
+    dropped: int
+    dropped_reasons: dict[str, int]
+    truncated: int
+    """Pairs that train with tokens cut by ``max_length``."""
+    errors: int
+    """Pairs with a token error of any kind (dropped, or trained as they are)."""
+    reasons: dict[str, int]
+    trimmed: int
+    """Prompts shortened by ``long_prompts: trim_turns``."""
+
+
+@dataclass
+class TrainResult(Result):
     output_dir: str
     steps: int
-    metrics: dict
+    metrics: dict[str, float]
     resumed_from: str | None
-    tokens: dict
-    """The token audit of the training pairs: ``read == trained + dropped``, reasons, truncation."""
+    tokens: TokenSummary
 
 
 RUN_RECORD = "prefkit_run.json"
@@ -184,7 +265,7 @@ RUN_RECORD = "prefkit_run.json"
 
 def write_run_record(out: Path, config: TrainConfig, fingerprint: str) -> None:
     """What a run folder was trained from: the recipe as resolved and its fingerprint."""
-    from prefkit.data.writers import write_json
+    from prefkit.atomic_files import write_json
 
     write_json({"fingerprint": fingerprint, "recipe": dataclasses.asdict(config)}, out / RUN_RECORD)
 
@@ -223,12 +304,13 @@ def _load_pairs(path: str, sha256: str, cache: Path):
     import datasets
     import polars as pl
 
+    from prefkit.data.columns import FILE, LINE
     from prefkit.data.validate import load_canonical
     from prefkit.lm.dpo_trainer import saved_dataset
 
     def build():
         frame = load_canonical(path, lines=True).select(
-            "prompt", "chosen", "rejected", "id", "source", "__line", __file=pl.lit(Path(path).name)
+            "prompt", "chosen", "rejected", "id", "source", LINE, pl.lit(Path(path).name).alias(FILE)
         )
         return datasets.Dataset.from_list(frame.to_dicts())
 
@@ -310,11 +392,10 @@ def build_trainer(
     data: PreparedData,
     cache: Path,
     callbacks: list | None,
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
 ):
     """The model, tokenizer, LoRA and ``DPOConfig`` of a recipe, as a :class:`PrefkitDPOTrainer`."""
     from transformers import set_seed
-    from trl import DPOConfig
 
     from prefkit.lm.dpo_trainer import PrefkitDPOTrainer, tokenizer_digest, weights_digest
 
@@ -342,25 +423,7 @@ def build_trainer(
             layers_to_transform=layers,
             task_type="CAUSAL_LM",
         )
-    defaults = {
-        "report_to": [],
-        "logging_steps": 1,
-        "save_strategy": "steps",
-        "save_steps": 50,
-        "save_total_limit": 2,
-        "bf16": _bf16_supported(),
-        # transformers runs bf16 on a CPU only when told the CPU is the device.
-        "use_cpu": not _accelerator_available(),
-        # One reference pass before training, cached under a key of model, tokens and max_length:
-        # later runs (another beta, another loss_type) reuse it.
-        "precompute_ref_log_probs": True,
-    }
-    if data.eval is not None:
-        defaults |= {"eval_strategy": "steps", "eval_steps": 50}
-    try:
-        args = DPOConfig(output_dir=config.output_dir, seed=config.seed, **(defaults | config.dpo))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"DPOConfig: {err}") from err
+    args = config.training_arguments()
     return PrefkitDPOTrainer(
         model=model,
         args=args,
@@ -383,7 +446,7 @@ def train(
     config: TrainConfig,
     resume: str | None = None,
     callbacks: list | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ReportProgress | None = None,
 ) -> TrainResult:
     """Runs DPO; ``resume`` is ``"auto"`` (the last checkpoint in the output folder) or a checkpoint path.
 
@@ -396,11 +459,11 @@ def train(
     trainer = build_trainer(config, data, cache, callbacks, progress)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
-    tokens = token_summary(trainer.token_audits)
+    tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset))
     if writes:
         out.mkdir(parents=True, exist_ok=True)
         write_run_record(out, config, data.fingerprint)
-        write_token_report(out, trainer.token_audits)
+        write_token_report(out, trainer.token_audits, tokens)
     result = trainer.train(resume_from_checkpoint=data.checkpoint)
     trainer.save_model(str(out))  # TRL/transformers write from the main process only
     metrics = dict(result.metrics)
@@ -418,27 +481,28 @@ def train(
     )
 
 
-def token_summary(audits: dict[str, dict]) -> dict:
-    """What happened to the training pairs on the way into the trainer: ``read == trained + dropped``."""
+def token_summary(audits: dict[str, dict], received: int) -> TokenSummary:
+    """The training pairs' audit (``token_audits["train"]``, as the trainer keeps it) and ``received``,
+    the rows the trainer's dataset holds."""
     train = audits["train"]
-    return {
-        "read": train["pairs"],
-        "trained": train["pairs"] - train["dropped"],
-        "dropped": train["dropped"],
-        "dropped_reasons": reason_counts(r for r in train["error_records"] if r["dropped"]),
-        "truncated": train["truncated"]["pairs"],
-        "errors": train["errors"],
-        "reasons": train["reasons"],
-        "trimmed": train["long_prompts"]["trimmed"],
-    }
+    return TokenSummary(
+        read=train["pairs"],
+        trained=received,
+        dropped=train["dropped"],
+        dropped_reasons=reason_counts(r for r in train["error_records"] if r["dropped"]),
+        truncated=train["truncated"]["pairs"],
+        errors=train["errors"],
+        reasons=train["reasons"],
+        trimmed=train["long_prompts"]["trimmed"],
+    )
 
 
-def write_token_report(out: Path, audits: dict[str, dict]) -> None:
+def write_token_report(out: Path, audits: dict[str, dict], summary: TokenSummary) -> None:
     """``token_report.json`` (the audit of each dataset) and ``dropped.jsonl`` (each pair left out, and why)."""
-    from prefkit.data.writers import line_sink, write_json
+    from prefkit.atomic_files import line_sink, write_json
 
     report = {name: {k: v for k, v in audit.items() if k != "error_records"} for name, audit in audits.items()}
-    write_json(token_summary(audits) | {"datasets": report}, out / "token_report.json")
+    write_json(plain(summary) | {"datasets": report}, out / "token_report.json")
     with line_sink(out / "dropped.jsonl") as write:
         write(
             json.dumps({"dataset": name} | r, ensure_ascii=False)
@@ -450,7 +514,7 @@ def write_token_report(out: Path, audits: dict[str, dict]) -> None:
 
 def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
     """``metrics.json``, ``log_history.jsonl`` and ``loss.png`` (losses, reward accuracy and margins by step)."""
-    from prefkit.data.writers import line_sink, write_json
+    from prefkit.atomic_files import line_sink, write_json
 
     write_json(metrics, out / "metrics.json")
     with line_sink(out / "log_history.jsonl") as write:

@@ -7,8 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from prefkit.atomic_files import atomic_path, line_sink, write_json
 from prefkit.data.schema import frame_schema
-from prefkit.data.writers import atomic_path, line_sink, pair_sink, reject_line, write_json
+from prefkit.data.writers import pair_sink, reject_line
 
 
 def standard_pairs(n: int) -> pl.DataFrame:

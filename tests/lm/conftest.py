@@ -7,19 +7,11 @@ import torch
 
 
 def tiny_dimensions(tokenizer) -> dict:
-    """Config sizes of the tiny random models the tests train, with the tokenizer's vocabulary and ids."""
-    return {
-        "vocab_size": len(tokenizer),
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 512,
-        "pad_token_id": tokenizer.pad_token_id,
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-    }
+    """Config sizes of the tiny random models the tests train (prefkit's own), with the tokenizer's vocabulary and ids."""
+    from prefkit.lm.loading import TINY_DIMENSIONS
+
+    ids = {name: getattr(tokenizer, name) for name in ("pad_token_id", "bos_token_id", "eos_token_id")}
+    return TINY_DIMENSIONS | {"vocab_size": len(tokenizer)} | ids
 
 
 @pytest.fixture(scope="session")
@@ -44,15 +36,10 @@ def bundled_tokenizer(bundled_model_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(bundled_tokenizer, tmp_path_factory):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def tiny_model_dir(bundled_model_dir, tmp_path_factory):
+    from prefkit.lm.loading import tiny_random_model
 
-    torch.manual_seed(0)
-    config = LlamaConfig(**tiny_dimensions(bundled_tokenizer))
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    bundled_tokenizer.save_pretrained(folder)
-    return folder
+    return tiny_random_model(tmp_path_factory.mktemp("tiny-llama"), tokenizer=str(bundled_model_dir))
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_group_by_length_batches_pairs_of_similar_length(tiny_model_dir, tmp_pat
     from transformers import AutoTokenizer, TrainerCallback
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from prefkit.lm.tokenize import tokenize_pair
+    from prefkit.lm.pair_tokens import tokenize_pair
     from tests.conftest import write_canonical
 
     pairs = [

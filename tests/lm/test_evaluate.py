@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from prefkit.errors import UsageError
 from prefkit.lm.evaluate import EvalConfig, evaluate, preference_metrics
+from prefkit.lm.pair_tokens import tokenize_pair
 from prefkit.lm.scoring import PairLogps, reply_logps
-from prefkit.lm.tokenize import tokenize_pair
 from tests.conftest import canonical_row, write_canonical
 
 PAIRS = [
@@ -194,8 +194,8 @@ def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     from prefkit.lm.compare import CompareConfig, compare
 
     rows = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
-    assert [r["prompt"] for r in rows] == ["Hi", "What is 2 + 2?"]
-    assert any(r["base"] != r["trained"] for r in rows)  # the adapter changes greedy answers
+    assert [r.prompt for r in rows] == ["Hi", "What is 2 + 2?"]
+    assert any(r.base != r.trained for r in rows)  # the adapter changes greedy answers
     again = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
     assert again == rows  # greedy is deterministic
     (tmp_path / "p.txt").write_text("Hi\n\nHello there\n")
@@ -251,7 +251,7 @@ SUBSET_PAIRS = [
 
 
 def test_eval_by_subset_matches_a_direct_per_group_computation(tiny_adapter_dir, tmp_path):
-    from prefkit.lm.reward_bench import EXAMPLE_COUNTS
+    from prefkit.lm.reward_bench_sections import EXAMPLE_COUNTS
 
     rows = [
         canonical_row(id=f"p{i}", prompt=p, chosen=c, rejected=r, metadata={"subset": subset, "id": str(i)})
@@ -273,7 +273,7 @@ def test_eval_by_subset_matches_a_direct_per_group_computation(tiny_adapter_dir,
     # RewardBench's rule: strictly higher implicit reward, then sections weighted by its counts.
     right = {s: float(np.mean(rewards[subsets == s] > 0)) for s in set(subsets)}
     chat = (right["alpacaeval-easy"] * 100 + right["mt-bench-easy"] * 28) / 128
-    sections = result.reward_bench["sections"]
+    sections = result.reward_bench.sections
     assert sections["Chat"] == pytest.approx(chat)
     assert sections["Safety"] == pytest.approx(right["refusals-dangerous"])
     assert sections["Reasoning"] == pytest.approx(right["hep-go"]) and "Chat Hard" not in sections

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from prefkit.cli import main
 from prefkit.lm.lint import LintConfig, audit, lint
-from prefkit.lm.tokenize import tokenize_pairs
+from prefkit.lm.pair_tokens import tokenize_pairs
 from tests.conftest import write_canonical
 
 CHATML = (
@@ -74,7 +74,7 @@ def test_an_over_long_prompt_is_dropped_and_trim_turns_saves_it(tokenizer_with):
     long_pair = (history + user("and now?"), reply("The end."), reply("More."))
     result = run_audit(tokenizer_with(), [*SOUND, long_pair], max_length=64)
     assert result.reasons == {"prompt_fills_max_length": 1} and result.kept == [0]
-    assert result.dropped == 1 and result.long_prompts["kept"] == {"drop": 1, "trim_turns": 2}
+    assert result.dropped == 1 and result.long_prompts.kept == {"drop": 1, "trim_turns": 2}
     trimmed = run_audit(tokenizer_with(), [*SOUND, long_pair], max_length=64, long_prompts="trim_turns")
     assert trimmed.errors == 0 and trimmed.kept == [0, 1]
     assert [(t["index"], t["turns_removed"]) for t in trimmed.trimmed] == [(1, 1)]
@@ -125,10 +125,10 @@ def test_statistics_count_truncation_and_length_bias(tokenizer_with):
     ]
     lengths = [len(tokenize_pairs(tok, [p], [c], [r]).prompt_ids[0]) for p, c, r in pairs]
     result = audit(tok, *(list(x) for x in zip(*pairs, strict=True)), max(lengths) + 4, sources=["x", "y", "y"])
-    assert result.truncated["pairs"] == 3 and result.truncated["chosen"] == 2 and result.truncated["rejected"] == 1
-    assert result.length_bias["x"]["chosen_longer"] == 0.0 and result.length_bias["y"]["chosen_longer"] == 1.0
+    assert (result.truncated.pairs, result.truncated.chosen, result.truncated.rejected) == (3, 2, 1)
+    assert result.length_bias["x"].chosen_longer == 0.0 and result.length_bias["y"].chosen_longer == 1.0
     chosen = [len(ids) for ids in result.tokens.chosen_ids]
-    assert result.lengths["chosen"]["max"] == max(chosen)
+    assert result.lengths.chosen.max == max(chosen)
 
 
 def test_twelve_pairs_three_too_long_lint_names_them(tmp_path, bundled_model_dir):
@@ -191,6 +191,28 @@ def test_validate_with_a_model_checks_schema_and_tokens(tmp_path, bundled_model_
     assert json.loads(failed.stdout)["tokens"]["reasons"] == {"prompt_fills_max_length": 1}
 
 
+def test_validate_with_a_model_reports_token_failures_the_same_everywhere(tmp_path, bundled_model_dir, monkeypatch):
+    """Only the tokens fail: the report file, stdout, the exit code and the GitHub output all say so."""
+    long_pair = (user("a long question " * 30), reply("Yes."), reply("No."))
+    data = write_canonical(tmp_path / "pairs.jsonl", [*SOUND, long_pair])
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    args = ["validate", str(data), "--model", str(bundled_model_dir), "--max-length", "64"]
+    result = CliRunner().invoke(main, [*args, "--report", str(tmp_path / "r.json"), "--github", "--json"])
+    assert result.exit_code == 1
+    printed = json.loads(result.stdout.splitlines()[0])
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert printed == written
+    assert (written["ok"], written["failing"], written["gates_failed"]) == (False, 1, ["tokens"])
+    assert written["tokens"]["reasons"] == {"prompt_fills_max_length": 1}
+    line = len(SOUND) + 1
+    assert f"::error file={data},line={line}::prompt_fills_max_length: prompt has" in result.stdout
+    assert "## prefkit validate: failed" in summary.read_text()
+    assert "1 failing" in summary.read_text() and "**Token check:** 1 pairs with token errors" in summary.read_text()
+    assert outputs.read_text() == "ok=false\nfailing=1\n"
+
+
 def trl_tokenization(tokenizer, frame, max_length=None):
     """What DPOTrainer's own dataset preparation gives (TRL 1.x), called without building a trainer."""
     import datasets
@@ -222,7 +244,7 @@ def test_token_ids_equal_trls_on_real_hh_pairs(shared_data, bundled_tokenizer, t
     assert len(kept_by_trl) == len(result.kept) == 419
     assert kept_by_trl["prompt_ids"] == [result.tokens.prompt_ids[i] for i in result.kept]
     assert result.reasons == {"prompt_fills_max_length": 61}
-    assert result.long_prompts["kept"] == {"drop": 419, "trim_turns": 480}
+    assert result.long_prompts.kept == {"drop": 419, "trim_turns": 480}
 
 
 def test_card_with_a_model_counts_real_tokens_and_length_bias(tmp_path, bundled_model_dir, bundled_tokenizer):

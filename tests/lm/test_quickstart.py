@@ -17,7 +17,7 @@ def test_quickstart_reaches_its_target(bundled_model_dir, tmp_path, monkeypatch)
     accuracy = result.eval.metrics.implicit_reward_accuracy
     assert result.eval.metrics.pairs == 120
     assert accuracy.value >= 0.9 and accuracy.low > 0.5, accuracy
-    assert result.conversions["train"].rejected == 3 and result.train.tokens["dropped"] == 0
+    assert result.conversions["train"].rejected == 3 and result.train.tokens.dropped == 0
 
 
 def test_quickstart_command_runs_every_step(tiny_model_dir, tmp_path):

@@ -124,10 +124,22 @@ def test_a_mix_folder_trains_on_train_and_evaluates_on_test(tiny_model_dir, data
     folder = tmp_path / "mixed"
     folder.mkdir()
     shutil.copy(data_file, folder / "train.jsonl")
-    shutil.copy(data_file, folder / "test.jsonl")
+    # A test split unlike the train split (3 other pairs), so the run shows which one it evaluated.
+    products = [
+        (
+            [{"role": "user", "content": f"{a} * {b}?"}],
+            [{"role": "assistant", "content": str(a * b)}],
+            [{"role": "assistant", "content": "0"}],
+        )
+        for a, b in [(2, 3), (4, 5), (6, 7)]
+    ]
+    write_canonical(folder / "test.jsonl", products)
     config = tiny_config(tiny_model_dir, folder, tmp_path / "run", max_steps=1)
     result = train(config)
     assert "eval_loss" in result.metrics and "eval_rewards/accuracies" in result.metrics
+    report = json.loads((tmp_path / "run" / "token_report.json").read_text())
+    assert (report["datasets"]["train"]["pairs"], report["datasets"]["eval"]["pairs"]) == (len(PAIRS), 3)
+    assert result.tokens.read == len(PAIRS)
 
 
 def test_quickstart_recipe_resolves():
@@ -348,9 +360,10 @@ def test_train_accounts_for_every_pair_it_does_not_train_on(tiny_model_dir, tmp_
     data = twelve_pairs_three_too_long(tmp_path / "pairs.jsonl")
     result = train(tiny_config(tiny_model_dir, data, tmp_path / "run", max_steps=1))
     tokens = result.tokens
-    assert (tokens["read"], tokens["trained"], tokens["dropped"]) == (12, 9, 3)
-    assert tokens["read"] == tokens["trained"] + tokens["dropped"]
-    assert tokens["dropped_reasons"] == {"prompt_fills_max_length": 3}
+    # trained is counted on the trainer's own dataset, read and dropped come from the audit: three
+    # independent counts that must add up.
+    assert (tokens.read, tokens.trained, tokens.dropped) == (12, 9, 3)
+    assert tokens.dropped_reasons == {"prompt_fills_max_length": 3}
     dropped = [json.loads(line) for line in (tmp_path / "run" / "dropped.jsonl").read_text().splitlines()]
     assert [(d["dataset"], d["line"], d["id"], d["reason"]) for d in dropped] == [
         ("train", 3, "p2", "prompt_fills_max_length"),
@@ -395,4 +408,4 @@ def test_on_token_errors_fail_stops_before_training_and_trim_turns_keeps_pairs(t
     trimming = tiny_config(tiny_model_dir, data, tmp_path / "trim", max_steps=1)
     trimming.long_prompts = "trim_turns"
     result = train(trimming)
-    assert (result.tokens["read"], result.tokens["trained"], result.tokens["trimmed"]) == (4, 4, 4)
+    assert (result.tokens.read, result.tokens.trained, result.tokens.trimmed) == (4, 4, 4)

@@ -144,14 +144,17 @@ FORMATS: tuple[Format, ...] = (
     Format("hh-rlhf", "Anthropic/hh-rlhf raw transcripts (or with a prompt column)", hh_rlhf.looks_like, hh_rlhf.adapt),
     Format("trl", "TRL preference data or prefkit canonical files", _looks_like_trl, adapt_trl),
     Format(
-        "jsonl",
-        "custom JSON Lines mapped with --field key=path",
+        "custom",
+        "any layout (JSON Lines, JSON or Parquet) mapped with --field key=path",
         lambda frame: False,
         adapt_custom,
         grouped=_rated_rows,
     ),
 )
-BY_NAME = {f.name: f for f in FORMATS} | {"canonical": FORMATS[-2]}
+ALIASES = {"canonical": "trl", "jsonl": "custom"}
+"""Other names a format answers to: ``jsonl`` is what ``custom`` was called before it read every file type."""
+BY_NAME = {f.name: f for f in FORMATS}
+BY_NAME |= {alias: BY_NAME[name] for alias, name in ALIASES.items()}
 
 
 def get_format(name: str) -> Format:

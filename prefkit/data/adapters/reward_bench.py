@@ -1,6 +1,6 @@
 """allenai/reward-bench: ``prompt``, ``chosen``, ``rejected``, ``chosen_model``, ``rejected_model``,
 ``subset``, ``id``; made for evaluation (``prefkit eval --by metadata.subset`` then adds the
-RewardBench section scores, see :mod:`prefkit.lm.reward_bench`).
+RewardBench section scores, see :mod:`prefkit.lm.reward_bench_sections`).
 
 The pairs are already ordered (chosen is the reference answer); ``subset``, ``id`` and the two model
 names go to ``metadata``.

@@ -15,7 +15,7 @@ def test_labelled_pair_with_an_index_label(write_jsonl, run_convert):
     ]
     fields = ["prompt=q", "responses=r0,r1", "label=better"]
     result, rows, rejects = run_convert(write_jsonl("l.jsonl", records), fields=fields)
-    assert result.sources[0].format == "jsonl"
+    assert result.sources[0].format == "custom"
     assert pairs(rows) == [("second", "first"), ("first", "second")]
     assert reasons(rejects) == [(3, RejectReason.INVALID_LABEL)]
     assert rejects[0]["detail"] == "better must be 0 or 1 (the index of the better reply), got 2"

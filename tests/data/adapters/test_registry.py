@@ -25,7 +25,7 @@ def test_custom_fields_with_dotted_paths_and_system(write_jsonl, run_convert):
     )
     fields = ["prompt=q", "chosen=ans.good", "rejected=ans.bad", "score_chosen=s.g", "score_rejected=s.b", "system=sys"]
     result, rows, rejects = run_convert(path, fields=fields)
-    assert result.sources[0].format == "jsonl"
+    assert result.sources[0].format == "custom"
     assert rows[0]["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q"}]
     assert (rows[0]["chosen"], rows[0]["score_chosen"]) == (reply("yes"), 2.0)
     assert [(r["line"], r["reason"]) for r in rejects] == [(2, RejectReason.WRONG_TYPE)]

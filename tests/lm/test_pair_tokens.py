@@ -3,7 +3,7 @@ shared prompt head once."""
 
 import pytest
 
-from prefkit.lm.tokenize import split_tokens, tokenize_pairs, truncate
+from prefkit.lm.pair_tokens import split_tokens, tokenize_pairs, truncate
 
 
 def user(text):

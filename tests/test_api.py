@@ -1,0 +1,64 @@
+"""The public Python API: every name resolves, every function has a runnable example, and calls
+agree with the commands."""
+
+import inspect
+import json
+
+import pytest
+
+import prefkit
+from prefkit import api
+
+
+def test_every_exported_name_resolves_and_every_command_has_a_function():
+    for name in prefkit.__all__:
+        assert getattr(prefkit, name) is not None, name
+    assert set(prefkit.COMMANDS) <= set(dir(prefkit))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = prefkit.nope
+
+
+def test_every_public_function_of_the_api_has_a_docstring_example():
+    functions = [f for name, f in inspect.getmembers(api, inspect.isfunction) if not name.startswith("_")]
+    public = [f for f in functions if f.__module__ == "prefkit.api"]
+    assert {f.__name__ for f in public} >= set(prefkit.COMMANDS)
+    assert [f.__name__ for f in public if ">>>" not in (f.__doc__ or "")] == []
+
+
+def test_convert_then_mix_from_python_agrees_with_the_report_files(tmp_path):
+    raw = prefkit.sample(tmp_path, train=40, heldout=8)
+    result = prefkit.convert(raw["train"], tmp_path / "train.jsonl")
+    report = json.loads((tmp_path / "train.report.json").read_text())
+    assert report == json.loads(json.dumps(result.to_dict()))
+    assert (result.read, result.written, result.rejected) == (43, 40, 3)
+    mixed = prefkit.mix([tmp_path / "train.jsonl"], tmp_path / "mix", test_size=0.25, seed=1)
+    assert mixed.train + mixed.test == 40 and mixed.test == len(
+        (tmp_path / "mix" / "test.jsonl").read_text().splitlines()
+    )
+    with pytest.raises(prefkit.UsageError, match="weights: 1 weights for 2 sources"):
+        prefkit.mix([tmp_path / "train.jsonl", tmp_path / "train.jsonl"], tmp_path / "m2", weights=[1.0], total=5)
+    assert not (tmp_path / "m2").exists()
+
+
+def test_a_mix_recipe_refuses_quick_options(tmp_path):
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text("sources: [{path: a.jsonl}]\n")
+    with pytest.raises(prefkit.UsageError, match="near: set it in the recipe"):
+        prefkit.mix(recipe, tmp_path / "out", near=True)
+
+
+def test_validate_token_settings_without_a_model_is_a_usage_error(tmp_path):
+    with pytest.raises(prefkit.UsageError, match="max_length: token settings need model="):
+        prefkit.validate(tmp_path / "x.jsonl", max_length=64)
+
+
+def test_the_custom_format_keeps_its_old_name_and_reads_parquet(tmp_path):
+    import polars as pl
+
+    rows = [{"q": "2+2?", "good": "4", "bad": "5"}, {"q": "3+3?", "good": "6", "bad": "7"}]
+    pl.DataFrame(rows).write_parquet(tmp_path / "mine.parquet")
+    fields = ["prompt=q", "chosen=good", "rejected=bad"]
+    new = prefkit.convert(tmp_path / "mine.parquet", tmp_path / "a.jsonl", format="custom", fields=fields)
+    old = prefkit.convert(tmp_path / "mine.parquet", tmp_path / "b.jsonl", format="jsonl", fields=fields)
+    assert (new.written, new.sources[0].format, old.sources[0].format) == (2, "custom", "custom")
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
