@@ -81,3 +81,45 @@ def write_json(data: object, path: Path) -> None:
 def write_lines(lines: Iterable[str], path: Path) -> None:
     with line_sink(path) as write:
         write(lines)
+
+
+def check_outputs(outputs: Iterable[tuple[str, Path | str | None]], inputs: Iterable[Path | str] = ()) -> None:
+    """Refuses, before anything is written, an output that is one of the inputs or two outputs that
+    are one file; ``outputs`` are ``(option name, path)`` pairs (a None path is not written).
+
+    Paths are compared resolved (``./a.jsonl``, ``a.jsonl`` and a symlink to it are one file).
+
+    >>> check_outputs([("-o", "same.jsonl")], ["./same.jsonl"])
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.UsageError: -o same.jsonl is an input: writing it would replace the data it reads; choose another path
+    >>> check_outputs([("-o", "x.jsonl"), ("--rejects", "x.jsonl")])
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.UsageError: -o and --rejects both name x.jsonl: give each output its own path
+    """
+    from prefkit.errors import UsageError
+
+    read = {_identity(p): p for p in inputs}
+    written: dict[str, str] = {}
+    for name, path in outputs:
+        if path is None:
+            continue
+        key = _identity(path)
+        if key in read:
+            raise UsageError(
+                f"{name} {path} is an input: writing it would replace the data it reads; choose another path"
+            )
+        if key in written:
+            raise UsageError(f"{written[key]} and {name} both name {path}: give each output its own path")
+        written[key] = name
+
+
+def _identity(path: Path | str) -> str:
+    """One key per file: the resolved path, or for an existing file its device and inode (hard links too)."""
+    real = os.path.realpath(path)
+    try:
+        stat = os.stat(real)
+    except OSError:
+        return real
+    return f"{stat.st_dev}:{stat.st_ino}"

@@ -1,13 +1,16 @@
 """The ``prefkit`` commands: parse options, call one library function, print with rich (or JSON).
 
 Exit codes: 0 success; 1 the data failed a check (``validate``, a non-canonical input anywhere,
-``convert --strict`` with rejects); 2 usage error (one line on stderr, nothing written).
+``convert --strict`` with rejects); 2 usage error (one line on stderr, nothing written); 70
+internal error, a bug in prefkit (one line on stderr naming the command, the step and the file, and
+where the traceback was written; ``prefkit -v`` prints it too).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from functools import wraps
 
 import click
@@ -33,26 +36,73 @@ from prefkit.lm.quickstart import QuickstartConfig
 TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
+INTERNAL_ERROR = 70
+"""Exit code of an unexpected exception (``EX_SOFTWARE`` in sysexits.h): a bug in prefkit, not the user's."""
+INPUT_PARAMETERS = ("sources", "files", "source", "file", "inputs", "recipe", "data", "model")
+
+
 def handle_errors(func):
     """Maps typed library errors to exit codes: usage errors exit 2 with one clear line, data errors 1.
 
-    A non-canonical input shows validate's table of failing checks before its one line.
+    A non-canonical input shows validate's table of failing checks before its one line. Anything
+    else is a bug: one line (command, step, input, the exception) and exit 70; the traceback goes to
+    a file under prefkit's cache, and to the terminal with ``prefkit -v``.
     """
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except UsageError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-        except PrefkitError as err:
-            if isinstance(err, ValidationFailed) and isinstance(err.report, FileValidation):
-                render.file_validation(err.report, err_console)
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-            sys.exit(1)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 (the last resort: no traceback reaches a user)
+            if isinstance(err, PrefkitError):
+                return _exit_on(err)
+            _report_crash(err, kwargs)
+            sys.exit(INTERNAL_ERROR)
 
     return wrapper
+
+
+def _report_crash(err: Exception, params: dict) -> None:
+    """One line for an unexpected exception; the traceback in a file (and on screen with -v)."""
+    import traceback
+
+    from prefkit.atomic_files import write_lines
+    from prefkit.cli.output import last_stage
+    from prefkit.lm.loading import cache_root
+
+    context = click.get_current_context()
+    command = f"prefkit {context.info_name}"
+    text = "".join(traceback.format_exception(err))
+    log = cache_root() / "crashes" / f"{context.info_name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        write_lines([f"{command} {' '.join(sys.argv[1:])}", text], log)
+        where = f"the traceback is in {log}"
+    except OSError:
+        where = "the traceback could not be written; prefkit -v shows it"
+    if context.find_root().params.get("verbose"):
+        err_console.print(text, highlight=False, markup=False)
+    inputs = [str(v) for k in INPUT_PARAMETERS for v in _as_list(params.get(k))][:3]
+    step = last_stage() or (f"running on {', '.join(inputs)}" if inputs else "running")
+    err_console.print(
+        f"[bold red]error:[/] {escape(command)} hit an internal error while {escape(step)} "
+        f"({escape(type(err).__name__)}: {escape(str(err))}); {escape(where)}. This is a bug in prefkit: please report it.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _as_list(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _exit_on(err: PrefkitError) -> None:
+    """A usage error exits 2 with its one line; a data error exits 1 (a non-canonical file's table first)."""
+    if isinstance(err, ValidationFailed) and isinstance(err.report, FileValidation):
+        render.file_validation(err.report, err_console)
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+    sys.exit(2 if isinstance(err, UsageError) else 1)
 
 
 card_model_option = click.option(
@@ -128,6 +178,7 @@ def main(verbose: bool) -> None:
     *PAIRING_FIELDS,
     "seed",
     "strict",
+    "max_line_bytes",
     output={"required": True},
 )
 @json_option
@@ -175,6 +226,7 @@ def convert(sources, as_json, **options):
     "overlap_threshold",
     "max_duplicate_share",
     "fail_on",
+    "max_line_bytes",
     "report",
 )
 @click.option(

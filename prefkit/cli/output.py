@@ -12,6 +12,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 console = Console()
 err_console = Console(stderr=True)
+_stage: list[str] = []
+
+
+def last_stage() -> str | None:
+    """What the last progress update said the command was doing (``reading a.jsonl``), for an
+    internal error's one line; None before any."""
+    return _stage[-1] if _stage else None
 
 
 @contextmanager
@@ -32,6 +39,7 @@ def progress_bar(description: str, always: bool = False) -> Iterator[Callable[[s
         task = progress.add_task(description, total=None)
 
         def update(text: str, done: int, total: int | None) -> None:
+            _stage[:] = [text]
             progress.update(task, description=text, completed=done, total=total)
 
         yield update

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from prefkit.cli.output import err_console
@@ -36,30 +36,52 @@ def log_row(step: int, logs: dict) -> list[str]:
     return row
 
 
+class StageBar:
+    """One progress bar whose count is always its own stage's: each new stage starts a fresh task,
+    so a stage of unknown size shows ``0/?`` rather than the last stage's total.
+
+    >>> from rich.progress import Progress
+    >>> stages = StageBar(Progress())
+    >>> stages("training", 55, 55)
+    >>> stages("eval", 0, None)
+    >>> [(t.description, t.completed, t.total) for t in stages.bar.tasks]
+    [('eval', 0, None)]
+    """
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.task = None
+        self.stage: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self.stage:
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task, self.stage = self.bar.add_task(stage, total=total), stage
+        self.bar.update(self.task, completed=done, total=total)
+
+
 @contextmanager
 def training_display() -> Iterator[tuple]:
-    """Yields ``(progress, callback)``: ``progress(stage, done, total)`` for the stages before the
-    first step, and a transformers ``TrainerCallback`` for the steps. The table stays on screen."""
+    """Yields ``(progress, callback)``: ``progress(stage, done, total)`` for the stages around the
+    training, and a transformers ``TrainerCallback`` for the steps. The table stays on screen."""
     from transformers import TrainerCallback
 
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
     )
-    task = bar.add_task("preparing", total=None)
+    progress = StageBar(bar)
     table = Table(title="training log", title_justify="left")
     for title, _ in LOG_COLUMNS:
         table.add_column(title, justify="right")
 
-    def progress(stage: str, done: int, total: int | None) -> None:
-        bar.update(task, description=stage, completed=done, total=total)
-
     class ShowSteps(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            bar.update(task, description="training", completed=state.global_step, total=state.max_steps)
+            progress("training", state.global_step, state.max_steps)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from prefkit.atomic_files import atomic_path
+from prefkit.atomic_files import atomic_path, check_outputs
 from prefkit.data.messages import messages_text
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
@@ -271,6 +271,8 @@ def card_for_file(
     from prefkit.data.validate import load_canonical
 
     file = Path(file)
+    output = Path(output)
+    check_outputs([("-o", output), ("the histogram", output.with_name("lengths.png"))], [file])
     frame = load_canonical(file)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
     output = Path(output)

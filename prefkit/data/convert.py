@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace used by pair_id)
 
-from prefkit.atomic_files import line_sink, write_json
+from prefkit.atomic_files import check_outputs, line_sink, write_json
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, Format, detect_format, get_format
 from prefkit.data.adapters.base import PairingOptions, Rule, mark
@@ -25,14 +25,22 @@ from prefkit.data.concurrency import ordered_map, prefetched
 from prefkit.data.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.data.reasons import RejectReason
 from prefkit.data.schema import OPTIONAL_COLUMNS, STYLES, canonical_columns, checks_for, frame_schema
-from prefkit.data.sources import HubSource, RawRecords, iter_batches, merged, resolve
+from prefkit.data.sources import (
+    MAX_LINE_BYTES,
+    REJECTED_TEXT_CHARS,
+    HubSource,
+    RawRecords,
+    iter_batches,
+    merged,
+    resolve,
+)
 from prefkit.data.writers import check_pairs_path, discard, in_background, pair_sink, reject_line, sidecar
 from prefkit.errors import FieldMappingError, PrefkitError, RejectsFound, UsageError
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
 # Reasons whose record is not valid JSON text, so the rejects file stores it as a string.
-_RAW_TEXT_REASONS = {RejectReason.INVALID_JSON, RejectReason.INVALID_UTF8}
+_RAW_TEXT_REASONS = {RejectReason.INVALID_JSON, RejectReason.INVALID_UTF8, RejectReason.LINE_TOO_LONG}
 
 
 @dataclass
@@ -62,6 +70,9 @@ class ConvertConfig(PairingOptions):
     keep_ties: bool = option(False, "Keep pairs whose scores are equal instead of rejecting them.")
     seed: int = option(DEFAULT_SEED, "Seed for the random choices of adapters.")
     strict: bool = option(False, "Treat any rejected record as a failure: raise RejectsFound (exit 1).")
+    max_line_bytes: int = option(
+        MAX_LINE_BYTES, "Longest line read as a record; a longer one is skipped unread as line_too_long.", min=1
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -247,6 +258,7 @@ def converted_batches(
     options: AdaptOptions,
     keep_ties: bool,
     progress: ReportProgress | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[tuple[int, RawRecords, Format | None, pl.DataFrame]]:
     """Reads, adapts, checks and hashes every batch of every file, in order.
 
@@ -261,7 +273,7 @@ def converted_batches(
         for file_index, (spec, path) in enumerate(files):
             if progress:
                 progress(f"reading {path}", file_index, len(files))
-            stream = iter_batches(path)
+            stream = iter_batches(path, max_line_bytes=max_line_bytes)
             for raw in stream:
                 fmt = formats.get(spec) or forced
                 if fmt is None and raw.frame.height:
@@ -305,6 +317,8 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
     forced = get_format(config.format) if config.format else (get_format("custom") if options.fields else None)
 
     files = resolve_all(config.sources)
+    outputs = [("-o", output), ("--rejects", rejects_path), ("--report", report_path)]
+    check_outputs(outputs, (p for _, p in files if isinstance(p, Path)))
     labels = [str(path) for _, path in files]
     counts = [SourceCounts(source=label) for label in labels]
     listed: list[dict] = []
@@ -315,7 +329,8 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
         line_sink(rejects_path) if rejects_path else discard() as write_reject_lines,
     ):
         # Dedupe and writing stay in input order on this thread.
-        for file_index, raw, fmt, pairs in converted_batches(files, forced, options, config.keep_ties, progress):
+        batches = converted_batches(files, forced, options, config.keep_ties, progress, config.max_line_bytes)
+        for file_index, raw, fmt, pairs in batches:
             pairs, seen = mark_duplicates(pairs, seen, labels)
             kept, rejects = split_rejects(raw, pairs)
             out = to_style(kept, config.style)
@@ -382,6 +397,15 @@ def split_rejects(raw: RawRecords, pairs: pl.DataFrame) -> tuple[pl.DataFrame, p
 def reject_lines(raw: RawRecords, rejects: pl.DataFrame, label: str | None = None) -> list[str]:
     texts = raw.record_text(rejects[LINE].to_list()) if rejects.height else {}
     return [
-        reject_line(label or raw.label, line, reason, detail, texts[line], reason not in _RAW_TEXT_REASONS)
+        reject_line(
+            label or raw.label, line, reason, detail, _kept_text(texts[line], reason), reason not in _RAW_TEXT_REASONS
+        )
         for line, reason, detail in rejects.iter_rows()
     ]
+
+
+def _kept_text(text: str, reason: str) -> str:
+    """A rejected record's text as the rejects file keeps it: whole, but the start of a line too long."""
+    if reason == RejectReason.LINE_TOO_LONG and len(text) > REJECTED_TEXT_CHARS:
+        return text[:REJECTED_TEXT_CHARS] + "…"
+    return text

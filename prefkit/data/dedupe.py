@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
-from prefkit.atomic_files import line_sink
+from prefkit.atomic_files import check_outputs, line_sink
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import AdaptOptions
 from prefkit.data.columns import FILE, LINE, ROW
@@ -406,13 +406,15 @@ def dedupe_file(
     output = Path(output)
     check_pairs_path(output)
     files = resolve_all([source])
+    paths = {"removed": sidecar(output, "removed.jsonl"), "rejects": sidecar(output, "rejects.jsonl")}
+    outputs = [("-o", output), ("the removals file", paths["removed"]), ("the rejects file", paths["rejects"])]
+    check_outputs(outputs, (p for _, p in files if isinstance(p, Path)))
     counts = SourceCounts(source=source)
     pool, rejects = read_pairs(files, None, AdaptOptions(seed=seed), False, counts, progress=progress)
     pool = pool.with_row_index(ROW)
     removed = remove_duplicates(pool, dedupe, seed)
     kept = pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
     write_pairs(to_style(kept, style), output)
-    paths = {"removed": sidecar(output, "removed.jsonl"), "rejects": sidecar(output, "rejects.jsonl")}
     labels = [str(p) for _, p in files]
     with line_sink(paths["removed"]) as write:
         write(json.dumps(r, ensure_ascii=False) for r in removal_records(removed, pool, labels))

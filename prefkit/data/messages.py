@@ -15,10 +15,17 @@ MESSAGES = pl.List(MESSAGE)
 
 
 def is_messages_dtype(dtype: pl.DataType) -> bool:
-    """True for a list of structs with at least ``role`` and ``content`` fields (extra fields allowed)."""
+    """True for a list of structs with text ``role`` and ``content`` fields (extra fields allowed).
+
+    >>> is_messages_dtype(pl.List(pl.Struct({"role": pl.String, "content": pl.String, "name": pl.String})))
+    True
+    >>> is_messages_dtype(pl.List(pl.Struct({"role": pl.String, "content": pl.List(pl.Null)})))
+    False
+    """
     if not isinstance(dtype, pl.List) or not isinstance(dtype.inner, pl.Struct):
         return False
-    return {"role", "content"} <= {f.name for f in dtype.inner.fields}
+    fields = {f.name: f.dtype for f in dtype.inner.fields}
+    return all(fields.get(name, pl.Object) in (pl.String, pl.Null) for name in ("role", "content"))
 
 
 def text_message(expr: pl.Expr, role: str) -> pl.Expr:

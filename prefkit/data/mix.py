@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from prefkit import __version__
-from prefkit.atomic_files import line_sink, write_json
+from prefkit.atomic_files import check_outputs, line_sink, write_json
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
 from prefkit.data.adapters.base import PAIRING_FIELDS, PairingOptions
@@ -40,7 +40,7 @@ from prefkit.data.dedupe import (
     removed_counts,
 )
 from prefkit.data.schema import STYLES
-from prefkit.data.sources import HUB_PREFIX, HubSource, display_names, file_sha256
+from prefkit.data.sources import HUB_PREFIX, HubSource, display_names, file_sha256, resolve
 from prefkit.data.splits import grouped_test_mask
 from prefkit.data.writers import write_pairs
 from prefkit.errors import ConfigError, SourceError
@@ -343,6 +343,16 @@ def mix(
     """
     config.check()
     out = Path(out_dir)
+    suffix = ".parquet" if config.parquet else ".jsonl"
+    files = {"train": out / f"train{suffix}", "test": out / f"test{suffix}"}
+    written = [
+        *files.values(),
+        *(out / n for n in ("rejects.jsonl", "removed.jsonl", "manifest.json", "README.md", "lengths.png")),
+    ]
+    sources = [
+        path for spec in [s.path for s in config.sources] + config.decontaminate.files for path in _local_files(spec)
+    ]
+    check_outputs([("-o", p) for p in written], sources)
     loaded = load_sources(config, progress)
     eval_pool, eval_labels = _load_eval(config)
     removed = remove_duplicates(loaded.pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
@@ -357,8 +367,6 @@ def mix(
     sampled = sample_sources(alive, config, loaded.counts)
     train, test = split(sampled, config)
 
-    suffix = ".parquet" if config.parquet else ".jsonl"
-    files = {"train": out / f"train{suffix}", "test": out / f"test{suffix}"}
     write_pairs(to_style(train, config.style), files["train"])
     write_pairs(to_style(test, config.style), files["test"])
     with line_sink(out / "rejects.jsonl") as write:
@@ -387,6 +395,16 @@ def mix(
         files={k: str(v) for k, v in files.items()}
         | {"manifest": str(out / "manifest.json"), "card": str(out / "README.md")},
     )
+
+
+def _local_files(spec: str) -> list[Path]:
+    """The local files a source names (none for a hub id, or a path that does not exist: reading reports that)."""
+    if spec.startswith(HUB_PREFIX):
+        return []
+    try:
+        return [p for p in resolve(spec) if isinstance(p, Path)]
+    except SourceError:
+        return []
 
 
 def _versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ class RejectReason(StrEnum):
     INVALID_UTF8 = "invalid_utf8"
     INVALID_JSON = "invalid_json"
     NOT_AN_OBJECT = "not_an_object"
+    LINE_TOO_LONG = "line_too_long"
     # Shape of the record
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -95,11 +96,18 @@ def resolve(spec: str) -> list[Path | HubSource]:
 
 BATCH_BYTES = 16 << 20
 BATCH_ROWS = 50_000
+MAX_LINE_BYTES = 16 << 20
+"""Default longest line read as a record; a longer one is a ``line_too_long`` reject, skipped while
+streaming (never held in memory whole). 16 MiB is far above any real preference record."""
+MAX_DEPTH = 64
+"""Deepest nesting of objects and arrays read as a record; deeper is ``invalid_json``."""
+REJECTED_TEXT_CHARS = 1000
+"""How much of a line too long to keep goes into the rejects file."""
 
 
-def read(source: Path | HubSource) -> RawRecords:
+def read(source: Path | HubSource, max_line_bytes: int = MAX_LINE_BYTES) -> RawRecords:
     """Reads one resolved source whole (``validate`` needs every row at once to check id uniqueness)."""
-    return merged(list(iter_batches(source)))
+    return merged(list(iter_batches(source, max_line_bytes=max_line_bytes)))
 
 
 def merged(batches: list[RawRecords]) -> RawRecords:
@@ -116,8 +124,11 @@ def merged(batches: list[RawRecords]) -> RawRecords:
     )
 
 
-def iter_batches(source: Path | HubSource, batch_bytes: int | None = None) -> Iterator[RawRecords]:
-    """Streams a source in batches so memory stays bounded whatever the input size.
+def iter_batches(
+    source: Path | HubSource, batch_bytes: int | None = None, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[RawRecords]:
+    """Streams a source in batches so memory stays bounded whatever the input size, even with a
+    line of gigabytes: a line above ``max_line_bytes`` is skipped as it streams past.
 
     Always yields at least one batch (possibly empty), so callers can rely on a label and a frame.
     """
@@ -129,9 +140,9 @@ def iter_batches(source: Path | HubSource, batch_bytes: int | None = None) -> It
         yield from _parquet_batches(source)
         return
     if name.endswith((".json", ".json.gz")) and _opens_array(source):
-        yield _read_json_array(_read_bytes(source), label)
+        yield _read_json_array(_read_bytes(source), label, max_line_bytes)
         return
-    yield from _jsonl_batches(source, batch_bytes or BATCH_BYTES)
+    yield from _jsonl_batches(source, batch_bytes or BATCH_BYTES, max_line_bytes)
 
 
 def _open(path: Path):
@@ -155,27 +166,64 @@ def _read_bytes(path: Path) -> bytes:
         raise SourceError(f"{path}: cannot read ({err})") from err
 
 
-def _jsonl_batches(path: Path, batch_bytes: int) -> Iterator[RawRecords]:
-    """Cuts the byte stream at line ends into batches of about ``batch_bytes``."""
+def _jsonl_batches(path: Path, batch_bytes: int, max_line_bytes: int) -> Iterator[RawRecords]:
+    """Cuts the byte stream at line ends into batches of about ``batch_bytes``.
+
+    A partial line longer than ``max_line_bytes`` stops being kept: the rest of it is read and
+    dropped up to its line end, and it becomes one ``line_too_long`` reject.
+    """
     label, lines_before, carry, yielded = str(path), 0, b"", False
+    skipping: _LongLine | None = None
     try:
         with _open(path) as handle:
             while block := handle.read(batch_bytes):
+                if skipping is not None:
+                    end = block.find(b"\n")
+                    skipping.size += len(block) if end < 0 else end
+                    if end < 0:
+                        continue
+                    yield skipping.rejected(label, max_line_bytes)
+                    lines_before, yielded, skipping, block = lines_before + 1, True, None, block[end + 1 :]
                 cut = block.rfind(b"\n") + 1
                 if cut == 0:
                     carry += block
+                    if len(carry) > max_line_bytes:
+                        skipping, carry = _LongLine(lines_before + 1, carry[:REJECTED_TEXT_CHARS], len(carry)), b""
                     continue
                 # One copy per batch: the carried partial line joined to the block's whole lines.
                 data = b"".join((carry, memoryview(block)[:cut])) if carry or cut < len(block) else block
                 carry = block[cut:]
-                batch = read_jsonl_bytes(data, label, lines_before)
+                batch = read_jsonl_bytes(data, label, lines_before, max_line_bytes)
                 lines_before += batch.lines
                 yielded = True
                 yield batch
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         raise SourceError(f"{path}: cannot read ({err})") from err
-    if carry or not yielded:
-        yield read_jsonl_bytes(carry, label, lines_before)
+    if skipping is not None:
+        yield skipping.rejected(label, max_line_bytes)
+    elif carry or not yielded:
+        yield read_jsonl_bytes(carry, label, lines_before, max_line_bytes)
+
+
+@dataclass
+class _LongLine:
+    """A line too long to keep, while it streams past: where it is, how it starts, its size so far."""
+
+    line: int
+    head: bytes
+    size: int
+
+    def rejected(self, label: str, max_line_bytes: int) -> RawRecords:
+        detail = f"{self.size:,} bytes, above max_line_bytes {max_line_bytes:,}"
+        rejects = pl.DataFrame(
+            {LINE: [self.line], REASON: [str(RejectReason.LINE_TOO_LONG)], DETAIL: [detail]}, schema=REJECTS_SCHEMA
+        )
+        text = self.head.decode("utf-8", "replace") + "…"
+        return RawRecords(label, _no_records(), rejects, lines=1, record_text=lambda lines: {self.line: text})
+
+
+def _no_records() -> pl.DataFrame:
+    return pl.DataFrame(schema={LINE: pl.Int64})
 
 
 def display_names(sources: list[Path | HubSource]) -> dict[str, str]:
@@ -263,14 +311,22 @@ def _from_frame(frame: pl.DataFrame, label: str, offset: int) -> RawRecords:
     return RawRecords(label=label, frame=frame, record_text=record_text)
 
 
-def _read_json_array(data: bytes, label: str) -> RawRecords:
+def _read_json_array(data: bytes, label: str, max_line_bytes: int = MAX_LINE_BYTES) -> RawRecords:
     try:
         items = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SourceError(f"{label}: not a valid JSON array ({err})") from err
-    # Re-serialized one per line, the array takes the same strict path as JSON Lines,
-    # with each element's 1-based position as its line.
-    return read_jsonl_bytes("\n".join(json.dumps(item) for item in items).encode(), label, 0)
+    except RecursionError as err:
+        raise SourceError(f"{label}: not a valid JSON array (nested too deeply)") from err
+    # Re-serialized one per line, the array takes the same strict path as JSON Lines, with each
+    # element's 1-based position as its line (an element too deep to re-serialize is one reject).
+    lines = []
+    for item in items:
+        try:
+            lines.append(json.dumps(item))
+        except (RecursionError, ValueError):
+            lines.append('"not re-serializable"')
+    return read_jsonl_bytes("\n".join(lines).encode(), label, 0, max_line_bytes)
 
 
 def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -282,12 +338,18 @@ def _line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends - has_cr
 
 
-def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecords:
+def read_jsonl_bytes(
+    data: bytes, label: str, lines_before: int = 0, max_line_bytes: int = MAX_LINE_BYTES
+) -> RawRecords:
     """Parses JSON Lines whose first line is line ``lines_before + 1`` of the file.
 
     Handles a UTF-8 BOM, CRLF line ends and blank lines. The common case (valid UTF-8, one object
-    per line, no blank lines) costs one vectorized parse; anything else falls back to locating
-    records line by line.
+    per line, no blank lines, no line above ``max_line_bytes``) costs one vectorized parse;
+    anything else falls back to locating records line by line, where each bad line is one reject.
+
+    >>> raw = read_jsonl_bytes(b'{"a": 1}\\n{"a": "\\\\ud800"}\\n' + b"[" * 100 + b"\\n{oops\\n", "x.jsonl")
+    >>> raw.frame["a"].to_list(), raw.rejects.select("__line", "__reason").rows()
+    ([1], [(2, 'invalid_utf8'), (3, 'invalid_json'), (4, 'invalid_json')])
     """
     if lines_before == 0 and data.startswith(_BOM):
         data = b"   " + data[3:]  # same length keeps byte offsets valid
@@ -312,8 +374,12 @@ def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecor
             out[target + lines_before + 1] = raw.decode("utf-8", "replace")
         return out
 
-    frame = _fast_parse(data)
-    if frame is not None and frame.height == n_lines:
+    too_long = None
+    if len(data) > max_line_bytes:
+        starts, ends = line_bounds()
+        too_long = set(np.flatnonzero(ends - starts > max_line_bytes).tolist()) or None
+    frame = _fast_parse(data, max_line_bytes) if too_long is None and _opens_with_object(data) else None
+    if frame is not None and frame.height == n_lines and not _has_empty_row(frame):
         lines = np.arange(lines_before + 1, lines_before + n_lines + 1)
         frame = frame.with_columns(pl.Series(LINE, lines, pl.Int64))
         return RawRecords(label=label, frame=frame, lines=n_lines, record_text=record_text)
@@ -329,57 +395,176 @@ def read_jsonl_bytes(data: bytes, label: str, lines_before: int = 0) -> RawRecor
             record_lines[i] = True
     line_index = np.flatnonzero(record_lines)
     blank = len(starts) - len(line_index)
-    if frame is not None and frame.height == len(line_index):
+    if frame is not None and frame.height == len(line_index) and not _has_empty_row(frame):
         frame = frame.with_columns(pl.Series(LINE, line_index + lines_before + 1, dtype=pl.Int64))
         return RawRecords(label=label, frame=frame, blank_lines=blank, lines=n_lines, record_text=record_text)
-    raw = _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text)
+    limits = (max_line_bytes, too_long or set())
+    raw = _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text, limits)
     raw.lines = n_lines
     return raw
 
 
-def _fast_parse(data: bytes) -> pl.DataFrame | None:
+_LEADING_BLANKS = re.compile(rb"[ \t\r\n]*")
+
+
+def _opens_with_object(data: bytes) -> bool:
+    """Whether the first value is an object. pyarrow 26's JSON reader crashes the process on a
+    first value of ``null``; anything but an object first goes line by line instead.
+
+    >>> _opens_with_object(b'  {"a": 1}'), _opens_with_object(b"\\nnull\\n"), _opens_with_object(b"")
+    (True, False, True)
+    """
+    start = _LEADING_BLANKS.match(data).end()
+    return data[start : start + 1] in (b"{", b"")
+
+
+def _has_empty_row(frame: pl.DataFrame) -> bool:
+    """A row with every column null: pyarrow reads a ``null`` line (not a record) that way, so the
+    batch goes line by line, where such a line is ``not_an_object``."""
+    columns = [c for c in frame.columns if c != LINE]
+    if not columns or not frame.height:
+        return False
+    return bool(frame.select(pl.all_horizontal(pl.col(columns).is_null()).any()).item())
+
+
+def _fast_parse(data: bytes, max_line_bytes: int = MAX_LINE_BYTES) -> pl.DataFrame | None:
+    # A record must fit in one block of pyarrow's reader.
+    options = pa_json.ReadOptions(block_size=max(1 << 24, max_line_bytes + 2))
     try:
-        table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=1 << 24))
+        table = pa_json.read_json(io.BytesIO(data), read_options=options)
         table.validate(full=True)  # the JSON reader lets invalid UTF-8 through; full validation does not
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return pl.from_arrow(table) if table.num_columns else pl.DataFrame({"__empty": [None] * table.num_rows})
+    if max((_nesting(f.type) for f in table.schema), default=0) >= MAX_DEPTH:
+        return None  # polars' conversion recurses per level and overflows the stack on thousands of them
+    try:
+        frame = pl.from_arrow(table)
+    except pl.exceptions.PolarsError:  # e.g. object keys polars reads as one name ("" and "\u0000")
+        return None
+    return frame if table.num_columns else pl.DataFrame({"__empty": [None] * table.num_rows})
 
 
-def _parse_line_by_line(data, starts, ends, line_index, lines_before, label, blank, record_text) -> RawRecords:
+def _nesting(kind: pa.DataType) -> int:
+    """How many list and struct levels an arrow type nests, counted without recursion.
+
+    >>> _nesting(pa.list_(pa.struct([("a", pa.list_(pa.int64()))])))
+    3
+    """
+    deepest, stack = 0, [(kind, 0)]
+    while stack:
+        kind, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((kind.field(i).type, depth + 1) for i in range(kind.num_fields))
+    return deepest
+
+
+def _parse_line(raw: bytes) -> tuple[dict | None, str | None, str | None]:
+    """One line as ``(record, None, None)``, or ``(None, reason, detail)``: what the vectorized read
+    could not take, said line by line. A value is a record only if pyarrow can hold it too: valid
+    UTF-8 text (no lone surrogate escape), integers within 64 bits, at most :data:`MAX_DEPTH` levels.
+    NaN and Infinity, which Python and pyarrow both read, stay for the schema's checks to judge."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, RejectReason.INVALID_UTF8, f"byte {err.start}: {err.reason}"
+    try:
+        value = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as err:
+        return None, RejectReason.INVALID_JSON, f"{err.msg} at column {err.colno}"
+    except RecursionError:
+        return None, RejectReason.INVALID_JSON, f"nested more than {MAX_DEPTH} levels deep"
+    if not isinstance(value, dict):
+        return None, RejectReason.NOT_AN_OBJECT, f"got a JSON {_json_kind(value)}"
+    problem = _unrepresentable(value)
+    if problem is not None:
+        return None, *problem
+    return value, None, None
+
+
+def _unrepresentable(value: dict) -> tuple[str, str] | None:
+    """Why a parsed record cannot be held as typed columns: nesting past :data:`MAX_DEPTH`, a lone
+    surrogate in a string, an integer beyond 64 bits. Walks without recursion, so depth is no risk.
+
+    >>> reason, detail = _unrepresentable({"a": ["\\ud800"]})
+    >>> str(reason), detail
+    ('invalid_utf8', 'a string holds a lone surrogate escape (\\\\ud800)')
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return RejectReason.INVALID_JSON, f"nested more than {MAX_DEPTH} levels deep"
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                code = ord(item[err.start])
+                return RejectReason.INVALID_UTF8, f"a string holds a lone surrogate escape (\\u{code:04x})"
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
+            return RejectReason.INVALID_JSON, f"the number {str(item)[:30]} does not fit in 64 bits"
+    return None
+
+
+def _parse_line_by_line(
+    data, starts, ends, line_index, lines_before, label, blank, record_text, limits=(MAX_LINE_BYTES, set())
+) -> RawRecords:
+    max_line_bytes, too_long = limits
     rejects: list[tuple[int, str, str]] = []
     good: list[tuple[int, dict]] = []
     for i in line_index:
         line = int(i) + lines_before + 1
-        raw = data[starts[i] : ends[i]]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            rejects.append((line, RejectReason.INVALID_UTF8, f"byte {err.start}: {err.reason}"))
+        if int(i) in too_long:
+            size = int(ends[i] - starts[i])
+            rejects.append(
+                (line, RejectReason.LINE_TOO_LONG, f"{size:,} bytes, above max_line_bytes {max_line_bytes:,}")
+            )
             continue
-        text = text.lstrip("\ufeff")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as err:
-            rejects.append((line, RejectReason.INVALID_JSON, f"{err.msg} at column {err.colno}"))
-            continue
-        if not isinstance(value, dict):
-            rejects.append((line, RejectReason.NOT_AN_OBJECT, f"got a JSON {_json_kind(value)}"))
-            continue
-        good.append((line, value))
+        value, reason, detail = _parse_line(data[starts[i] : ends[i]])
+        if value is None:
+            rejects.append((line, reason, detail))
+        else:
+            good.append((line, value))
 
     good, type_rejects = _quarantine_type_conflicts(good)
     rejects.extend(type_rejects)
-    payload = "\n".join(json.dumps(value) for _, value in good).encode()
-    frame = _fast_parse(payload) if good else pl.DataFrame()
-    if frame is None or frame.height != len(good):
+    frame = _aligned_frame(good, max_line_bytes, rejects)
+    if frame is None:
         raise SourceError(f"{label}: records could not be aligned to one schema even after quarantine")
     frame = frame.with_columns(pl.Series(LINE, [line for line, _ in good], dtype=pl.Int64))
+    rejects.sort()
     reject_frame = pl.DataFrame(
         {LINE: [r[0] for r in rejects], REASON: [str(r[1]) for r in rejects], DETAIL: [r[2] for r in rejects]},
         schema=REJECTS_SCHEMA,
     )
     return RawRecords(label=label, frame=frame, rejects=reject_frame, blank_lines=blank, record_text=record_text)
+
+
+def _aligned_frame(good: list[tuple[int, dict]], max_line_bytes: int, rejects: list) -> pl.DataFrame | None:
+    """The kept records as one frame. Should pyarrow still refuse them together, each is tried
+    alone and the ones it refuses alone become ``invalid_json`` rejects (``good`` loses them)."""
+    if not good:
+        return pl.DataFrame()
+    lines = [json.dumps(value) for _, value in good]
+    frame = _fast_parse("\n".join(lines).encode(), max_line_bytes)
+    if frame is not None and frame.height == len(good):
+        return frame
+    kept = []
+    for (line, value), text in zip(good, lines, strict=True):
+        alone = _fast_parse(text.encode(), max_line_bytes)
+        if alone is None or alone.height != 1:
+            rejects.append((line, RejectReason.INVALID_JSON, "a value the columnar reader cannot hold"))
+        else:
+            kept.append((line, value))
+    good[:] = kept
+    if not kept:
+        return pl.DataFrame()
+    frame = _fast_parse("\n".join(json.dumps(value) for _, value in kept).encode(), max_line_bytes)
+    return frame if frame is not None and frame.height == len(kept) else None
 
 
 def _json_kind(value: object) -> str:

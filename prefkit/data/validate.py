@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from prefkit.atomic_files import write_json
+from prefkit.atomic_files import check_outputs, write_json
 from prefkit.config import check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, detect_format
 from prefkit.data.adapters.base import PairingOptions, as_text_struct
@@ -22,7 +22,7 @@ from prefkit.data.convert import ConvertResult
 from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import OPTIONAL_COLUMNS, checks_for, detect_style, frame_schema
-from prefkit.data.sources import DETAIL, LINE, REASON, read, resolve
+from prefkit.data.sources import DETAIL, LINE, MAX_LINE_BYTES, REASON, read, resolve
 from prefkit.errors import ConfigError, UnknownFormatError, ValidationFailed
 from prefkit.results import Result, plain
 
@@ -118,9 +118,9 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(fixes) if fixes else frame
 
 
-def validate_file(path: str | Path) -> FileValidation:
+def validate_file(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> FileValidation:
     """Validates one canonical file (JSON Lines or Parquet)."""
-    return _read_and_validate(path)[0]
+    return _read_and_validate(path, max_line_bytes)[0]
 
 
 def load_canonical(path: str | Path, lines: bool = False) -> pl.DataFrame:
@@ -134,11 +134,13 @@ def load_canonical(path: str | Path, lines: bool = False) -> pl.DataFrame:
     return frame.with_columns(line_numbers) if lines else frame
 
 
-def _read_and_validate(path: str | Path) -> tuple[FileValidation, pl.DataFrame, pl.Series]:
+def _read_and_validate(
+    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES
+) -> tuple[FileValidation, pl.DataFrame, pl.Series]:
     import pandera.errors
 
     (source,) = resolve(str(path))
-    raw = read(source)
+    raw = read(source, max_line_bytes)
     failures = [
         CheckFailure(
             check=reason,
@@ -203,8 +205,8 @@ def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckF
     return out
 
 
-def validate_files(paths: list[str]) -> list[FileValidation]:
-    return [validate_file(p) for p in paths]
+def validate_files(paths: list[str], max_line_bytes: int = MAX_LINE_BYTES) -> list[FileValidation]:
+    return [validate_file(p, max_line_bytes) for p in paths]
 
 
 def parse_fail_on(value: str) -> float | None:
@@ -256,6 +258,9 @@ class ValidateConfig(PairingOptions):
         "that share of records fails.",
     )
     report: str | None = option(None, "Write the report as JSON to this path.")
+    max_line_bytes: int = option(
+        MAX_LINE_BYTES, "Longest line read as a record; a longer one fails as line_too_long, unread.", min=1
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -315,6 +320,7 @@ def validate(config: ValidateConfig, check_tokens: Callable[[list[str]], TokenCh
     >>> report.ok, report.records, report.failing, report.files[0].failures[0].check
     (False, 2, 1, 'invalid_json')
     """
+    check_outputs([("--report", config.report)], [*config.files, *config.no_overlap])
     if config.format:
         from prefkit.data.convert import ConvertConfig, convert
 
@@ -323,13 +329,14 @@ def validate(config: ValidateConfig, check_tokens: Callable[[list[str]], TokenCh
             format=None if config.format == "auto" else config.format,
             fields=config.fields,
             keep_ties=config.keep_ties,
+            max_line_bytes=config.max_line_bytes,
             **config.pairing(),
         )
         conversion = convert(convert_config, dry_run=True)
         report = ValidationReport(records=conversion.read, failing=conversion.rejected, conversion=conversion)
         options = convert_config.adapt_options()
     else:
-        files = validate_files(config.files)
+        files = validate_files(config.files, config.max_line_bytes)
         report = ValidationReport(
             records=sum(f.rows for f in files), failing=sum(f.failing_rows for f in files), files=files
         )

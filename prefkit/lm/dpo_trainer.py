@@ -33,6 +33,7 @@ from pathlib import Path
 
 from trl import DPOTrainer
 
+from prefkit.lm.compat import dataset_fingerprint
 from prefkit.progress import ReportProgress
 
 REFERENCE_COLUMNS = ["ref_chosen_logps", "ref_rejected_logps"]
@@ -259,7 +260,7 @@ class PrefkitDPOTrainer(DPOTrainer):
 
         from prefkit.errors import DataError
 
-        key = tokens_key(dataset._fingerprint, self.tokenizer_hash, args, self.long_prompts)
+        key = tokens_key(dataset_fingerprint(dataset), self.tokenizer_hash, args, self.long_prompts)
         folder = self.cache_dir / f"tokens-{key}"
         audit_file = self.cache_dir / f"tokens-{key}.audit.json"
         if not main_process_sees(folder):

@@ -218,12 +218,14 @@ def _subset(logps: PairLogps | None, mask: np.ndarray) -> PairLogps | None:
 
 def evaluate(config: EvalConfig) -> EvalResult:
     """Scores every pair of ``config.data`` under the policy and the reference."""
+    from prefkit.atomic_files import check_outputs
     from prefkit.data.columns import LINE
     from prefkit.data.validate import load_canonical
     from prefkit.lm.lint import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.loading import load_causal_lm, load_policy
     from prefkit.lm.train import read_run_record
 
+    check_outputs([("--report", config.report), ("--per-pair", config.per_pair)], [config.data])
     frame = load_canonical(config.data, lines=True)
     # Read the groups before any model loads, so a mistyped --by fails at once.
     labels = group_labels(frame, config.by) if config.by else None

@@ -476,10 +476,11 @@ def lint(config: LintConfig) -> LintResult:
     """
     import polars as pl
 
-    from prefkit.atomic_files import line_sink, write_json
+    from prefkit.atomic_files import check_outputs, line_sink, write_json
     from prefkit.data.validate import load_canonical
     from prefkit.lm.loading import load_tokenizer
 
+    check_outputs([("--report", config.report), ("--rejects", config.rejects)], config.files)
     frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias(FILE)) for path in config.files]
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     frame = pl.concat(frames, how="diagonal_relaxed")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.errors import UsageError
+from prefkit.lm.compat import returned_cache, with_cache
 from prefkit.lm.pair_tokens import common_prefix_length
 
 
@@ -95,12 +96,12 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
         input_ids=rest_ids.to(device),
         attention_mask=context_mask.to(device),
         position_ids=rest_positions.to(device),
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **with_cache(cache),
     )
     first_logits = out.logits[:, -1].repeat_interleave(2, dim=0)
-    cache = out.past_key_values
+    cache = returned_cache(out)
     cache.batch_repeat_interleave(2)
 
     reply_ids, reply_mask = padded(replies, width_reply, pad)
@@ -110,8 +111,8 @@ def _batch_logps_shared(model, batch, prefix_cache, prefix_len: int, pad: int = 
         input_ids=reply_ids.to(device),
         attention_mask=torch.cat([context_mask.repeat_interleave(2, dim=0), reply_mask], -1).to(device),
         position_ids=reply_positions.to(device),
-        past_key_values=cache,
         use_cache=True,
+        **with_cache(cache),
     ).logits
     # Logit j of the reply pass predicts reply token j + 1; the first token's came from the prompt.
     logits = torch.cat([first_logits.unsqueeze(1), logits[:, :-1]], dim=1)
@@ -185,7 +186,7 @@ def reply_logps(
             device = next(model.parameters()).device
             if prefix_len:
                 prefix_ids = torch.tensor([pairs[0][0][:prefix_len]], device=device)
-                prefix_cache = model(input_ids=prefix_ids, use_cache=True).past_key_values
+                prefix_cache = returned_cache(model(input_ids=prefix_ids, use_cache=True))
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
             batch = [pairs[i] for i in rows]

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, UsageError
+from prefkit.lm.compat import cpu_has_native_bf16
 from prefkit.lm.lint import LONG_PROMPTS, reason_counts
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 from prefkit.progress import ReportProgress
@@ -263,11 +265,13 @@ class TrainResult(Result):
 RUN_RECORD = "prefkit_run.json"
 
 
-def write_run_record(out: Path, config: TrainConfig, fingerprint: str) -> None:
-    """What a run folder was trained from: the recipe as resolved and its fingerprint."""
+def write_run_record(out: Path, config: TrainConfig, fingerprint: str, resumed_from: str | None = None) -> None:
+    """What a run folder was trained from: the recipe as resolved, its fingerprint, and the
+    checkpoint it resumed from (None for a run from the start)."""
     from prefkit.atomic_files import write_json
 
-    write_json({"fingerprint": fingerprint, "recipe": dataclasses.asdict(config)}, out / RUN_RECORD)
+    record = {"fingerprint": fingerprint, "recipe": dataclasses.asdict(config), "resumed_from": resumed_from}
+    write_json(record, out / RUN_RECORD)
 
 
 def read_run_record(folder: str | Path) -> dict:
@@ -279,6 +283,24 @@ def read_run_record(folder: str | Path) -> dict:
     record = json.loads(path.read_text(encoding="utf-8"))
     beta = record.get("recipe", {}).get("dpo", {}).get("beta")
     return record | ({"beta": float(beta)} if beta is not None else {})
+
+
+def _check_output_dir(out: Path, data: list[str | None]) -> None:
+    """A run writes its adapter, tokenizer, metrics and checkpoints into ``output_dir``: a folder
+    that holds the run's own data would mix the two (and a file of the same name would be replaced).
+
+    >>> _check_output_dir(Path("runs/a"), ["data/train.jsonl", None])
+    >>> _check_output_dir(Path("data"), ["data/train.jsonl"])
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.UsageError: output_dir data holds the training data data/train.jsonl: choose another output_dir
+    """
+    folder = Path(os.path.realpath(out))
+    for path in data:
+        if path is not None and (
+            folder == Path(os.path.realpath(path)) or folder in Path(os.path.realpath(path)).parents
+        ):
+            raise UsageError(f"output_dir {out} holds the training data {path}: choose another output_dir")
 
 
 def _data_files(settings: DataSettings) -> tuple[str, str | None]:
@@ -347,8 +369,7 @@ def _bf16_supported() -> bool:
 
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    native = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return any(check() for check in native if check is not None)
+    return cpu_has_native_bf16()
 
 
 @dataclass
@@ -453,6 +474,7 @@ def train(
     ``callbacks`` are transformers ``TrainerCallback``s (how a caller shows the steps); ``progress``
     hears ``(stage, done, total)`` before the first step (the reference pass)."""
     out = Path(config.output_dir)
+    _check_output_dir(out, [config.data.train, config.data.eval])
     cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config, cache, resume)
@@ -462,7 +484,7 @@ def train(
     tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset))
     if writes:
         out.mkdir(parents=True, exist_ok=True)
-        write_run_record(out, config, data.fingerprint)
+        write_run_record(out, config, data.fingerprint, data.checkpoint)
         write_token_report(out, trainer.token_audits, tokens)
     result = trainer.train(resume_from_checkpoint=data.checkpoint)
     trainer.save_model(str(out))  # TRL/transformers write from the main process only

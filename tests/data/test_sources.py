@@ -4,8 +4,9 @@ import json
 import polars as pl
 import pytest
 
+from prefkit.data.columns import DETAIL, LINE, REASON
 from prefkit.data.reasons import RejectReason
-from prefkit.data.sources import LINE, REASON, HubSource, read, resolve
+from prefkit.data.sources import HubSource, iter_batches, read, resolve
 from prefkit.errors import SourceError
 
 
@@ -101,3 +102,53 @@ def test_hub_path_loads_a_locally_saved_dataset(tmp_path):
     ds.to_parquet(str(tmp_path / "repo" / "train.parquet"))
     raw = read(resolve(f"hf:{tmp_path / 'repo'}:train")[0])
     assert raw.frame["chosen"].to_list() == ds["chosen"]
+
+
+def test_hostile_lines_are_one_reject_each_and_the_rest_reads(tmp_path):
+    """A line nested 100,000 deep, a lone surrogate escape, a number where the others have text, a
+    2**70 integer and a line over the limit: one reject each, with its reason, and the good lines
+    around them still read."""
+    lines = [
+        b'{"a": "one"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": "\\ud800"}',
+        b'{"a": "two"}',
+        b'{"a": NaN}',
+        b'{"a": "three", "n": ' + str(2**70).encode() + b"}",
+        b'{"a": "' + b"x" * 300_000 + b'"}',
+        b'{"a": "four"}',
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (raw,) = list(iter_batches(path, max_line_bytes=250_000))
+    assert raw.frame["a"].to_list() == ["one", "two", "four"]
+    assert raw.frame[LINE].to_list() == [1, 4, 8]
+    rejects = dict(zip(raw.rejects[LINE].to_list(), raw.rejects[REASON].to_list(), strict=True))
+    assert rejects == {
+        2: "invalid_json",
+        3: "invalid_utf8",
+        5: "wrong_type",
+        6: "invalid_json",
+        7: "line_too_long",
+    }
+    assert raw.read == len(lines)
+
+
+def test_a_gigantic_line_streams_past_without_being_held(tmp_path):
+    """A .jsonl.gz whose one line inflates far past the limit: skipped as it streams, one reject,
+    the lines after it read; batches stay small whatever the line's size."""
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b'{"a": "before"}\n')
+        for _ in range(64):  # 64 MiB of blanks on one line, in 1 MiB writes
+            handle.write(b" " * (1 << 20))
+        handle.write(b'\n{"a": "after"}\n')
+    batches = list(iter_batches(path, batch_bytes=1 << 20, max_line_bytes=4 << 20))
+    records = [a for b in batches if b.frame.height for a in b.frame["a"].to_list()]
+    assert records == ["before", "after"]
+    (reject,) = [r for b in batches for r in b.rejects.rows(named=True)]
+    assert (reject[LINE], reject[REASON]) == (2, "line_too_long")
+    assert reject[DETAIL].startswith("67,108,864 bytes")
+    line_text = next(b for b in batches if b.rejects.height).record_text([2])[2]
+    assert len(line_text) <= 1001 and line_text.endswith("…")
+    assert [b.frame[LINE].to_list() for b in batches if b.frame.height] == [[1], [3]]

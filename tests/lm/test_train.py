@@ -409,3 +409,54 @@ def test_on_token_errors_fail_stops_before_training_and_trim_turns_keeps_pairs(t
     trimming.long_prompts = "trim_turns"
     result = train(trimming)
     assert (result.tokens.read, result.tokens.trained, result.tokens.trimmed) == (4, 4, 4)
+
+
+@pytest.mark.slow
+def test_the_quickstart_recipe_killed_after_a_checkpoint_resumes_to_the_same_adapter(bundled_model_dir, tmp_path):
+    """The real model and the packaged recipe (4 steps of 4 pairs, a checkpoint every 2, 24 sample pairs):
+    a run killed with SIGKILL after its first checkpoint and resumed with --resume auto ends with
+    the adapter weights and step losses of an uninterrupted run, and its run record says it resumed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from prefkit.api import convert, packaged_recipe, sample
+
+    data = convert(sample(tmp_path / "data", train=24)["train"], tmp_path / "data" / "train.jsonl").output
+    env = os.environ | {"PREFKIT_CACHE": str(bundled_model_dir.parents[1])}
+
+    def command(out, *extra):
+        sets = [f"data.train={data}", f"output_dir={out}", "max_steps=4", "save_steps=2", "logging_steps=1"]
+        sets.append("per_device_train_batch_size=4")
+        prefkit = Path(sys.executable).parent / "prefkit"
+        return [str(prefkit), "train", str(packaged_recipe()), *(a for s in sets for a in ("--set", s)), *extra]
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(whole), env=env, check=True, capture_output=True)
+    running = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not (killed / "checkpoint-2" / "trainer_state.json").exists():
+        assert running.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.2)
+    running.send_signal(signal.SIGKILL)
+    running.wait()
+    assert not (killed / "adapter_model.safetensors").exists()
+    subprocess.run(command(killed, "--resume", "auto"), env=env, check=True, capture_output=True)
+
+    a, b = load_file(whole / "adapter_model.safetensors"), load_file(killed / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "the resumed adapter differs from the uninterrupted one"
+
+    def losses(folder):
+        return {
+            h["step"]: h["loss"]
+            for h in map(json.loads, (folder / "log_history.jsonl").read_text().splitlines())
+            if "loss" in h
+        }
+
+    assert losses(whole) == losses(killed) and sorted(losses(whole)) == [1, 2, 3, 4]
+    record = json.loads((killed / "prefkit_run.json").read_text())
+    assert record["resumed_from"].endswith("checkpoint-2")
+    assert json.loads((whole / "prefkit_run.json").read_text())["resumed_from"] is None

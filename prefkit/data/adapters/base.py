@@ -107,6 +107,10 @@ def mark(frame: pl.DataFrame, *rules: Rule) -> pl.DataFrame:
     ).drop(names)
 
 
+NULL_OF_KIND = {"string": pl.String, "messages": MESSAGES, "number": pl.Float64}
+"""The dtype of a null standing in for a field of each kind in rows already rejected."""
+
+
 def kind_of(dtype: pl.DataType) -> str:
     """``string``, ``messages``, ``number``, ``null`` or ``other``: what an adapter can accept."""
     if dtype == pl.String:
@@ -144,6 +148,9 @@ def require(frame: pl.DataFrame, name: str, path: str, accepted: tuple[str, ...]
 
     Returns ``(frame, expr, kind)``; ``expr`` is None only for an optional field no record has.
     A required field that no record has at all is the user's mistake, not the data's: it raises.
+    When the whole column has a type the adapter cannot use (null in every record of the batch, a
+    list where text belongs), every row is marked, and ``expr`` becomes a null of the first
+    accepted kind, so the adapter's later expressions still type-check on the rows it rejects.
     """
     found = resolve_path(frame, path)
     if found is None:
@@ -154,17 +161,37 @@ def require(frame: pl.DataFrame, name: str, path: str, accepted: tuple[str, ...]
     expr, dtype = found
     kind = kind_of(dtype)
     if kind == "null":
-        if not optional:
-            frame = mark(
-                frame, Rule(pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record")
-            )
-        return frame, expr, kind
+        if optional:
+            return frame, expr, kind
+        frame = mark(frame, Rule(pl.lit(True), RejectReason.MISSING_FIELD, f"field '{path}' is null in every record"))
+        return _typed_null(frame, path, accepted[0])
     if kind not in accepted:
         detail = f"field '{path}' is {dtype}, expected {' or '.join(accepted)}"
         frame = mark(frame, Rule(expr.is_not_null(), RejectReason.WRONG_TYPE, detail))
-    elif not optional:
+        if not optional:
+            frame = mark(frame, Rule(expr.is_null(), RejectReason.MISSING_FIELD, f"field '{path}' is missing or null"))
+        return _typed_null(frame, path, accepted[0])
+    if not optional:
         frame = mark(frame, Rule(expr.is_null(), RejectReason.MISSING_FIELD, f"field '{path}' is missing or null"))
     return frame, expr, kind
+
+
+def _typed_null(frame: pl.DataFrame, path: str, kind: str) -> tuple[pl.DataFrame, pl.Expr, str]:
+    """A null of ``kind`` in place of an unusable column (every row already marked), so expressions
+    written for that kind, ``pl.col(path)`` ones too, still type-check on the rejected rows."""
+    null = pl.lit(None, NULL_OF_KIND.get(kind, pl.String))
+    if "." in path:
+        return frame, null, kind
+    return frame.with_columns(null.alias(path)), pl.col(path), kind
+
+
+def rejected_batch(frame: pl.DataFrame, prompt: pl.Expr, detail: str) -> pl.DataFrame:
+    """Every record of the batch rejected as ``wrong_type`` with ``detail``, in the adapter's output
+    shape: a list-of-objects field whose objects have another shape in every record of the batch
+    cannot be read, and each record is one reject, never a failed file."""
+    frame = mark(frame, Rule(pl.lit(True), RejectReason.WRONG_TYPE, detail))
+    nothing = text_message(pl.lit(None, pl.String), "assistant")
+    return adapted(frame, text_message(prompt, "user"), nothing, nothing)
 
 
 def adapted(

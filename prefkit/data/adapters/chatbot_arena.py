@@ -63,7 +63,8 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
             Rule(winner.str.starts_with("tie"), RejectReason.TIE, pl.format("winner is '{}'", winner)),
         )
         first_better = winner == "model_a"
-        conv_a, conv_b = pl.col("conversation_a"), pl.col("conversation_b")
+        frame, conv_a, _ = require(frame, "conversation_a", "conversation_a", ("messages",))
+        frame, conv_b, _ = require(frame, "conversation_b", "conversation_b", ("messages",))
     else:
         frame = _one_hot_problems(frame)
         first_better = pl.col("winner_model_a") == 1

@@ -27,7 +27,7 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     frame, rejected, _ = require(frame, "rejected", "rejected", ("string",))
     frame, status, _ = require(frame, "status", "status", ("string",))
     frame, system, _ = require(frame, "system", "system", ("string",), optional=True)
-    in_gsm8k = pl.col("in_gsm8k_train") if frame.schema["in_gsm8k_train"] == pl.Boolean else pl.lit(False)
+    in_gsm8k = pl.col("in_gsm8k_train") if frame.schema.get("in_gsm8k_train") == pl.Boolean else pl.lit(False)
     frame = mark(
         frame,
         Rule(status == "tie", RejectReason.TIE, "status is tie: the rater found both replies equally good"),

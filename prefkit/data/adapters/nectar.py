@@ -13,7 +13,16 @@ from __future__ import annotations
 
 import polars as pl
 
-from prefkit.data.adapters.base import AdaptOptions, Rule, adapted, mark, metadata_struct, require, start
+from prefkit.data.adapters.base import (
+    AdaptOptions,
+    Rule,
+    adapted,
+    mark,
+    metadata_struct,
+    rejected_batch,
+    require,
+    start,
+)
 from prefkit.data.adapters.binarize import ranked_list_pairs
 from prefkit.data.adapters.hh_rlhf import segment_messages, transcript_segments
 from prefkit.data.messages import is_blank, text_message
@@ -65,11 +74,17 @@ def rank_problem(ranks: pl.Expr) -> pl.Expr:
 def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     frame = start(frame)
     frame, prompt, _ = require(frame, "prompt", "prompt", ("string",))
-    dtype = frame.schema.get("answers")
+    if "answers" not in frame.columns:
+        raise FieldMappingError("no record has the field 'answers' needed for answers")
+    dtype = frame.schema["answers"]
     inner = dtype.inner if isinstance(dtype, pl.List) else None
-    names = {f.name for f in inner.fields} if isinstance(inner, pl.Struct) else set()
-    if not {"answer", "rank"} <= names:
-        raise FieldMappingError("nectar: 'answers' must be a list of objects with 'answer' and 'rank'")
+    fields = {f.name: f.dtype for f in inner.fields} if isinstance(inner, pl.Struct) else {}
+    names = set(fields)
+    rank = fields.get("rank")
+    if fields.get("answer") not in (pl.String, pl.Null) or rank is None or not (rank.is_numeric() or rank == pl.Null):
+        # These records' answers have another shape: each is one reject.
+        detail = f"'answers' must be a list of objects with text 'answer' and number 'rank', got {dtype}"
+        return rejected_batch(frame, prompt, detail)
     extra = ("model",) if "model" in names else ()
     ranks = pl.col("answers").list.eval(pl.element().struct.field("rank"))
     frame = mark(

@@ -24,10 +24,12 @@ def looks_like(frame: pl.DataFrame) -> bool:
     return {"response_0", "response_1", "better_response_id"} <= set(frame.columns)
 
 
-def _id_problem(frame: pl.DataFrame, name: str) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+def _id_problem(frame: pl.DataFrame, name: str) -> tuple[pl.DataFrame, pl.Expr, pl.Expr, pl.Expr]:
+    """``(frame, value, valid, detail)`` of a label field: which response (0 or 1) it names."""
     frame, value, _ = require(frame, name, name, ("number",))
-    valid = value.is_in([0, 1]).fill_null(False)
-    return frame, valid, pl.format(f"{name} must be 0 or 1, got {{}}", value.cast(pl.String).fill_null("null"))
+    valid = ((value == 0) | (value == 1)).fill_null(False)
+    detail = pl.format(f"{name} must be 0 or 1, got {{}}", value.cast(pl.String).fill_null("null"))
+    return frame, value, valid, detail
 
 
 def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
@@ -38,24 +40,21 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     frame, first, _ = require(frame, "response_0", "response_0", ("string",))
     frame, second, _ = require(frame, "response_1", "response_1", ("string",))
     axes = ("better", "safer") if options.axis == "both" else (options.axis,)
-    checks = []
+    checks, values = [], {}
     for axis in axes:
-        frame, valid, detail = _id_problem(frame, LABELS[axis])
+        frame, values[axis], valid, detail = _id_problem(frame, LABELS[axis])
         checks.append((valid, detail))
     valid = pl.all_horizontal(v for v, _ in checks)
     detail = pl.coalesce(pl.when(~v).then(d) for v, d in checks)
-    first_better = pl.col(LABELS[axes[0]]) == 0
+    first_better = values[axes[0]] == 0
     rules = ()
     if options.axis == "both":
+        better, safer = values["better"], values["safer"]
         rules = (
             Rule(
-                pl.col("better_response_id") != pl.col("safer_response_id"),
+                better != safer,
                 RejectReason.CONFLICTING_LABELS,
-                pl.format(
-                    "better_response_id is {} but safer_response_id is {}",
-                    pl.col("better_response_id"),
-                    pl.col("safer_response_id"),
-                ),
+                pl.format("better_response_id is {} but safer_response_id is {}", better, safer),
             ),
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from prefkit.data.adapters.base import AdaptOptions, adapted, pairs_from_fields, require, start
+from prefkit.data.adapters.base import AdaptOptions, adapted, pairs_from_fields, rejected_batch, require, start
 from prefkit.data.adapters.binarize import ranked_list_pairs
 from prefkit.data.messages import text_message
 from prefkit.errors import FieldMappingError
@@ -73,12 +73,19 @@ def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     alike give a ``tie``."""
     frame = start(frame)
     frame, instruction, _ = require(frame, "prompt", "instruction", ("string",))
+    if "completions" not in frame.columns:
+        raise FieldMappingError("no record has the field 'completions' needed for completions")
     completions_dtype = frame.schema["completions"]
     inner = completions_dtype.inner if isinstance(completions_dtype, pl.List) else None
     fields = {f.name: f.dtype for f in inner.fields} if isinstance(inner, pl.Struct) else {}
-    if not {"response", "annotations"} <= set(fields) or not isinstance(fields["annotations"], pl.Struct):
-        raise FieldMappingError("'completions' must be a list of objects with 'response' and 'annotations'")
-    aspects = [f.name for f in fields["annotations"].fields]
+    annotations = fields.get("annotations")
+    if "response" not in fields or not isinstance(annotations, pl.Struct) or not annotations.fields:
+        # These records' completions have another shape (null, empty, not rated): each is a reject.
+        detail = (
+            f"'completions' must be a list of objects with 'response' and rated 'annotations', got {completions_dtype}"
+        )
+        return rejected_batch(frame, instruction, detail)
+    aspects = [f.name for f in annotations.fields]
     rated = pl.col("completions").list.eval(
         pl.struct(
             response=pl.element().struct.field("response"),

@@ -104,8 +104,17 @@ def test_raw_ties_kept_on_request(write_jsonl, run_convert):
     assert result.written == 2 and {rows[1]["chosen"][0]["content"], rows[1]["rejected"][0]["content"]} == {"a", "b"}
 
 
-def test_raw_with_malformed_completions_is_a_usage_error(write_jsonl, run_convert):
+def test_raw_with_malformed_completions_rejects_each_record(write_jsonl, run_convert):
+    """Completions of another shape are the data's problem, not the command's: each record is one
+    wrong_type reject (a file without the field at all is a usage error)."""
     from prefkit.errors import FieldMappingError
 
-    with pytest.raises(FieldMappingError, match="completions"):
-        run_convert(write_jsonl("raw.jsonl", [{"instruction": "q", "completions": [json.dumps({"x": 1})]}]))
+    path = write_jsonl(
+        "raw.jsonl",
+        [{"instruction": "q", "completions": [json.dumps({"x": 1})]}, {"instruction": "r", "completions": []}],
+    )
+    result, rows, rejects = run_convert(path)
+    assert rows == [] and [(r["line"], r["reason"]) for r in rejects] == [(1, "wrong_type"), (2, "wrong_type")]
+    assert "'completions' must be a list of objects" in rejects[0]["detail"]
+    with pytest.raises(FieldMappingError, match="no record has the field 'completions'"):
+        run_convert(write_jsonl("none.jsonl", [{"instruction": "q"}]), format="ultrafeedback-raw")
