@@ -57,8 +57,13 @@ load_tokenizer("smollm2-135m-instruct")  # materialized and loaded outside the t
 t1 = time.perf_counter()
 result = lint(LintConfig([sys.argv[1]], max_length=1024)).audit
 work = time.perf_counter() - t1
-t = result.tokens
-sample = {str(i): [t.prompt_ids[i], t.chosen_ids[i], t.rejected_ids[i]] for i in result.kept if i % EVERY == 0}
+# lint keeps verdicts and lengths, not ids; the sampled pairs' ids come from the same tokenization.
+import polars as pl
+from prefkit.lm.pair_tokens import tokenize_pairs
+picked = [i for i in result.kept if i % EVERY == 0]
+rows = pl.read_ndjson(sys.argv[1]).select("prompt", "chosen", "rejected")[picked]
+t = tokenize_pairs(load_tokenizer("smollm2-135m-instruct"), *(rows[c].to_list() for c in ("prompt", "chosen", "rejected")))
+sample = {str(i): [t.prompt_ids[k], t.chosen_ids[k], t.rejected_ids[k]] for k, i in enumerate(picked)}
 json.dump(sample, open(sys.argv[2], "w"))
 print(work, result.pairs)
 """.replace("EVERY", str(EVERY))

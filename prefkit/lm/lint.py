@@ -324,7 +324,8 @@ def audit(
     sources = sources or ["-"] * n
     where = where or [{"source": "-", "line": i + 1, "id": None} for i in range(n)]
     with paused_gc():
-        return _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where)
+        chunk = _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where)
+    return _summary([chunk], max_length, long_prompts)
 
 
 def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where):
@@ -349,10 +350,41 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
     else:
         trimmed = []
     lengths = {
-        name: np.array([len(x) for x in getattr(tokens, f"{name}_ids")], dtype=np.int64)
+        name: np.array([len(x) for x in getattr(tokens, f"{name}_ids")], dtype=np.int32)
+        for name in ("prompt", "chosen", "rejected")
+    }
+    return _Chunk(n, lengths, list(sources), records, kept, trimmed, kept_by_choice, tokens)
+
+
+@dataclass
+class _Chunk:
+    """One batch of pairs audited: what :func:`_summary` needs of it, indices local to the batch."""
+
+    pairs: int
+    lengths: dict[str, np.ndarray]
+    sources: list[str]
+    records: list[dict]
+    kept: list[int]
+    trimmed: list[dict]
+    kept_by_choice: dict[str, int]
+    tokens: TokenizedPairs
+
+
+def _summary(chunks: list[_Chunk], max_length: int | None, long_prompts: str) -> TokenAudit:
+    """The audit of the batches together: counts added, lengths joined, indices made global. The
+    tokens are kept only for a single batch (what training needs); a streamed lint keeps none."""
+    offsets = np.cumsum([0] + [c.pairs for c in chunks])
+    kept = [int(i + offset) for c, offset in zip(chunks, offsets, strict=False) for i in c.kept]
+    trimmed = [
+        t | {"index": t["index"] + int(offset)} for c, offset in zip(chunks, offsets, strict=False) for t in c.trimmed
+    ]
+    records = [r for c in chunks for r in c.records]
+    lengths = {
+        name: np.concatenate([c.lengths[name] for c in chunks]) if chunks else np.zeros(0, np.int32)
         for name in ("prompt", "chosen", "rejected")
     }
     pair = lengths["prompt"] + np.maximum(lengths["chosen"], lengths["rejected"])
+    n = int(offsets[-1])
     return TokenAudit(
         pairs=n,
         ok=n - len(records),
@@ -360,12 +392,16 @@ def _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, lo
         reasons=reason_counts(records),
         truncated=_truncation({k: v[kept] for k, v in lengths.items()}, max_length),
         lengths=TokenLengths(**{k: _quantiles(v) for k, v in lengths.items()}, pair=_quantiles(pair)),
-        length_bias=_length_bias(lengths, sources),
-        long_prompts=LongPrompts(choice=long_prompts, kept=kept_by_choice, trimmed=len(trimmed)),
+        length_bias=_length_bias(lengths, [s for c in chunks for s in c.sources]),
+        long_prompts=LongPrompts(
+            choice=long_prompts,
+            kept={k: sum(c.kept_by_choice[k] for c in chunks) for k in LONG_PROMPTS},
+            trimmed=len(trimmed),
+        ),
         trimmed=trimmed,
         error_records=records,
         kept=kept,
-        tokens=tokens,
+        tokens=chunks[0].tokens if len(chunks) == 1 else TokenizedPairs(),
     )
 
 
@@ -484,7 +520,11 @@ def lint(config: LintConfig) -> LintResult:
     frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias(FILE)) for path in config.files]
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     frame = pl.concat(frames, how="diagonal_relaxed")
-    result = audit_frame(tokenizer, frame, config.max_length, config.truncation_mode, config.long_prompts)
+    del frames
+    # In slices whose tokens are dropped once judged: memory holds the frame and per-pair lengths,
+    # never every pair's ids (training, which needs them, audits with audit_columns).
+    settings = (config.max_length, config.truncation_mode, config.long_prompts)
+    result = audit_frame(tokenizer, frame, *settings, batch=LINT_BATCH)
     out = LintResult(
         audit=result,
         files=list(config.files),
@@ -498,14 +538,36 @@ def lint(config: LintConfig) -> LintResult:
     return out
 
 
-def audit_frame(tokenizer, frame, max_length, truncation_mode: str, long_prompts: str) -> TokenAudit:
-    """:func:`audit_columns` over a canonical polars frame."""
-    return audit_columns(tokenizer, frame.to_dict(as_series=False), max_length, truncation_mode, long_prompts)
+LINT_BATCH = 4096
+"""Pairs ``lint`` tokenizes and judges at a time."""
+
+
+def audit_frame(
+    tokenizer, frame, max_length, truncation_mode: str, long_prompts: str, batch: int | None = None
+) -> TokenAudit:
+    """:func:`audit_columns` over a canonical polars frame; with ``batch``, slice by slice, keeping
+    each slice's verdicts and lengths but not its tokens (``tokens`` is then empty)."""
+    if batch is None:
+        return audit_columns(tokenizer, frame.to_dict(as_series=False), max_length, truncation_mode, long_prompts)
+    chunks = []
+    with paused_gc():
+        for offset in range(0, max(frame.height, 1), batch):
+            columns = frame.slice(offset, batch).to_dict(as_series=False)
+            chunk = _columns_chunk(tokenizer, columns, max_length, truncation_mode, long_prompts)
+            chunk.tokens = TokenizedPairs()
+            chunks.append(chunk)
+    return _summary(chunks, max_length, long_prompts)
 
 
 def audit_columns(tokenizer, columns: dict[str, list], max_length, truncation_mode: str, long_prompts: str):
     """:func:`audit` over canonical columns (``prompt``, ``chosen``, ``rejected``, and ``source``,
     ``id``, ``__file``, ``__line`` where known, which the error records and trims then name)."""
+    with paused_gc():
+        chunk = _columns_chunk(tokenizer, columns, max_length, truncation_mode, long_prompts)
+    return _summary([chunk], max_length, long_prompts)
+
+
+def _columns_chunk(tokenizer, columns: dict[str, list], max_length, truncation_mode: str, long_prompts: str):
     n = len(columns["prompt"])
     where = [
         {"source": f, "line": ln, "id": i}
@@ -516,20 +578,12 @@ def audit_columns(tokenizer, columns: dict[str, list], max_length, truncation_mo
             strict=True,
         )
     ]
-    result = audit(
-        tokenizer,
-        columns["prompt"],
-        columns["chosen"],
-        columns["rejected"],
-        max_length,
-        truncation_mode,
-        long_prompts,
-        sources=columns.get("source"),
-        where=where,
-    )
-    for t in result.trimmed:
+    sources = columns.get("source") or ["-"] * n
+    prompts, chosen, rejected = columns["prompt"], columns["chosen"], columns["rejected"]
+    chunk = _audit(tokenizer, prompts, chosen, rejected, max_length, truncation_mode, long_prompts, sources, where)
+    for t in chunk.trimmed:
         t |= {"id": where[t["index"]]["id"], "line": where[t["index"]]["line"]}
-    return result
+    return chunk
 
 
 def reason_counts(records) -> dict[str, int]:

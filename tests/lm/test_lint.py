@@ -242,7 +242,7 @@ def test_token_ids_equal_trls_on_real_hh_pairs(shared_data, bundled_tokenizer, t
     result = lint(LintConfig([str(tmp_path / "hh480.jsonl")], max_length=256)).audit
     kept_by_trl = trl_tokenization(bundled_tokenizer, frame, max_length=256)
     assert len(kept_by_trl) == len(result.kept) == 419
-    assert kept_by_trl["prompt_ids"] == [result.tokens.prompt_ids[i] for i in result.kept]
+    assert kept_by_trl["prompt_ids"] == [ours.prompt_ids[i] for i in result.kept]
     assert result.reasons == {"prompt_fills_max_length": 61}
     assert result.long_prompts.kept == {"drop": 419, "trim_turns": 480}
 
