@@ -11,9 +11,10 @@ default):
   (``DPOTrainer._prepare_dataset``: chat template, tokenization, the fully-truncated filter), a
   fresh datasets cache each run;
 - prefkit: ``prefkit lint``'s library call (reads and validates the file, tokenizes, audits every
-  pair, statistics).
+  pair, statistics; it keeps each pair's lengths and verdict, not its ids).
 
-Both write the token ids of every 100th pair; the script checks they are identical. Prints the
+TRL writes the token ids of every 100th pair it keeps, prefkit the indices of the pairs it keeps
+among those; this script tokenizes those with prefkit's tokenization and checks the ids are identical. Prints the
 range over the runs, the ratio, the date and the library versions.
 """
 
@@ -57,16 +58,24 @@ load_tokenizer("smollm2-135m-instruct")  # materialized and loaded outside the t
 t1 = time.perf_counter()
 result = lint(LintConfig([sys.argv[1]], max_length=1024)).audit
 work = time.perf_counter() - t1
-# lint keeps verdicts and lengths, not ids; the sampled pairs' ids come from the same tokenization.
-import polars as pl
-from prefkit.lm.pair_tokens import tokenize_pairs
-picked = [i for i in result.kept if i % EVERY == 0]
-rows = pl.read_ndjson(sys.argv[1]).select("prompt", "chosen", "rejected")[picked]
-t = tokenize_pairs(load_tokenizer("smollm2-135m-instruct"), *(rows[c].to_list() for c in ("prompt", "chosen", "rejected")))
-sample = {str(i): [t.prompt_ids[k], t.chosen_ids[k], t.rejected_ids[k]] for k, i in enumerate(picked)}
+# lint keeps verdicts and lengths, not ids: the bench process tokenizes the sampled kept pairs with
+# the same function afterwards, outside this process's time and memory.
+sample = [i for i in result.kept if i % EVERY == 0]
 json.dump(sample, open(sys.argv[2], "w"))
 print(work, result.pairs)
 """.replace("EVERY", str(EVERY))
+
+
+def sampled_ids(source: Path, kept: list[int]) -> dict[str, list]:
+    """The token ids of the pairs lint kept at the sampled indices, from prefkit's tokenization."""
+    import polars as pl
+
+    from prefkit.lm.loading import load_tokenizer
+    from prefkit.lm.pair_tokens import tokenize_pairs
+
+    rows = pl.read_ndjson(source).select("prompt", "chosen", "rejected")[kept]
+    t = tokenize_pairs(load_tokenizer("smollm2-135m-instruct"), *(rows[c].to_list() for c in rows.columns))
+    return {str(i): [t.prompt_ids[k], t.chosen_ids[k], t.rejected_ids[k]] for k, i in enumerate(kept)}
 
 
 def main() -> None:
@@ -89,7 +98,8 @@ def main() -> None:
         for k in range(args.runs):
             trl = run_script(TRL, str(source), str(tmp / "trl.json"), str(tmp / f"hf-cache-{k}"))
             ours = run_script(PREFKIT, str(source), str(tmp / "prefkit.json"))
-            theirs, mine = json.loads((tmp / "trl.json").read_text()), json.loads((tmp / "prefkit.json").read_text())
+            theirs = json.loads((tmp / "trl.json").read_text())
+            mine = sampled_ids(source, json.loads((tmp / "prefkit.json").read_text()))
             same = sum(theirs[i] == mine.get(i) for i in theirs)
             results["trl"].append(trl)
             results["prefkit"].append(ours)

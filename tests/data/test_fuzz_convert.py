@@ -5,7 +5,9 @@ arbitrary JSON (deeply nested, huge integers, NaN, lone surrogate escapes), and 
 record shape with values swapped for random types and keys dropped. Each file is converted with
 the format forced; convert must return (a usage error is allowed only for a mapping no record
 matches), and ``candidates == written + rejected`` must hold with the output and rejects files
-holding exactly those counts.
+holding exactly those counts. The draws are derandomized, so every run (CI's too) checks the same
+examples; raise ``max_examples`` and drop ``derandomize`` locally to explore further (it passed at
+150 random examples per format when written).
 """
 
 import json
@@ -146,7 +148,13 @@ def check(name: str, lines: list[bytes]) -> None:
 def test_convert_accounts_for_every_fuzzed_line(name):
     assert set(TEMPLATES) == {f.name for f in FORMATS}
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,  # the same examples on every run: CI never fails on a draw it did not see here
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(lines_for(name))
     def run(lines):
         check(name, lines)

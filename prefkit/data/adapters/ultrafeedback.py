@@ -66,6 +66,22 @@ def mean_aspect_rating(annotations: pl.Expr, aspects: list[str]) -> pl.Expr:
     return pl.mean_horizontal(ratings, ignore_nulls=True)
 
 
+def rated_aspects(annotations: pl.DataType | None) -> list[str]:
+    """The aspects of an ``annotations`` dtype that carry a plain ``Rating`` (others cannot be read).
+
+    >>> rated_aspects(pl.Struct({"helpfulness": pl.Struct({"Rating": pl.String}), "": pl.Null}))
+    ['helpfulness']
+    """
+    if not isinstance(annotations, pl.Struct):
+        return []
+    return [
+        f.name
+        for f in annotations.fields
+        if isinstance(f.dtype, pl.Struct)
+        and any(g.name == "Rating" and not g.dtype.is_nested() for g in f.dtype.fields)
+    ]
+
+
 def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     """Binarizes each instruction's completions, scored by :func:`mean_aspect_rating`, with
     ``--binarize`` (see :mod:`prefkit.data.adapters.binarize`): by default the best against a
@@ -79,13 +95,13 @@ def adapt_raw(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     inner = completions_dtype.inner if isinstance(completions_dtype, pl.List) else None
     fields = {f.name: f.dtype for f in inner.fields} if isinstance(inner, pl.Struct) else {}
     annotations = fields.get("annotations")
-    if "response" not in fields or not isinstance(annotations, pl.Struct) or not annotations.fields:
+    aspects = rated_aspects(annotations)
+    if "response" not in fields or not aspects:
         # These records' completions have another shape (null, empty, not rated): each is a reject.
         detail = (
             f"'completions' must be a list of objects with 'response' and rated 'annotations', got {completions_dtype}"
         )
         return rejected_batch(frame, instruction, detail)
-    aspects = [f.name for f in annotations.fields]
     rated = pl.col("completions").list.eval(
         pl.struct(
             response=pl.element().struct.field("response"),

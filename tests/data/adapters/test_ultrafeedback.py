@@ -118,3 +118,11 @@ def test_raw_with_malformed_completions_rejects_each_record(write_jsonl, run_con
     assert "'completions' must be a list of objects" in rejects[0]["detail"]
     with pytest.raises(FieldMappingError, match="no record has the field 'completions'"):
         run_convert(write_jsonl("none.jsonl", [{"instruction": "q"}]), format="ultrafeedback-raw")
+
+
+def test_raw_completions_whose_annotations_carry_no_rating_are_unrated(write_jsonl, run_convert):
+    """Found by the fuzz test: an annotations object without a Rating left the whole file failing."""
+    good = {"response": "a", "annotations": {"helpfulness": {"Rating": "5"}}}
+    record = {"instruction": "Q", "completions": [good, {"response": "b", "annotations": {"": None}}]}
+    result, rows, rejects = run_convert(write_jsonl("raw.jsonl", [record]), format="ultrafeedback-raw")
+    assert rows == [] and [(r["line"], r["reason"]) for r in rejects] == [(1, "too_few_completions")]
