@@ -27,8 +27,10 @@ from prefkit.progress import ReportProgress
 if TYPE_CHECKING:
     from prefkit.lm.compare import Answers
     from prefkit.lm.evaluate import EvalResult
+    from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintConfig, LintResult
     from prefkit.lm.quickstart import QuickstartResult
+    from prefkit.lm.score import ScoreResult
     from prefkit.lm.train import TrainConfig, TrainResult
 
 PathLike = str | Path
@@ -290,12 +292,67 @@ def train(
     return run(config, resume=resume, callbacks=callbacks, progress=progress)
 
 
-def evaluate(model: str, data: PathLike, **options: Any) -> EvalResult:
+def generate(
+    sources: PathLike | list[PathLike],
+    output: PathLike,
+    model: str,
+    progress: ReportProgress | None = None,
+    **options: Any,
+) -> GenerateResult:
+    """The model's own answers to every prompt of ``sources`` (prompt files or preference data in any
+    format), one record per prompt; ``options`` are :class:`~prefkit.lm.generate.GenerateConfig`
+    fields (``n``, ``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``engine``, ``resume``, ...).
+
+    >>> import tempfile, pathlib
+    >>> from prefkit.lm.loading import tiny_random_model
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pairs = convert(sample(folder, train=8)["train"], folder / "train.jsonl")
+    >>> result = generate(folder / "train.jsonl", folder / "answers.jsonl", str(tiny_random_model(folder / "tiny")),
+    ...                   n=2, temperature=1.0, max_new_tokens=4)
+    >>> result.read, result.prompts, result.completions, result.finish_reasons
+    (8, 8, 16, {'stop': 0, 'length': 16})
+    """
+    from prefkit.lm.generate import GenerateConfig
+    from prefkit.lm.generate import generate as run
+
+    return run(GenerateConfig(sources=_paths(sources), output=str(output), model=model, **options), progress)
+
+
+def score(
+    generated: PathLike, output: PathLike, scorers: list[str], progress: ReportProgress | None = None, **options: Any
+) -> ScoreResult:
+    """A score for every completion of a :func:`generate` output, by each scorer (``verify:NAME``,
+    ``reward-model:DIR``, ``implicit:RUN[:REF]``); ``options`` are
+    :class:`~prefkit.lm.score.ScoreConfig` fields (``rank_by``, ``batch_size``, ...). The scored file
+    is a ranked source: :func:`convert` binarizes it.
+
+    >>> import json, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> record = {"id": "a", "prompt": "What is 2 + 3?", "reference": "5",
+    ...           "completions": [{"text": "2 + 3 = 5.", "finish_reason": "stop", "tokens": 7},
+    ...                           {"text": "6", "finish_reason": "stop", "tokens": 2}]}
+    >>> _ = (folder / "answers.jsonl").write_text(json.dumps(record) + "\\n")
+    >>> result = score(folder / "answers.jsonl", folder / "scored.jsonl", ["verify:sample_task"])
+    >>> [c["scores"] for c in result.records[0]["completions"]]
+    [{'sample_task': 1.0}, {'sample_task': 0.0}]
+    >>> pairs = convert(folder / "scored.jsonl", folder / "pairs.jsonl")
+    >>> pairs.written, json.loads((folder / "pairs.jsonl").read_text())["chosen"][0]["content"]
+    (1, '2 + 3 = 5.')
+    """
+    from prefkit.lm.score import ScoreConfig
+    from prefkit.lm.score import score as run
+
+    return run(ScoreConfig(generated=str(generated), output=str(output), scorers=list(scorers), **options), progress)
+
+
+def evaluate(model: str, data: PathLike, progress: ReportProgress | None = None, **options: Any) -> EvalResult:
     """Preference accuracy of a model on canonical pairs, with bootstrap 95% intervals.
 
     ``model`` is an adapter folder (its reference: the base with adapters disabled), a model
     folder, a hub id or a bundled name; ``options`` are :class:`~prefkit.lm.evaluate.EvalConfig`
-    fields (``ref``, ``beta``, ``by``, ``max_length``, ``report``, ``per_pair``, ...).
+    fields (``ref``, ``beta``, ``by``, ``max_length``, ``report``, ``per_pair``, ...). With
+    ``generate=True`` and ``scorers``, the model also answers the data's prompts before and after
+    training, and the answers are scored (``result.answers``).
 
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
@@ -309,7 +366,7 @@ def evaluate(model: str, data: PathLike, **options: Any) -> EvalResult:
     from prefkit.lm.evaluate import EvalConfig
     from prefkit.lm.evaluate import evaluate as run
 
-    return run(EvalConfig(model=str(model), data=str(data), **options))
+    return run(EvalConfig(model=str(model), data=str(data), **options), progress)
 
 
 def compare(model: str, prompts: list[str], **options: Any) -> list[Answers]:
@@ -335,20 +392,24 @@ def quickstart(
     progress: ReportProgress | None = None,
     **options: Any,
 ) -> QuickstartResult:
-    """The whole job on the bundled sample: convert, validate, lint, train, evaluate and compare.
+    """The whole loop on the bundled sample: convert, validate, the model's own answers (generate,
+    score, pair), lint, train, and evaluate by implicit reward and by the model's answers.
 
     ``options`` are :class:`~prefkit.lm.quickstart.QuickstartConfig` fields (``recipe``,
-    ``max_new_tokens``). With the packaged recipe it takes about 5 minutes on 2 CPU cores; the
-    example runs every stage with a recipe that trains a tiny random model for one step.
+    ``prompts``, ``temperature``, ``answer_tokens``, ``max_new_tokens``). With the packaged recipe it
+    takes about 8 minutes on 2 CPU cores; the example runs every stage with a recipe that trains a
+    tiny random model for one step.
 
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> recipe = folder / "tiny.yaml"
     >>> _ = recipe.write_text(f"model: {tiny_random_model(folder / 'tiny')}\\nmax_steps: 1\\nbf16: false\\n")
-    >>> result = quickstart(folder / "qs", recipe=str(recipe), max_new_tokens=2)
-    >>> list(result.seconds), result.train.steps, result.eval.metrics.pairs
-    (['sample', 'convert', 'validate', 'lint', 'train', 'eval', 'compare'], 1, 120)
+    >>> result = quickstart(folder / "qs", recipe=str(recipe), prompts=16, answer_tokens=2, max_new_tokens=2)
+    >>> list(result.seconds)
+    ['sample', 'convert', 'validate', 'generate', 'score', 'pair', 'lint', 'train', 'eval']
+    >>> result.generated.prompts, result.conversions["pairs"].written, result.train.steps, result.eval.answers.prompts
+    (16, 16, 1, 120)
     """
     from prefkit.lm.quickstart import QuickstartConfig
     from prefkit.lm.quickstart import quickstart as run

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 PREFKIT = str(Path(__file__).resolve().parents[1] / "prefkit")
-PLUMBING = {"torch", "functools", "contextlib", "typing", "warnings", "importlib", "dataclasses"}
+PLUMBING = {"torch", "functools", "contextlib", "typing", "warnings", "dataclasses"}
 _original_warn = warnings.warn
 
 
@@ -35,6 +35,9 @@ def provoked_by_prefkit(frame) -> bool:
         return True
     while frame is not None:
         package = _package(frame)
+        if package == "importlib":
+            # A module's own body warning while it is imported (torch's on first import): no call of prefkit's.
+            return False
         if package != issuer and package not in PLUMBING and not package.startswith("<"):
             return package == "prefkit"
         frame = frame.f_back

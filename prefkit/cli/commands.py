@@ -30,8 +30,10 @@ from prefkit.data.validate import FileValidation, ValidateConfig
 from prefkit.errors import PrefkitError, UsageError, ValidationFailed
 from prefkit.lm.compare import CompareConfig
 from prefkit.lm.evaluate import EvalConfig
+from prefkit.lm.generate import GenerateConfig
 from prefkit.lm.lint import LintConfig
 from prefkit.lm.quickstart import QuickstartConfig
+from prefkit.lm.score import ScoreConfig
 
 TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
@@ -145,10 +147,12 @@ def main(verbose: bool) -> None:
       sample    bundled verifiable sample data
     Model (pip install 'prefkit[train]'):
       lint      token-level audit: what the template and truncation do to each pair
+      generate  the model's own answers to prompts, every prompt accounted for
+      score     score answers: verifiers, reward models, implicit rewards
       train     DPO with TRL and LoRA from a YAML recipe
-      eval      preference accuracy with intervals, before and after
+      eval      the model's answers scored before and after; preference accuracy
       compare   base and trained model's answers side by side
-      quickstart  the whole job on the bundled sample: data, checks, DPO, before/after
+      quickstart  the whole loop on the bundled sample: data, own answers, DPO, before/after
 
     \b
     Example:
@@ -477,6 +481,11 @@ def train(recipe, overrides, resume):
     "by",
     "report",
     "per_pair",
+    "generate",
+    "scorers",
+    "n",
+    "temperature",
+    "max_new_tokens",
 )
 @json_option
 @handle_errors
@@ -491,10 +500,75 @@ def evaluate_command(as_json, **options):
       prefkit eval --model runs/quickstart --data demo/heldout.jsonl
       prefkit eval --model runs/quickstart --data test.jsonl --per-pair pairs.jsonl --json
       prefkit eval --model runs/quickstart --data reward-bench.jsonl --by metadata.subset
+      prefkit eval --model runs/quickstart --data demo/heldout.jsonl --generate --scorer verify:sample_task
     """
     require_train_extra("eval")
-    result = api.evaluate(**only_set(options))
+    with progress_bar("evaluating") as progress:
+        result = api.evaluate(progress=progress, **only_set(options))
     print_json(result.to_dict()) if as_json else render.evaluation(result)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@options_from(
+    GenerateConfig,
+    "output",
+    "model",
+    "adapter",
+    "n",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "seed",
+    "engine",
+    "batch_size",
+    "resume",
+    "rejects",
+    "report",
+    "trust_remote_code",
+)
+@json_option
+@handle_errors
+def generate(sources, as_json, **options):
+    """The model's own answers to prompts: every prompt answered N times, or rejected with a reason.
+
+    SOURCES are prompt files (prompt as text or messages, optional reference) or preference data in
+    any format convert reads (its prompts, deduplicated, the chosen reply kept as reference).
+
+    \b
+    Example:
+      prefkit generate demo/train.jsonl -o answers.jsonl --model smollm2-135m-instruct --n 4 --temperature 0.8
+      prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --max-new-tokens 64
+      prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --resume
+    """
+    require_train_extra("generate")
+    with progress_bar("generating") as progress:
+        result = api.generate(list(sources), progress=progress, **only_set(options))
+    print_json(result.to_dict()) if as_json else render.generated(result)
+
+
+@main.command()
+@click.argument("generated")
+@options_from(ScoreConfig, "output", "scorers", "rank_by", "batch_size", "max_length", "report", "trust_remote_code")
+@json_option
+@handle_errors
+def score(generated, as_json, **options):
+    """Score every completion of a generated file: verifiers, reward models, implicit rewards.
+
+    The scored file is a ranked source: prefkit convert binarizes it (--binarize, --min-margin,
+    --pair-reference).
+
+    \b
+    Example:
+      prefkit score answers.jsonl -o scored.jsonl --scorer verify:sample_task
+      prefkit score answers.jsonl -o scored.jsonl --scorer rm=reward-model:runs/rm --scorer verify:number --rank-by rm
+      prefkit convert scored.jsonl -o pairs.jsonl --binarize best-worst --pair-reference
+    """
+    require_train_extra("score")
+    options = only_set(options)
+    with progress_bar("scoring") as progress:
+        result = api.score(generated, options.pop("output"), options.pop("scorers"), progress=progress, **options)
+    print_json(result.to_dict()) if as_json else render.scored(result)
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from prefkit.cli.output import console, counts_text, err_console, reasons_text
@@ -19,9 +20,12 @@ if TYPE_CHECKING:
     from prefkit.data.dedupe import DedupeResult
     from prefkit.data.mix import MixResult
     from prefkit.data.validate import FileValidation, ValidationReport
+    from prefkit.lm.answer_eval import AnswerMetrics
     from prefkit.lm.compare import Answers
     from prefkit.lm.evaluate import EvalResult
+    from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintResult
+    from prefkit.lm.score import ScoreResult
     from prefkit.lm.train import TrainResult
 
 
@@ -98,6 +102,85 @@ def trained(result: TrainResult) -> None:
     )
     if t.errors > t.dropped:
         console.print(f"token errors in pairs that trained: {counts_text(t.reasons)} (prefkit lint lists them)")
+
+
+def generated(result: GenerateResult) -> None:
+    """``prefkit generate``: the account of every prompt and completion, and the files."""
+    rejected = f" ({counts_text(result.reasons)})" if result.rejected else ""
+    console.print(
+        f"read {result.read:,}: prompts {result.prompts:,}, duplicates {result.duplicates:,}, "
+        f"rejected {result.rejected:,}{rejected}",
+        highlight=False,
+    )
+    resumed = f"; {result.resumed_batches} batches from the interrupted run" if result.resumed_batches else ""
+    console.print(
+        f"completions {result.completions:,} ({counts_text(result.finish_reasons)}), "
+        f"mean {result.mean_tokens:g} tokens, engine {result.engine}{resumed}",
+        highlight=False,
+    )
+    console.print(f"wrote {result.output}")
+
+
+def scored(result: ScoreResult) -> None:
+    """``prefkit score``: each scorer's coverage and mean, and which one ranks."""
+    table = Table(
+        title=f"prefkit score: {result.prompts:,} prompts, {result.completions:,} completions", title_justify="left"
+    )
+    for column in ("scorer", "spec", "scored", "unscored", "mean"):
+        table.add_column(column, justify="left" if column in ("scorer", "spec") else "right")
+    for s in result.scorers:
+        mean = "" if s.mean is None else f"{s.mean:.4g}"
+        table.add_row(
+            s.name + (" (ranks)" if s.name == result.rank_by else ""), s.spec, f"{s.scored:,}", f"{s.unscored:,}", mean
+        )
+    console.print(table)
+    console.print(f"wrote {result.output}; binarize it with prefkit convert {result.output} -o pairs.jsonl")
+
+
+def answer_scores(answers: AnswerMetrics) -> None:
+    """The model's own answers, scored before and after, with the paired difference."""
+
+    def interval(e) -> str:
+        return f"{e.value:.3f} ({e.low:.3f}–{e.high:.3f})"
+
+    title = (
+        f"the model's own answers: {answers.prompts:,} held-out prompts, {answers.decoding}, "
+        f"at most {answers.max_new_tokens} tokens; before = {answers.before_model}"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("score", "prompts", "before", "after", "after - before"):
+        table.add_column(column, justify="left" if column == "score" else "right", no_wrap=True)
+    for change in answers.scores:
+        table.add_row(
+            change.scorer,
+            f"{change.prompts:,}",
+            interval(change.before),
+            interval(change.after),
+            interval(change.difference),
+        )
+    for group in answers.groups:
+        for change in group.scores:
+            table.add_row(
+                f"  {group.group}",
+                f"{change.prompts:,}",
+                interval(change.before),
+                interval(change.after),
+                interval(change.difference),
+            )
+    console.print(table)
+    console.print(
+        f"mean answer length {answers.mean_tokens_before:g} -> {answers.mean_tokens_after:g} tokens; "
+        f"cut at the limit {answers.cut_at_max_before:,} -> {answers.cut_at_max_after:,}",
+        highlight=False,
+    )
+    if answers.examples:
+        examples = Table(title="examples, before and after", title_justify="left", show_lines=True)
+        for column in ("prompt", "before", "after"):
+            examples.add_column(column, ratio=1)
+        mark = lambda v: "" if v is None else (" [green]✓[/]" if v >= 1 else " [red]✗[/]" if v <= 0 else f" ({v:.3g})")
+        for e in answers.examples:
+            examples.add_row(e.prompt, escape(e.before) + mark(e.before_score), escape(e.after) + mark(e.after_score))
+        console.print(examples)
 
 
 def compared(rows: list[Answers], model: str) -> None:
@@ -240,6 +323,8 @@ def evaluation(result: EvalResult) -> None:
         console.print(f"note: {note}")
     if result.groups:
         _groups(result, result.by)
+    if result.answers is not None:
+        answer_scores(result.answers)
 
 
 def _groups(result, by: str) -> None:
@@ -287,6 +372,14 @@ def quickstart(result) -> None:
         )
     for v in result.validations:
         console.print(f"validate: [green]ok[/] {v.path}: {v.rows:,} rows", highlight=False)
+    g, s = result.generated, result.scored
+    right = next((x for x in s.scorers if x.name == s.rank_by), None)
+    console.print(
+        f"generate: {g.prompts:,} training prompts answered by the model ({g.completions:,} answers, "
+        f"mean {g.mean_tokens:g} tokens); score: "
+        + (f"{right.mean:.1%} right ({s.rank_by})" if right and right.mean is not None else "nothing scored"),
+        highlight=False,
+    )
     audit = result.lint.audit
     console.print(
         f"lint: {audit.pairs:,} pairs, {audit.errors:,} with token errors, {audit.truncated.pairs:,} truncated",
@@ -299,7 +392,6 @@ def quickstart(result) -> None:
         highlight=False,
     )
     evaluation(result.eval)
-    console.print(answers_table(result.generations, "two held-out prompts, before and after"))
     total = sum(result.seconds.values())
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     console.print(f"done in {total / 60:.1f} min ({stages}); everything is in {result.directory}", highlight=False)

@@ -56,7 +56,7 @@ class ConvertConfig(PairingOptions):
         [],
         "Custom mapping KEY=PATH: pairs (prompt, chosen, rejected, score_chosen, score_rejected, system); "
         "labelled pairs (responses=A,B with label or preference); ranked lists (responses=LIST with rank or "
-        "score); rated rows (group, response, score or rank).",
+        "score); rated rows (group, response, score or rank); metadata.NAME=PATH keeps a field of a pair's record.",
         flags=("--field",),
         metavar="KEY=PATH",
     )

@@ -32,6 +32,7 @@ class RejectReason(StrEnum):
     WEAK_PREFERENCE = "weak_preference"
     # Content
     EMPTY_PROMPT = "empty_prompt"
+    PROMPT_TOO_LONG = "prompt_too_long"
     EMPTY_RESPONSE = "empty_response"
     IDENTICAL_RESPONSES = "identical_responses"
     INVALID_SCORE = "invalid_score"

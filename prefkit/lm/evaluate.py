@@ -24,16 +24,12 @@ import numpy as np
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ConfigError
+from prefkit.lm.answer_eval import AnswerMetrics
+from prefkit.lm.estimates import Estimate, bootstrap, wins
 from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
 from prefkit.lm.scoring import PairLogps, reply_logps
+from prefkit.progress import ReportProgress
 from prefkit.results import Result, plain
-
-
-@dataclass
-class Estimate:
-    value: float
-    low: float
-    high: float
 
 
 @dataclass
@@ -55,23 +51,6 @@ class PreferenceMetrics:
     unscored: list[dict] = field(default_factory=list)
     """Pairs that could not be scored (``{id, reason, detail}``): nothing of a reply fits."""
     notes: list[str] = field(default_factory=list)
-
-
-def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 0) -> Estimate:
-    """The statistic with a percentile bootstrap 95% interval over pairs."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(values), size=(n, len(values)))
-    stats = statistic(values[draws], axis=1)
-    return Estimate(float(statistic(values)), float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
-
-
-def wins(better: np.ndarray, worse: np.ndarray) -> np.ndarray:
-    """1 where ``better > worse``, 0.5 on a tie, else 0.
-
-    >>> wins(np.array([2.0, 1.0, 0.0]), np.array([1.0, 1.0, 1.0])).tolist()
-    [1.0, 0.5, 0.0]
-    """
-    return (better > worse) + 0.5 * (better == worse)
 
 
 def _prefers_chosen_per_token(logps: PairLogps) -> np.ndarray:
@@ -129,9 +108,27 @@ class EvalConfig:
     )
     report: str | None = option(None, "Write the metrics as JSON to this path.")
     per_pair: str | None = option(None, "Write every pair's four log-probs as JSON Lines to this path.")
+    generate: bool = option(
+        False, "Also answer the held-out prompts with the model before and after, and score the answers (--scorer)."
+    )
+    scorers: list[str] = option(
+        [],
+        "With --generate: verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:DIR or implicit:RUN[:REF].",
+        flags=("--scorer",),
+        metavar="SPEC",
+    )
+    n: int = option(1, "With --generate: answers per prompt.", min=1)
+    temperature: float = option(0.0, "With --generate: sampling temperature; 0 is greedy.", min=0)
+    max_new_tokens: int = option(128, "With --generate: longest answer, in tokens.", min=1)
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.generate and not self.scorers:
+            raise ConfigError("--generate needs a --scorer to judge the answers (e.g. --scorer verify:number)")
+        if self.scorers and not self.generate:
+            raise ConfigError("--scorer scores generated answers: add --generate")
+        if self.n > 1 and self.temperature == 0:
+            raise ConfigError(f"n={self.n} with temperature 0 gives identical greedy answers; set a temperature")
         if self.by is not None and self.by != "source" and not self.by.startswith("metadata."):
             raise ConfigError(f"by: expected source or metadata.FIELD, got '{self.by}'")
 
@@ -171,6 +168,8 @@ class EvalResult(Result):
     """With ``by``: the metrics of each group, in group order."""
     reward_bench: RewardBenchScores | None = None
     """With ``by=metadata.subset`` on RewardBench data."""
+    answers: AnswerMetrics | None = None
+    """With ``generate``: the model's own answers, scored before and after."""
 
     def to_dict(self) -> dict:
         """The report: the overall metrics at the top level, then the model, data and reference, and the groups."""
@@ -178,6 +177,8 @@ class EvalResult(Result):
         if self.by:
             out |= {"by": self.by, "groups": [{"group": g.group} | plain(g.metrics) for g in self.groups]}
             out["reward_bench"] = plain(self.reward_bench)
+        if self.answers is not None:
+            out["answers"] = self.answers.to_dict()
         return out
 
 
@@ -216,8 +217,10 @@ def _subset(logps: PairLogps | None, mask: np.ndarray) -> PairLogps | None:
     return PairLogps(logps.chosen[mask], logps.rejected[mask], logps.chosen_tokens[mask], logps.rejected_tokens[mask])
 
 
-def evaluate(config: EvalConfig) -> EvalResult:
-    """Scores every pair of ``config.data`` under the policy and the reference."""
+def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> EvalResult:
+    """Scores every pair of ``config.data`` under the policy and the reference; with
+    ``config.generate``, also the model's own answers to its prompts, before and after
+    (``progress`` hears the answering)."""
     from prefkit.atomic_files import check_outputs
     from prefkit.data.columns import LINE
     from prefkit.data.validate import load_canonical
@@ -229,6 +232,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
     frame = load_canonical(config.data, lines=True)
     # Read the groups before any model loads, so a mistyped --by fails at once.
     labels = group_labels(frame, config.by) if config.by else None
+    labels_all = labels
     policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
     # Eval truncates as training does by default (keep_start); a pair with no reply token left
     # cannot be scored, and one whose replies become identical scores as a tie.
@@ -272,8 +276,51 @@ def evaluate(config: EvalConfig) -> EvalResult:
         result.groups = grouped_metrics(scored, reference, labels, beta, config.seed)
         if config.by == "metadata.subset" and is_reward_bench(set(labels.tolist())):
             result.reward_bench = reward_bench_scores(scored, reference, labels)
+    if config.generate:
+        result.answers = _answers(config, policy, tokenizer, labels_all, progress)
     write_eval_outputs(result, config)
     return result
+
+
+def _answers(config: EvalConfig, policy, tokenizer, labels, progress) -> AnswerMetrics:
+    """The model's own answers to the data's prompts, before and after, scored (``--generate``)."""
+    from prefkit.data.prompts import read_prompts
+    from prefkit.lm.answer_eval import evaluate_answers
+    from prefkit.lm.loading import load_causal_lm
+    from prefkit.lm.sampling import SamplingSettings
+
+    found = read_prompts([config.data])
+    first = found.frame
+    group = None
+    if labels is not None:
+        # One label per prompt: the first pair's of that prompt, as the prompts are deduplicated.
+        group = (
+            np.asarray(labels)[_first_pair_rows(config.data, len(labels))] if found.duplicates else np.asarray(labels)
+        )
+    return evaluate_answers(
+        policy,
+        tokenizer,
+        first,
+        config.scorers,
+        SamplingSettings(config.n, config.temperature, 1.0, config.max_new_tokens, config.seed),
+        reference_model=load_causal_lm(config.ref, config.trust_remote_code) if config.ref else None,
+        labels=group,
+        max_length=config.max_length,
+        trust_remote_code=config.trust_remote_code,
+        seed=config.seed,
+        progress=progress,
+    )
+
+
+def _first_pair_rows(data: str, n: int) -> list[int]:
+    """Rows of the first pair of each prompt in a canonical file, in order."""
+    import polars as pl
+
+    from prefkit.data.prompts import prompt_id
+    from prefkit.data.validate import load_canonical
+
+    frame = load_canonical(data, lines=True)
+    return frame.with_row_index("row").filter(prompt_id(pl.col("prompt")).is_first_distinct())["row"].to_list()
 
 
 def write_eval_outputs(result: EvalResult, config: EvalConfig) -> None:

@@ -209,3 +209,23 @@ def truncate(prompt: list[int], reply: list[int], max_length: int | None, mode: 
         return prompt[:max_length], reply[: max(0, max_length - len(prompt))]
     keep_reply = min(len(reply), max_length)
     return prompt[len(prompt) - (max_length - keep_reply) :] if max_length > keep_reply else [], reply[-keep_reply:]
+
+
+def prompt_token_ids(tokenizer, prompts: list, batch: int = BATCH) -> list[list[int]]:
+    """Prompts as the model sees them before its reply: exactly the ``prompt_ids`` training uses.
+
+    Message lists get the chat template with the generation prompt; plain text is tokenized as TRL
+    tokenizes a plain prompt (special tokens added).
+    """
+    if not prompts:
+        return []
+    conversational = isinstance(prompts[0], list)
+    check_renderable(tokenizer, conversational)
+    out: list[list[int]] = []
+    for start in range(0, len(prompts), batch):
+        part = prompts[start : start + batch]
+        if conversational:
+            out += _encode_texts(tokenizer, _render(tokenizer, part, generation_prompt=True))
+        else:
+            out += tokenizer(text=part)["input_ids"]
+    return out

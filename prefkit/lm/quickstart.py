@@ -1,10 +1,14 @@
-"""``prefkit quickstart``: the whole job on the bundled sample, as a new user would run it.
+"""``prefkit quickstart``: the whole loop on the bundled sample, as a new user would run it.
 
 The steps are the commands a user would chain (each is the library function its command calls):
-write the sample in two raw layouts, convert both, validate both, lint the training pairs under the
-model's tokenizer, train with the packaged recipe (``prefkit/recipes/quickstart.yaml``, also at
-``recipes/quickstart.yaml``), score the held-out pairs before and after, and answer two held-out
-prompts with the model before and after.
+write the sample in two raw layouts, convert both, validate both; let the bundled model answer the
+training prompts (``generate``), check each answer with the sample's verifier (``score``), and turn
+the answers into pairs (``convert --pair-reference``: the model's own wrong answer is the rejected
+reply, against its own right answer where it has one, else the reference); lint those pairs under
+the model's tokenizer, train with the packaged recipe (``prefkit/recipes/quickstart.yaml``, also
+at ``recipes/quickstart.yaml``), and evaluate on the held-out pairs both ways: implicit-reward
+accuracy, and the model's own greedy answers to the held-out prompts, checked by the verifier,
+before and after.
 """
 
 from __future__ import annotations
@@ -21,10 +25,15 @@ from prefkit.results import Result
 if TYPE_CHECKING:  # the stages load lazily: the CLI imports this module for its options alone
     from prefkit.data.convert import ConvertResult
     from prefkit.data.validate import FileValidation
-    from prefkit.lm.compare import Answers
     from prefkit.lm.evaluate import EvalResult
+    from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintResult
+    from prefkit.lm.score import ScoreResult
     from prefkit.lm.train import TrainResult
+
+
+VERIFIER = "verify:sample_task"
+"""The sample's own checker (:func:`prefkit.data.verifiers.sample_task`): it reads the prompt, never the data's labels."""
 
 
 def packaged_recipe() -> Path:
@@ -38,7 +47,10 @@ class QuickstartConfig:
 
     directory: str = option("prefkit-quickstart", "Folder for the data, the run and the report.")
     recipe: str | None = option(None, "Training recipe; default: the packaged quickstart recipe.")
-    max_new_tokens: int = option(48, "Tokens per answer in the side-by-side generations.", min=1)
+    prompts: int = option(320, "Training prompts the model answers; its answers make the training pairs.", min=1)
+    temperature: float = option(0.7, "Sampling temperature of the model's answers to the training prompts.", min=0)
+    answer_tokens: int = option(24, "Tokens per answer to a training prompt (a longer one is cut).", min=1)
+    max_new_tokens: int = option(48, "Tokens per held-out answer, before and after training (greedy).", min=1)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -50,12 +62,13 @@ class QuickstartResult(Result):
 
     directory: str
     conversions: dict[str, ConvertResult]
-    """``train`` and ``heldout``."""
+    """``train`` and ``heldout`` (the sample's raw files), and ``pairs`` (the model's scored answers)."""
     validations: list[FileValidation]
+    generated: GenerateResult
+    scored: ScoreResult
     lint: LintResult
     train: TrainResult
     eval: EvalResult
-    generations: list[Answers]
     seconds: dict[str, float]
     """Per stage, in the order they ran."""
 
@@ -71,12 +84,13 @@ def quickstart(
     import time
 
     from prefkit.data.convert import ConvertConfig, convert
-    from prefkit.data.sample_data import write_sample
+    from prefkit.data.sample_data import SampleConfig, write_sample
     from prefkit.data.validate import validate_files
     from prefkit.errors import ValidationFailed
-    from prefkit.lm.compare import CompareConfig, compare, read_prompts
     from prefkit.lm.evaluate import EvalConfig, evaluate
+    from prefkit.lm.generate import GenerateConfig, generate
     from prefkit.lm.lint import LintConfig, lint
+    from prefkit.lm.score import ScoreConfig, score
     from prefkit.lm.train import load_train_recipe, train
 
     root = Path(config.directory)
@@ -95,7 +109,7 @@ def quickstart(
             progress(name, 0, None)
 
     stage("sample")
-    raw = write_sample(data)
+    raw = write_sample(data, SampleConfig(train=config.prompts))
     stage("convert")
     conversions = {
         "train": convert(ConvertConfig(sources=[str(raw["train"])], output=str(data / "train.jsonl"))),
@@ -103,7 +117,7 @@ def quickstart(
             ConvertConfig(
                 sources=[str(raw["heldout"])],
                 output=str(data / "heldout.jsonl"),
-                fields=["prompt=question", "chosen=answers.good", "rejected=answers.bad"],
+                fields=["prompt=question", "chosen=answers.good", "rejected=answers.bad", "metadata.task=task"],
             )
         ),
     }
@@ -114,13 +128,33 @@ def quickstart(
             raise ValidationFailed(f"{result.path}: not canonical; run prefkit validate {result.path}", result)
     recipe = load_train_recipe(
         config.recipe or packaged_recipe(),
-        [f"data.train={data / 'train.jsonl'}", f"output_dir={run}"],
+        [f"data.train={data / 'pairs.jsonl'}", f"output_dir={run}"],
+    )
+    stage("generate")
+    generated = generate(
+        GenerateConfig(
+            sources=[str(data / "train.jsonl")],
+            output=str(data / "answers.jsonl"),
+            model=recipe.model,
+            temperature=config.temperature,
+            max_new_tokens=config.answer_tokens,
+            seed=recipe.seed,
+        ),
+        progress,
+    )
+    stage("score")
+    scored = score(ScoreConfig(generated=generated.output, output=str(data / "scored.jsonl"), scorers=[VERIFIER]))
+    stage("pair")
+    conversions["pairs"] = convert(
+        ConvertConfig(
+            sources=[scored.output], output=str(data / "pairs.jsonl"), binarize="best-worst", pair_reference=True
+        )
     )
     stage("lint")
     arguments = recipe.training_arguments()
     audit = lint(
         LintConfig(
-            files=[str(data / "train.jsonl")],
+            files=[str(data / "pairs.jsonl")],
             model=recipe.model,
             max_length=arguments.max_length,
             truncation_mode=arguments.truncation_mode,
@@ -131,18 +165,27 @@ def quickstart(
     stage("train")
     trained = train(recipe, callbacks=train_callbacks, progress=progress)
     stage("eval")
-    scored = evaluate(EvalConfig(model=str(run), data=str(data / "heldout.jsonl")))
-    stage("compare")
-    prompts = read_prompts(str(data / "heldout.jsonl"))[:2]
-    generations = compare(CompareConfig(model=str(run), prompts=prompts, max_new_tokens=config.max_new_tokens))
+    scored_eval = evaluate(
+        EvalConfig(
+            model=str(run),
+            data=str(data / "heldout.jsonl"),
+            generate=True,
+            scorers=[VERIFIER],
+            max_new_tokens=config.max_new_tokens,
+            by="metadata.task",
+            report=str(root / "eval.json"),
+        ),
+        progress,
+    )
     stage(None)
     return QuickstartResult(
         directory=str(root),
         conversions=conversions,
         validations=validations,
+        generated=generated,
+        scored=scored,
         lint=audit,
         train=trained,
-        eval=scored,
-        generations=generations,
+        eval=scored_eval,
         seconds=seconds,
     )

@@ -197,8 +197,32 @@ def config_from_mapping(data: dict) -> TrainConfig:
     if "output_dir" in dpo_part:
         raise ConfigError("output_dir: set it at the top level of the recipe")
     config = from_mapping(TrainConfig, prefkit_part)
-    config.dpo = dpo_part
+    config.dpo = numbers_as_numbers(dpo_part, trl_fields)
     return config
+
+
+def numbers_as_numbers(dpo: dict, fields: dict[str, dataclasses.Field]) -> dict:
+    """DPOConfig values that must be numbers, as numbers: YAML reads ``1e-3`` (no dot) as text, and
+    TRL would pass that text on to the optimizer, which fails deep inside torch.
+
+    >>> from prefkit.lm.train import dpo_fields
+    >>> numbers_as_numbers({"learning_rate": "1e-3", "beta": 0.5}, dpo_fields())
+    {'learning_rate': 0.001, 'beta': 0.5}
+    >>> numbers_as_numbers({"learning_rate": "fast"}, dpo_fields())
+    Traceback (most recent call last):
+    ...
+    prefkit.errors.ConfigError: learning_rate: expected a number, got 'fast'
+    """
+    out = {}
+    for key, value in dpo.items():
+        kind = str(fields[key].type)
+        if isinstance(value, str) and ("float" in kind or "int" in kind) and "str" not in kind:
+            try:
+                value = float(value) if "float" in kind else int(value)
+            except ValueError as err:
+                raise ConfigError(f"{key}: expected a number, got '{value}'") from err
+        out[key] = value
+    return out
 
 
 def load_train_recipe(path: str | Path, overrides: list[str] = (), keys: dict | None = None) -> TrainConfig:

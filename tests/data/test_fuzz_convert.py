@@ -72,6 +72,16 @@ TEMPLATES = {
         "better_response_id": 0,
         "safer_response_id": 1,
     },
+    "scored": {
+        "id": "q",
+        "prompt": MESSAGES[:1],
+        "reference": "r",
+        "rank_by": "ok",
+        "completions": [
+            {"text": "a", "finish_reason": "stop", "tokens": 1, "scores": {"ok": 1.0}},
+            {"text": "b", "finish_reason": "length", "tokens": 1, "scores": {"ok": 0.0}},
+        ],
+    },
     "shp": {"history": "Q", "human_ref_A": "a", "human_ref_B": "b", "labels": 1, "score_A": 10, "score_B": 2},
     "chatbot-arena": {"conversation_a": MESSAGES, "conversation_b": MESSAGES, "winner": "model_a"},
     "oasst": {"message_id": "m1", "parent_id": None, "role": "prompter", "text": "Q", "rank": None, "lang": "en"},

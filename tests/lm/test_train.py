@@ -149,7 +149,10 @@ def test_quickstart_recipe_resolves():
     assert (RECIPES / "quickstart.yaml").resolve() == packaged_recipe().resolve()
     config = load_train_recipe(RECIPES / "quickstart.yaml")
     assert config.model == "smollm2-135m-instruct" and config.lora.enabled
-    assert config.data.train == "demo/train.jsonl" and config.output_dir == "runs/quickstart"
+    assert config.data.train == "demo/pairs.jsonl" and config.output_dir == "runs/quickstart"
+    assert config.training_arguments().loss_type == ["sigmoid", "sft"]
+    # YAML reads 1e-3 (no dot) as text; a number field gets the number meant.
+    assert load_train_recipe(RECIPES / "quickstart.yaml", ["learning_rate=1e-3"]).dpo["learning_rate"] == 0.001
 
 
 def test_train_command(tiny_model_dir, data_file, tmp_path):

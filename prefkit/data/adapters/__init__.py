@@ -20,6 +20,7 @@ from prefkit.data.adapters import (
     oasst,
     pku_saferlhf,
     reward_bench,
+    scored,
     shp,
     ultrafeedback,
 )
@@ -140,6 +141,12 @@ FORMATS: tuple[Format, ...] = (
         "allenai/reward-bench: prompt, chosen, rejected and subset (for evaluation)",
         reward_bench.looks_like,
         reward_bench.adapt,
+    ),
+    Format(
+        "scored",
+        "prefkit generate + prefkit score: completions with scores, ranked by rank_by",
+        scored.looks_like,
+        scored.adapt,
     ),
     Format("hh-rlhf", "Anthropic/hh-rlhf raw transcripts (or with a prompt column)", hh_rlhf.looks_like, hh_rlhf.adapt),
     Format("trl", "TRL preference data or prefkit canonical files", _looks_like_trl, adapt_trl),

@@ -49,6 +49,14 @@ class PairingOptions:
     min_margin: float | None = option(
         None, "Reject pairs whose margin is below this as weak_preference (pairs without a margin are kept)."
     )
+    pair_reference: bool = option(
+        False,
+        "Scored completions (prefkit score): a prompt whose completions all score below --pass-score is paired "
+        "as its reference (chosen) against the model's own answer (rejected).",
+    )
+    pass_score: float = option(
+        1.0, "With --pair-reference: the score a completion needs to pass (a verifier's True is 1)."
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -23,6 +23,7 @@ from prefkit.data.adapters.base import (
     Rule,
     adapted,
     mark,
+    metadata_struct,
     pairs_from_fields,
     require,
     resolve_path,
@@ -40,7 +41,8 @@ TEXT_FIELDS = ("answer", "response", "text", "content", "completion")
 
 
 def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
-    mapping = dict(options.fields)
+    metadata = {key.removeprefix("metadata."): path for key, path in options.fields if key.startswith("metadata.")}
+    mapping = {key: path for key, path in options.fields if not key.startswith("metadata.")}
     unknown = sorted(set(mapping) - set(PAIR_KEYS) - set(SHAPE_KEYS))
     if unknown:
         expected = ", ".join(PAIR_KEYS + SHAPE_KEYS)
@@ -52,6 +54,8 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
                 raise FieldMappingError(
                     f"--field {key}={path}: no record has the key '{part}' (top-level keys: {keys})"
                 )
+    if metadata and ({"group", "responses"} & set(mapping)):
+        raise FieldMappingError("--field metadata.KEY=PATH is read from records that hold one pair each")
     if "group" in mapping:
         return _rated_rows(frame, mapping, options)
     if "responses" in mapping:
@@ -67,7 +71,7 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
         mapping.setdefault(key, key)
     if "prompt" not in mapping and "prompt" in frame.columns:
         mapping["prompt"] = "prompt"
-    return pairs_from_fields(
+    pairs = pairs_from_fields(
         frame,
         mapping.get("prompt"),
         mapping["chosen"],
@@ -76,6 +80,20 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
         mapping.get("score_rejected"),
         mapping.get("system"),
     )
+    return pairs.with_columns(_metadata(frame, metadata)) if metadata else pairs
+
+
+def _metadata(frame: pl.DataFrame, metadata: dict[str, str]) -> pl.Series:
+    """``--field metadata.task=task``: flat source fields kept in each pair's ``metadata`` (as text)."""
+    fields = {}
+    for key, path in metadata.items():
+        expr, dtype = _resolve(frame, path)
+        if dtype.is_nested():
+            raise FieldMappingError(
+                f"--field metadata.{key}={path}: '{path}' holds {dtype}; metadata keeps flat values"
+            )
+        fields[key] = expr
+    return frame.select(metadata_struct(**fields).alias("metadata")).to_series()
 
 
 def _resolve(frame: pl.DataFrame, path: str):

@@ -1,0 +1,308 @@
+"""``prefkit generate``: the model's own answers to prompts, every prompt and sample accounted for.
+
+Prompts come from any source prefkit reads (:mod:`prefkit.data.prompts`) and are rendered exactly
+as training renders them (:func:`prefkit.lm.pair_tokens.prompt_token_ids`). One output record per
+prompt: ``id``, ``prompt``, ``reference`` (where known), ``completions`` (``text``,
+``finish_reason``, ``tokens``), the source's ``metadata``, and ``generation`` (model, adapter,
+engine and sampling settings). ``read == prompts + duplicates + rejected``, and a prompt that
+cannot be answered is a reject with its reason (``empty_prompt``; ``prompt_too_long`` when the
+prompt and ``max_new_tokens`` do not fit the model's context).
+
+Generation is the expensive step, so each finished batch is kept under ``OUTPUT.resume/``; a run
+that is killed continues with ``resume=True`` from its last finished batch and writes what an
+uninterrupted run writes (each batch is seeded by its own index). The output is written whole at
+the end, never in part, and the resume folder is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefkit.config import DEFAULT_SEED, check_fields, option
+from prefkit.errors import ExtraMissing, UsageError
+from prefkit.lm.evaluate import TRUST_REMOTE_CODE_HELP
+from prefkit.lm.sampling import Completion, SamplingSettings
+from prefkit.progress import ReportProgress
+from prefkit.results import Result
+
+ENGINES = ("transformers", "vllm")
+
+
+@dataclass
+class GenerateConfig:
+    """Options of ``prefkit generate``."""
+
+    sources: list[str] = option(help="Prompt files, preference data in any format, or hf:ORG/NAME[:split].")
+    output: str = option(help="Output file (.jsonl): one record per prompt.", flags=("-o", "--output"))
+    model: str = option(help="Model: a bundled name, a model folder, a hub id, or a prefkit run (an adapter).")
+    adapter: str | None = option(None, "A PEFT adapter to load onto --model.")
+    n: int = option(1, "Completions per prompt.", min=1)
+    temperature: float = option(0.0, "Sampling temperature; 0 is greedy decoding.", min=0)
+    top_p: float = option(
+        1.0,
+        "Nucleus sampling: keep the smallest set of tokens with this much probability.",
+        min=0,
+        min_open=True,
+        max=1,
+    )
+    max_new_tokens: int = option(128, "Longest completion, in tokens.", min=1)
+    seed: int = option(DEFAULT_SEED, "Seed: the same seed gives the same completions on a CPU.")
+    engine: str = option(
+        "transformers", "transformers (CPU or GPU), or vllm (a GPU, pip install vllm).", choices=ENGINES
+    )
+    batch_size: int = option(
+        64, "Sequences per model.generate call: batch_size // n prompts, each answered n times.", min=1
+    )
+    resume: bool = option(False, "Continue an interrupted run from its last finished batch.")
+    rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
+    report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.n > 1 and self.temperature == 0:
+            raise UsageError(
+                f"n={self.n} with temperature 0 gives {self.n} identical greedy answers; set a temperature"
+            )
+
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(self.n, self.temperature, self.top_p, self.max_new_tokens, self.seed)
+
+
+@dataclass
+class GenerateResult(Result):
+    """What ``generate`` read, answered and rejected; ``read == prompts + duplicates + rejected``."""
+
+    output: str
+    read: int
+    prompts: int
+    duplicates: int
+    rejected: int
+    reasons: dict[str, int]
+    completions: int
+    finish_reasons: dict[str, int]
+    mean_tokens: float
+    resumed_batches: int
+    engine: str
+    model: str
+    records: list[dict] = field(default_factory=list, repr=False)
+
+
+def _sidecar(output: Path, kind: str, given: str | None) -> Path:
+    from prefkit.data.writers import sidecar
+
+    return Path(given) if given else sidecar(output, kind)
+
+
+def resume_folder(output: Path) -> Path:
+    return output.with_name(output.name + ".resume")
+
+
+def run_key(config: GenerateConfig, model_id: str, prompt_ids: list[list[int]]) -> str:
+    """What a resumed run must share with the run it continues: model, settings, prompts, batching."""
+    settings = {
+        k: getattr(config, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "engine")
+    }
+    digest = hashlib.sha256(json.dumps([model_id, config.adapter, settings, prompt_ids]).encode())
+    return digest.hexdigest()[:16]
+
+
+def context_length(model, tokenizer) -> int | None:
+    """The longest sequence the model takes: its config's position limit, else the tokenizer's."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is None:
+        limit = getattr(tokenizer, "model_max_length", None)
+    return limit if limit and limit < 10**8 else None
+
+
+def load_generator(config: GenerateConfig):
+    """``(model, tokenizer, model description)`` for the transformers engine."""
+    from prefkit.lm.loading import load_policy
+
+    model, tokenizer, _ = load_policy(config.model, config.trust_remote_code)
+    if config.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, config.adapter)
+    return model, tokenizer
+
+
+def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> GenerateResult:
+    """Answers every prompt of ``config.sources`` ``n`` times; writes the output, rejects and report."""
+    from prefkit.atomic_files import check_outputs, line_sink, write_json
+    from prefkit.data.columns import FILE, LINE
+    from prefkit.data.prompts import read_prompts
+    from prefkit.data.sources import resolve
+    from prefkit.data.writers import reject_line
+    from prefkit.lm.pair_tokens import prompt_token_ids
+
+    output = Path(config.output)
+    if not output.name.endswith(".jsonl"):
+        raise UsageError(f"{output}: generate writes JSON Lines; the output must end in .jsonl")
+    rejects_path, report_path = (
+        _sidecar(output, "rejects.jsonl", config.rejects),
+        _sidecar(output, "report.json", config.report),
+    )
+    inputs = [p for spec in config.sources for p in resolve(spec) if isinstance(p, Path)]
+    check_outputs([("-o", output), ("--rejects", rejects_path), ("--report", report_path)], inputs)
+    folder = resume_folder(output)
+    if folder.exists() and not config.resume:
+        raise UsageError(f"{folder} holds an interrupted run: add --resume to continue it, or delete the folder")
+    if config.engine == "vllm":
+        _require_vllm()
+    if progress:
+        progress("reading prompts", 0, None)
+    found = read_prompts(config.sources)
+    model, tokenizer = load_generator(config)
+    frame = found.frame
+    prompts = frame["prompt"].to_list()
+    token_ids = prompt_token_ids(tokenizer, prompts)
+    limit = context_length(model, tokenizer)
+    too_long = [i for i, ids in enumerate(token_ids) if limit is not None and len(ids) + config.max_new_tokens > limit]
+    reject_lines = list(found.reject_lines)
+    records = frame.to_dicts()
+    for i in too_long:
+        record = {k: v for k, v in records[i].items() if k not in (FILE, LINE)}
+        detail = f"{len(token_ids[i])} prompt tokens + max_new_tokens {config.max_new_tokens} > the model's context of {limit}"
+        where = found.files[records[i][FILE]]
+        reject_lines.append(
+            reject_line(
+                where, records[i][LINE], "prompt_too_long", detail, json.dumps(record, ensure_ascii=False), True
+            )
+        )
+    skipped = set(too_long)
+    answer = [i for i in range(len(records)) if i not in skipped]
+    completions, resumed = _generate(config, model, tokenizer, [token_ids[i] for i in answer], folder, progress)
+    settings = {"model": config.model, "adapter": config.adapter, "engine": config.engine} | {
+        k: getattr(config, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed")
+    }
+    out = []
+    for i, answers in zip(answer, completions, strict=True):
+        record = records[i]
+        out.append(
+            {
+                "id": record["id"],
+                "prompt": record["prompt"],
+                "reference": record.get("reference"),
+                "completions": [c.__dict__ for c in answers],
+                "metadata": record.get("metadata"),
+                "generation": settings,
+            }
+        )
+    with line_sink(output) as write:
+        write(json.dumps(r, ensure_ascii=False) for r in out)
+    with line_sink(rejects_path) as write:
+        write(reject_lines)
+    reasons = dict(found.reasons)
+    if too_long:
+        reasons["prompt_too_long"] = len(too_long)
+    flat = [c for answers in completions for c in answers]
+    result = GenerateResult(
+        output=str(output),
+        read=found.read,
+        prompts=len(out),
+        duplicates=found.duplicates,
+        rejected=found.rejected + len(too_long),
+        reasons=reasons,
+        completions=len(flat),
+        finish_reasons={r: sum(c.finish_reason == r for c in flat) for r in ("stop", "length")},
+        mean_tokens=round(sum(c.tokens for c in flat) / len(flat), 2) if flat else 0.0,
+        resumed_batches=resumed,
+        engine=config.engine,
+        model=config.model,
+        records=out,
+    )
+    write_json(result.to_dict(), report_path)
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _generate(
+    config: GenerateConfig, model, tokenizer, token_ids: list[list[int]], folder: Path, progress
+) -> tuple[list[list[Completion]], int]:
+    """Completions of each prompt, in order, and how many batches an earlier run had finished;
+    finished batches are kept in ``folder`` as they come."""
+    from prefkit.atomic_files import write_json
+
+    if config.engine == "vllm":
+        return vllm_generate(config, token_ids), 0
+    from prefkit.lm.sampling import generate_all, prompt_batches
+
+    key = run_key(config, config.model, token_ids)
+    if folder.exists():
+        saved = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+        if saved.get("key") != key:
+            raise UsageError(f"{folder} holds a run with other prompts, model or settings: delete it to start anew")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json({"key": key}, folder / "run.json")
+    done = {int(p.stem.split("-")[1]) for p in folder.glob("batch-*.json")}
+    results: list[list[Completion]] = [[] for _ in token_ids]
+    total = len(token_ids)
+    finished = sum(len(b) for i, b in enumerate(prompt_batches(token_ids, config.n, config.batch_size)) if i in done)
+    if progress:
+        progress("generating", finished, total)
+    for index, rows, answers in generate_all(
+        model, tokenizer, token_ids, config.sampling(), config.batch_size, skip=done.__contains__
+    ):
+        write_json(
+            {"rows": rows, "completions": [[c.__dict__ for c in a] for a in answers]},
+            folder / f"batch-{index:06d}.json",
+        )
+        finished += len(rows)
+        if progress:
+            progress("generating", finished, total)
+    for path in sorted(folder.glob("batch-*.json")):
+        saved = json.loads(path.read_text())
+        for row, answers in zip(saved["rows"], saved["completions"], strict=True):
+            results[row] = [Completion(**c) for c in answers]
+    return results, len(done)
+
+
+def _require_vllm() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ExtraMissing("--engine vllm needs vLLM and a GPU: pip install vllm (or use --engine transformers)")
+
+
+def vllm_generate(config: GenerateConfig, token_ids: list[list[int]]) -> list[list[Completion]]:
+    """The vLLM engine, kept thin: vLLM's own ``LLM.generate`` with ``SamplingParams(n=..., seed=...)``
+    on the same rendered prompt tokens; a LoRA adapter goes in as a ``LoRARequest``."""
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from prefkit.lm.loading import resolve_model
+
+    model_path, lora = resolve_model(config.model), None
+    if (Path(model_path) / "adapter_config.json").exists() or config.adapter:
+        from peft import PeftConfig
+        from vllm.lora.request import LoRARequest
+
+        adapter = config.adapter or model_path
+        if not config.adapter:
+            model_path = resolve_model(PeftConfig.from_pretrained(adapter).base_model_name_or_path)
+        lora = LoRARequest("adapter", 1, adapter)
+    llm = LLM(
+        model=model_path, seed=config.seed, enable_lora=lora is not None, trust_remote_code=config.trust_remote_code
+    )
+    params = SamplingParams(
+        n=config.n,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    outputs = llm.generate(
+        [TokensPrompt(prompt_token_ids=ids) for ids in token_ids], params, lora_request=lora, use_tqdm=False
+    )
+    return [
+        [
+            Completion(o.text.strip(), "stop" if o.finish_reason == "stop" else "length", len(o.token_ids))
+            for o in out.outputs
+        ]
+        for out in outputs
+    ]

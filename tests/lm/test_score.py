@@ -1,0 +1,158 @@
+"""``prefkit score``: the direction of every scorer, and what the scored file says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from prefkit.errors import UsageError
+from prefkit.lm.score import ModelScoring, ScoreConfig, parse_scorer, run_scorer, score
+
+
+def generated(prompt: str, *texts: str, reference: str | None = None) -> dict:
+    return {
+        "id": prompt,
+        "prompt": [{"role": "user", "content": prompt}],
+        "reference": reference,
+        "completions": [{"text": t, "finish_reason": "stop", "tokens": 1} for t in texts],
+    }
+
+
+def write(path, records) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def test_verifiers_score_every_completion_and_the_file_says_which_ranks(tmp_path):
+    source = write(
+        tmp_path / "answers.jsonl",
+        [
+            generated("What is 2 + 3?", "2 + 3 = 5.", "6", reference="5"),
+            generated("Write a poem.", "Roses.", reference=None),
+        ],
+    )
+    result = score(
+        ScoreConfig(
+            generated=source,
+            output=str(tmp_path / "s.jsonl"),
+            scorers=["verify:sample_task", "n=verify:number"],
+            rank_by="n",
+        )
+    )
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [[c["scores"] for c in r["completions"]] for r in scored] == [
+        [{"sample_task": 1.0, "n": 1.0}, {"sample_task": 0.0, "n": 0.0}],
+        [{"sample_task": None, "n": None}],
+    ]
+    assert {r["rank_by"] for r in scored} == {"n"}
+    summary = {s.name: (s.scored, s.unscored, s.mean) for s in result.scorers}
+    assert summary == {"sample_task": (2, 1, 0.5), "n": (2, 1, 0.5)}
+    report = json.loads((tmp_path / "s.report.json").read_text())
+    assert report["rank_by"] == "n" and report["completions"] == 3
+
+
+def test_scorer_specs_and_their_mistakes(tmp_path):
+    assert parse_scorer("verify:checks.py:is_polite").name == "is_polite"
+    assert parse_scorer("reward-model:org/rm").name == "reward_model"
+    for bad, message in [
+        ("judge:x", "expected KIND:TARGET"),
+        ("verify:", "expected KIND:TARGET"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            parse_scorer(bad)
+    source = write(tmp_path / "a.jsonl", [generated("q", "a")])
+    with pytest.raises(UsageError, match="both named number"):
+        score(
+            ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=["verify:number", "verify:number"])
+        )
+    with pytest.raises(UsageError, match="--rank-by x: no scorer"):
+        score(ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=["verify:number"], rank_by="x"))
+    with pytest.raises(UsageError, match="not a prefkit generate record"):
+        score(
+            ScoreConfig(
+                generated=write(tmp_path / "b.jsonl", [{"prompt": "q"}]),
+                output=str(tmp_path / "s.jsonl"),
+                scorers=["verify:number"],
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def reward_model_dir(tiny_model_dir, tmp_path_factory):
+    """A one-layer reward model whose layers add nothing, so the score is the head read off the last
+    token's (normalized) embedding; only the embedding of " yes" has a component along the head."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = None  # plain text: the last token is the completion's own
+    dims = json.loads((tiny_model_dir / "config.json").read_text())
+    config = LlamaConfig(
+        vocab_size=dims["vocab_size"],
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForSequenceClassification(config)
+    (yes,) = tokenizer(" yes", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                param.zero_()
+        model.model.embed_tokens.weight[:, 0] = 0.0
+        model.model.embed_tokens.weight[yes, 0] = 5.0
+        model.score.weight.zero_()
+        model.score.weight[0, 0] = 1.0
+    folder = tmp_path_factory.mktemp("reward-model")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_reward_model_ranks_the_completion_its_head_rewards_first(reward_model_dir):
+    records = [
+        generated("Say something.", "well no", "well yes", "maybe"),
+        generated("Another prompt, longer than the first one, so that batches hold padding.", "oh yes", "oh no"),
+    ]
+    spec = parse_scorer(f"reward-model:{reward_model_dir}")
+    batched = run_scorer(spec, records, ModelScoring(batch_size=4))
+    one_by_one = run_scorer(spec, records, ModelScoring(batch_size=1))
+    assert np.allclose(np.array(batched[0] + batched[1]), np.array(one_by_one[0] + one_by_one[1]), atol=1e-5)
+    assert int(np.argmax(batched[0])) == 1 and batched[1][0] > batched[1][1]
+    assert batched[0][1] > 1.0 and abs(batched[0][0]) < 1e-4  # the feature, and nothing else
+
+
+def test_an_implicit_scorer_prefers_what_its_adapter_was_trained_to_prefer(tiny_model_dir, tmp_path):
+    from prefkit.lm.train import DataSettings, TrainConfig, train
+    from tests.conftest import write_canonical
+
+    user = lambda text: [{"role": "user", "content": text}]
+    reply = lambda text: [{"role": "assistant", "content": text}]
+    pairs = [(user(f"Question {i}?"), reply("Certainly, here it is."), reply("No way at all.")) for i in range(16)]
+    data = write_canonical(tmp_path / "train.jsonl", pairs)
+    dpo = {
+        "max_steps": 12,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 5e-2,
+        "max_length": 64,
+        "save_steps": 100,
+        "beta": 0.5,
+    }
+    train(
+        TrainConfig(
+            data=DataSettings(train=str(data)), output_dir=str(tmp_path / "run"), model=str(tiny_model_dir), dpo=dpo
+        )
+    )
+    records = [generated(f"New question {i}?", "No way at all.", "Certainly, here it is.") for i in range(4)]
+    values = run_scorer(parse_scorer(f"implicit:{tmp_path / 'run'}"), records, ModelScoring())
+    assert all(trained_for > against for against, trained_for in values)
+    # The reference is the base: with the adapter as its own reference, every implicit reward is 0.
+    same = run_scorer(parse_scorer(f"implicit:{tiny_model_dir}:{tiny_model_dir}"), records, ModelScoring())
+    assert np.allclose(np.array(same), 0.0)
