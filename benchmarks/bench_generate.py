@@ -1,6 +1,6 @@
 """prefkit generate against the loop a user writes today, on the bundled model and the sample's prompts.
 
-    python benchmarks/bench_generate.py [--prompts 48] [--n 4] [--max-new-tokens 32] [--runs 3]
+    python benchmarks/bench_generate.py [--prompts 32] [--n 4] [--max-new-tokens 32] [--runs 3]
 
 The loop: for each prompt, ``apply_chat_template`` and one ``model.generate`` call with
 ``num_return_sequences=N``. prefkit: :func:`prefkit.lm.generate.generate` (prompts sorted by
@@ -61,7 +61,7 @@ print(seconds, result.completions)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)

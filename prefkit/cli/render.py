@@ -141,32 +141,21 @@ def answer_scores(answers: AnswerMetrics) -> None:
     """The model's own answers, scored before and after, with the paired difference."""
 
     def interval(e) -> str:
-        return f"{e.value:.3f} ({e.low:.3f}–{e.high:.3f})"
+        return f"{e.value:.3f}\n({e.low:.3f}–{e.high:.3f})"
 
     title = (
         f"the model's own answers: {answers.prompts:,} held-out prompts, {answers.decoding}, "
         f"at most {answers.max_new_tokens} tokens; before = {answers.before_model}"
     )
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", show_lines=bool(answers.groups))
     for column in ("score", "prompts", "before", "after", "after - before"):
-        table.add_column(column, justify="left" if column == "score" else "right", no_wrap=True)
-    for change in answers.scores:
+        table.add_column(column, justify="left" if column == "score" else "right", no_wrap=column == "score")
+    rows = [(change.scorer, change) for change in answers.scores]
+    rows += [(f"  {group.group}", change) for group in answers.groups for change in group.scores]
+    for label, change in rows:
         table.add_row(
-            change.scorer,
-            f"{change.prompts:,}",
-            interval(change.before),
-            interval(change.after),
-            interval(change.difference),
+            label, f"{change.prompts:,}", interval(change.before), interval(change.after), interval(change.difference)
         )
-    for group in answers.groups:
-        for change in group.scores:
-            table.add_row(
-                f"  {group.group}",
-                f"{change.prompts:,}",
-                interval(change.before),
-                interval(change.after),
-                interval(change.difference),
-            )
     console.print(table)
     console.print(
         f"mean answer length {answers.mean_tokens_before:g} -> {answers.mean_tokens_after:g} tokens; "

@@ -104,7 +104,7 @@ def score_change(name: str, before: np.ndarray, after: np.ndarray, seed: int = 0
 def answer_records(frame, answers: list[list[Completion]]) -> list[dict]:
     """Prompts and their answers in the shape :mod:`prefkit.lm.score` scores."""
     rows = frame.select("id", "prompt", "reference").to_dicts()
-    return [r | {"completions": [c.__dict__ | {} for c in a]} for r, a in zip(rows, answers, strict=True)]
+    return [r | {"completions": [c.to_dict() for c in a]} for r, a in zip(rows, answers, strict=True)]
 
 
 def answer_metrics(

@@ -188,7 +188,7 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
                 "id": record["id"],
                 "prompt": record["prompt"],
                 "reference": record.get("reference"),
-                "completions": [c.__dict__ for c in answers],
+                "completions": [c.to_dict() for c in answers],
                 "metadata": record.get("metadata"),
                 "generation": settings,
             }
@@ -249,7 +249,7 @@ def _generate(
         model, tokenizer, token_ids, config.sampling(), config.batch_size, skip=done.__contains__
     ):
         write_json(
-            {"rows": rows, "completions": [[c.__dict__ for c in a] for a in answers]},
+            {"rows": rows, "completions": [[c.to_dict() for c in a] for a in answers]},
             folder / f"batch-{index:06d}.json",
         )
         finished += len(rows)

@@ -47,9 +47,11 @@ class QuickstartConfig:
 
     directory: str = option("prefkit-quickstart", "Folder for the data, the run and the report.")
     recipe: str | None = option(None, "Training recipe; default: the packaged quickstart recipe.")
-    prompts: int = option(320, "Training prompts the model answers; its answers make the training pairs.", min=1)
+    prompts: int = option(480, "Training prompts the model answers; its answers make the training pairs.", min=1)
     temperature: float = option(0.7, "Sampling temperature of the model's answers to the training prompts.", min=0)
-    answer_tokens: int = option(24, "Tokens per answer to a training prompt (a longer one is cut).", min=1)
+    answer_tokens: int = option(
+        16, "Tokens per answer to a training prompt: enough to tell a wrong answer; a longer one is cut.", min=1
+    )
     max_new_tokens: int = option(48, "Tokens per held-out answer, before and after training (greedy).", min=1)
 
     def __post_init__(self) -> None:
@@ -139,6 +141,8 @@ def quickstart(
             temperature=config.temperature,
             max_new_tokens=config.answer_tokens,
             seed=recipe.seed,
+            # A quickstart stopped mid-way picks its answers up where it stopped.
+            resume=True,
         ),
         progress,
     )

@@ -36,6 +36,14 @@ class Completion:
     tokens: int
     """Tokens generated, the end-of-turn token included when there is one."""
 
+    def to_dict(self) -> dict:
+        """``{"text", "finish_reason", "tokens"}``: the record a generated file holds.
+
+        >>> Completion("4", "stop", 2).to_dict()
+        {'text': '4', 'finish_reason': 'stop', 'tokens': 2}
+        """
+        return {"text": self.text, "finish_reason": self.finish_reason, "tokens": self.tokens}
+
 
 def batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     """Prompt indices sorted by length (longest first, ties in input order), cut into batches.

@@ -30,9 +30,9 @@ def test_quickstart_reaches_its_target(bundled_model_dir, tmp_path, monkeypatch)
     assert result.eval.metrics.pairs == 120 and result.eval.metrics.implicit_reward_accuracy is not None
     assert result.conversions["train"].rejected == 3 and result.train.tokens.dropped == 0
     g = result.generated
-    assert g.read == g.prompts + g.duplicates + g.rejected == 320 and g.completions == 320
+    assert g.read == g.prompts + g.duplicates + g.rejected == 480 and g.completions == 480
     pairs = result.conversions["pairs"]
-    assert pairs.read == 320 and pairs.written + pairs.rejected == 320
+    assert pairs.read == 480 and pairs.written + pairs.rejected == 480
 
 
 def test_quickstart_command_runs_every_step(tiny_model_dir, tmp_path):
@@ -48,11 +48,11 @@ def test_quickstart_command_runs_every_step(tiny_model_dir, tmp_path):
     folder = tmp_path / "qs"
     result = CliRunner().invoke(main, ["quickstart", str(folder), "--recipe", str(recipe), "--max-new-tokens", "4"])
     assert result.exit_code == 0, result.output
-    assert "convert train: read 323, written 320, rejected 3" in result.output
+    assert "convert train: read 483, written 480, rejected 3" in result.output
     assert "Loading weights" not in result.output  # transformers' progress bars stay hidden
     assert (
         "implicit-reward accuracy" in result.output and "the model's own answers: 120 held-out prompts" in result.output
     )
-    assert "generate: 320 training prompts answered by the model" in result.output
+    assert "generate: 480 training prompts answered by the model" in result.output
     assert (folder / "run" / "adapter_model.safetensors").exists() and (folder / "lint.json").exists()
     assert "{'loss'" not in result.output  # logging steps show as table rows, not dicts
