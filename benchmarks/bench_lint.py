@@ -96,13 +96,17 @@ def main() -> None:
         print(f"input: {n:,} canonical pairs ({source.stat().st_size / 2**20:,.0f} MiB)")
         results = {"trl": [], "prefkit": []}
         for k in range(args.runs):
-            trl = run_script(TRL, str(source), str(tmp / "trl.json"), str(tmp / f"hf-cache-{k}"))
-            ours = run_script(PREFKIT, str(source), str(tmp / "prefkit.json"))
-            theirs = json.loads((tmp / "trl.json").read_text())
-            mine = sampled_ids(source, json.loads((tmp / "prefkit.json").read_text()))
-            same = sum(theirs[i] == mine.get(i) for i in theirs)
+            trl = run_script(TRL, str(source), str(tmp / f"trl-{k}.json"), str(tmp / f"hf-cache-{k}"))
+            ours = run_script(PREFKIT, str(source), str(tmp / f"prefkit-{k}.json"))
             results["trl"].append(trl)
             results["prefkit"].append(ours)
+        # The ids are checked after every measured run: reading the file here grows this process, and a
+        # child forked from it afterwards reports that size as its own peak (Linux keeps ru_maxrss
+        # across fork and exec), which made the second run's two peaks equal this process's.
+        for k, (trl, ours) in enumerate(zip(results["trl"], results["prefkit"], strict=True)):
+            theirs = json.loads((tmp / f"trl-{k}.json").read_text())
+            mine = sampled_ids(source, json.loads((tmp / f"prefkit-{k}.json").read_text()))
+            same = sum(theirs[i] == mine.get(i) for i in theirs)
             print(
                 f"run {k + 1}: TRL {trl['work']:.1f} s ({n / trl['work']:,.0f} pairs/s, {trl['rss_mib']:,.0f} MiB), "
                 f"prefkit {ours['work']:.1f} s ({n / ours['work']:,.0f} pairs/s, {ours['rss_mib']:,.0f} MiB), "
