@@ -277,30 +277,30 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
         if config.by == "metadata.subset" and is_reward_bench(set(labels.tolist())):
             result.reward_bench = reward_bench_scores(scored, reference, labels)
     if config.generate:
-        result.answers = _answers(config, policy, tokenizer, labels_all, progress)
+        result.answers = _answers(config, frame, policy, tokenizer, labels_all, progress)
     write_eval_outputs(result, config)
     return result
 
 
-def _answers(config: EvalConfig, policy, tokenizer, labels, progress) -> AnswerMetrics:
-    """The model's own answers to the data's prompts, before and after, scored (``--generate``)."""
-    from prefkit.data.prompts import read_prompts
+def _answers(config: EvalConfig, frame, policy, tokenizer, labels, progress) -> AnswerMetrics:
+    """The model's own answers to the data's prompts, before and after, scored (``--generate``).
+
+    The prompts come from the pairs already loaded: each prompt once, with its first pair's
+    reference and group label."""
+    import polars as pl
+
+    from prefkit.data.prompts import pair_prompts, prompt_id
     from prefkit.lm.answer_eval import evaluate_answers
     from prefkit.lm.loading import load_causal_lm
     from prefkit.lm.sampling import SamplingSettings
 
-    found = read_prompts([config.data])
-    first = found.frame
-    group = None
-    if labels is not None:
-        # One label per prompt: the first pair's of that prompt, as the prompts are deduplicated.
-        group = (
-            np.asarray(labels)[_first_pair_rows(config.data, len(labels))] if found.duplicates else np.asarray(labels)
-        )
+    first = frame.select(prompt_id(pl.col("prompt")).is_first_distinct()).to_series().to_numpy()
+    prompts = pair_prompts(frame.filter(first))
+    group = np.asarray(labels)[first] if labels is not None else None
     return evaluate_answers(
         policy,
         tokenizer,
-        first,
+        prompts,
         config.scorers,
         SamplingSettings(config.n, config.temperature, 1.0, config.max_new_tokens, config.seed),
         reference_model=load_causal_lm(config.ref, config.trust_remote_code) if config.ref else None,
@@ -310,17 +310,6 @@ def _answers(config: EvalConfig, policy, tokenizer, labels, progress) -> AnswerM
         seed=config.seed,
         progress=progress,
     )
-
-
-def _first_pair_rows(data: str, n: int) -> list[int]:
-    """Rows of the first pair of each prompt in a canonical file, in order."""
-    import polars as pl
-
-    from prefkit.data.prompts import prompt_id
-    from prefkit.data.validate import load_canonical
-
-    frame = load_canonical(data, lines=True)
-    return frame.with_row_index("row").filter(prompt_id(pl.col("prompt")).is_first_distinct())["row"].to_list()
 
 
 def write_eval_outputs(result: EvalResult, config: EvalConfig) -> None:
