@@ -44,9 +44,28 @@ def provoked_by_prefkit(frame) -> bool:
     return False
 
 
+def ignored_on_purpose(message, kind, module: str) -> bool:
+    """Whether the first filter matching the warning ignores it by message or module: prefkit silences
+    a library's warning about the library's own internals (``warnings.catch_warnings`` around the
+    call, with a comment saying why), never a blanket category."""
+    text = str(message)
+    for action, pattern, category, where, _line in warnings.filters:
+        if (
+            issubclass(kind, category)
+            and (pattern is None or pattern.match(text))
+            and (where is None or where.match(module))
+        ):
+            return action == "ignore" and (pattern is not None or where is not None)
+    return False
+
+
 def warn(message, category=None, stacklevel=1, source=None, **kwargs):
     kind = category or (message.__class__ if isinstance(message, Warning) else UserWarning)
-    if issubclass(kind, DeprecationWarning | FutureWarning) and provoked_by_prefkit(sys._getframe(1)):
+    if (
+        issubclass(kind, DeprecationWarning | FutureWarning)
+        and not ignored_on_purpose(message, kind, sys._getframe(stacklevel).f_globals.get("__name__", ""))
+        and provoked_by_prefkit(sys._getframe(1))
+    ):
         raise kind(f"prefkit's own code uses a deprecated API: {message}")
     return _original_warn(message, category, stacklevel + 1, source, **kwargs)
 

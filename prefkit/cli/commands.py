@@ -523,6 +523,8 @@ def evaluate_command(as_json, **options):
     "engine",
     "batch_size",
     "resume",
+    "ray",
+    "ray_workers",
     "rejects",
     "report",
     "trust_remote_code",
@@ -540,6 +542,7 @@ def generate(sources, as_json, **options):
       prefkit generate demo/train.jsonl -o answers.jsonl --model smollm2-135m-instruct --n 4 --temperature 0.8
       prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --max-new-tokens 64
       prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --resume
+      prefkit generate prompts.jsonl -o answers.jsonl --model org/model --engine vllm --ray auto --ray-workers 8
     """
     require_train_extra("generate")
     with progress_bar("generating") as progress:
@@ -549,7 +552,9 @@ def generate(sources, as_json, **options):
 
 @main.command()
 @click.argument("generated")
-@options_from(ScoreConfig, "output", "scorers", "rank_by", "batch_size", "max_length", "report", "trust_remote_code")
+@options_from(
+    ScoreConfig, "output", "scorers", "rank_by", "batch_size", "max_length", "rejects", "report", "trust_remote_code"
+)
 @json_option
 @handle_errors
 def score(generated, as_json, **options):

@@ -35,7 +35,9 @@ def quiet_third_parties(verbose: bool) -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for name in ("datasets", "transformers", "trl", "peft", "accelerate", "huggingface_hub"):
+    # Ray Data sets its loggers' levels from this as it is imported (generate --ray).
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    for name in ("datasets", "transformers", "trl", "peft", "accelerate", "huggingface_hub", "ray"):
         logging.getLogger(name).setLevel(logging.ERROR)
     # Libraries imported already (in a test process, a notebook) read those variables at import.
     if "transformers" in sys.modules:

@@ -134,6 +134,12 @@ def scored(result: ScoreResult) -> None:
             s.name + (" (ranks)" if s.name == result.rank_by else ""), s.spec, f"{s.scored:,}", f"{s.unscored:,}", mean
         )
     console.print(table)
+    if result.rejected:
+        console.print(
+            f"read {result.read:,} lines: scored {result.prompts:,}, rejected {result.rejected:,} "
+            f"({counts_text(result.reasons)})",
+            highlight=False,
+        )
     console.print(f"wrote {result.output}; binarize it with prefkit convert {result.output} -o pairs.jsonl")
 
 

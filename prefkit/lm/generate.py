@@ -12,6 +12,10 @@ Generation is the expensive step, so each finished batch is kept under ``OUTPUT.
 that is killed continues with ``resume=True`` from its last finished batch and writes what an
 uninterrupted run writes (each batch is seeded by its own index). The output is written whole at
 the end, never in part, and the resume folder is removed.
+
+Where one machine is not enough, ``ray="auto"`` (or a cluster address) runs the same batches on a
+Ray cluster through Ray Data: each batch is one row, answered by a worker that loads the model once,
+seeded by the batch's index as here, so the output equals the single-process output.
 """
 
 from __future__ import annotations
@@ -58,6 +62,13 @@ class GenerateConfig:
         64, "Sequences per model.generate call: batch_size // n prompts, each answered n times.", min=1
     )
     resume: bool = option(False, "Continue an interrupted run from its last finished batch.")
+    ray: str | None = option(
+        None,
+        "Run the batches on a Ray cluster through Ray Data: its address, auto (the running cluster), "
+        "or local (start one here). pip install 'ray[data]'.",
+        metavar="ADDRESS",
+    )
+    ray_workers: int = option(2, "Ray workers at once, each loading the model once (one GPU each with vllm).", min=1)
     rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
@@ -111,12 +122,32 @@ def run_key(config: GenerateConfig, model_id: str, prompt_ids: list[list[int]]) 
     return digest.hexdigest()[:16]
 
 
-def context_length(model, tokenizer) -> int | None:
+def context_length(model_config, tokenizer) -> int | None:
     """The longest sequence the model takes: its config's position limit, else the tokenizer's."""
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = getattr(model_config, "max_position_embeddings", None)
     if limit is None:
         limit = getattr(tokenizer, "model_max_length", None)
     return limit if limit and limit < 10**8 else None
+
+
+def load_prompt_side(config: GenerateConfig):
+    """``(tokenizer, model config)``: what rendering and checking prompts needs, without the weights
+    (the engine that answers them, vLLM or Ray workers, loads those where it runs)."""
+    from transformers import AutoConfig
+
+    from prefkit.lm.loading import load_tokenizer, resolve_model
+
+    path = resolve_model(config.model)
+    base = path
+    if (Path(path) / "adapter_config.json").exists():
+        from peft import PeftConfig
+
+        base = resolve_model(PeftConfig.from_pretrained(path).base_model_name_or_path)
+        if not (Path(path) / "tokenizer_config.json").exists():
+            path = base
+    return load_tokenizer(path, config.trust_remote_code), AutoConfig.from_pretrained(
+        base, trust_remote_code=config.trust_remote_code
+    )
 
 
 def load_generator(config: GenerateConfig):
@@ -157,11 +188,16 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     if progress:
         progress("reading prompts", 0, None)
     found = read_prompts(config.sources)
-    model, tokenizer = load_generator(config)
+    if config.engine == "transformers" and not config.ray:
+        model, tokenizer = load_generator(config)
+        model_config = model.config
+    else:
+        model = None
+        tokenizer, model_config = load_prompt_side(config)
     frame = found.frame
     prompts = frame["prompt"].to_list()
     token_ids = prompt_token_ids(tokenizer, prompts)
-    limit = context_length(model, tokenizer)
+    limit = context_length(model_config, tokenizer)
     too_long = [i for i, ids in enumerate(token_ids) if limit is not None and len(ids) + config.max_new_tokens > limit]
     reject_lines = list(found.reject_lines)
     records = frame.to_dicts()
@@ -228,8 +264,8 @@ def _generate(
     finished batches are kept in ``folder`` as they come."""
     from prefkit.atomic_files import write_json
 
-    if config.engine == "vllm":
-        return vllm_generate(config, token_ids), 0
+    if config.engine == "vllm" and not config.ray:
+        return VllmEngine(config).answer(token_ids, config.seed), 0
     from prefkit.lm.sampling import generate_all, prompt_batches
 
     key = run_key(config, config.model, token_ids)
@@ -245,9 +281,12 @@ def _generate(
     finished = sum(len(b) for i, b in enumerate(prompt_batches(token_ids, config.n, config.batch_size)) if i in done)
     if progress:
         progress("generating", finished, total)
-    for index, rows, answers in generate_all(
-        model, tokenizer, token_ids, config.sampling(), config.batch_size, skip=done.__contains__
-    ):
+    answered = (
+        ray_generate(config, token_ids, skip=done.__contains__)
+        if config.ray
+        else generate_all(model, tokenizer, token_ids, config.sampling(), config.batch_size, skip=done.__contains__)
+    )
+    for index, rows, answers in answered:
         write_json(
             {"rows": rows, "completions": [[c.to_dict() for c in a] for a in answers]},
             folder / f"batch-{index:06d}.json",
@@ -269,40 +308,137 @@ def _require_vllm() -> None:
         raise ExtraMissing("--engine vllm needs vLLM and a GPU: pip install vllm (or use --engine transformers)")
 
 
-def vllm_generate(config: GenerateConfig, token_ids: list[list[int]]) -> list[list[Completion]]:
+class VllmEngine:
     """The vLLM engine, kept thin: vLLM's own ``LLM.generate`` with ``SamplingParams(n=..., seed=...)``
     on the same rendered prompt tokens; a LoRA adapter goes in as a ``LoRARequest``."""
-    from vllm import LLM, SamplingParams
-    from vllm.inputs import TokensPrompt
 
-    from prefkit.lm.loading import resolve_model
+    def __init__(self, config: GenerateConfig):
+        from vllm import LLM
 
-    model_path, lora = resolve_model(config.model), None
-    if (Path(model_path) / "adapter_config.json").exists() or config.adapter:
-        from peft import PeftConfig
-        from vllm.lora.request import LoRARequest
+        from prefkit.lm.loading import resolve_model
 
-        adapter = config.adapter or model_path
-        if not config.adapter:
-            model_path = resolve_model(PeftConfig.from_pretrained(adapter).base_model_name_or_path)
-        lora = LoRARequest("adapter", 1, adapter)
-    llm = LLM(
-        model=model_path, seed=config.seed, enable_lora=lora is not None, trust_remote_code=config.trust_remote_code
-    )
-    params = SamplingParams(
-        n=config.n,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_tokens=config.max_new_tokens,
-        seed=config.seed,
-    )
-    outputs = llm.generate(
-        [TokensPrompt(prompt_token_ids=ids) for ids in token_ids], params, lora_request=lora, use_tqdm=False
-    )
-    return [
-        [
-            Completion(o.text.strip(), "stop" if o.finish_reason == "stop" else "length", len(o.token_ids))
-            for o in out.outputs
+        self.config = config
+        model_path, self.lora = resolve_model(config.model), None
+        if (Path(model_path) / "adapter_config.json").exists() or config.adapter:
+            from peft import PeftConfig
+            from vllm.lora.request import LoRARequest
+
+            adapter = config.adapter or model_path
+            if not config.adapter:
+                model_path = resolve_model(PeftConfig.from_pretrained(adapter).base_model_name_or_path)
+            self.lora = LoRARequest("adapter", 1, adapter)
+        self.llm = LLM(
+            model=model_path,
+            seed=config.seed,
+            enable_lora=self.lora is not None,
+            trust_remote_code=config.trust_remote_code,
+        )
+
+    def answer(self, token_ids: list[list[int]], seed: int) -> list[list[Completion]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        config = self.config
+        params = SamplingParams(
+            n=config.n, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_new_tokens, seed=seed
+        )
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids) for ids in token_ids], params, lora_request=self.lora, use_tqdm=False
+        )
+        return [
+            [
+                Completion(o.text.strip(), "stop" if o.finish_reason == "stop" else "length", len(o.token_ids))
+                for o in out.outputs
+            ]
+            for out in outputs
         ]
-        for out in outputs
+
+
+_LOADED_ENGINES: dict[str, object] = {}
+
+
+def answer_batch(row: dict) -> dict:
+    """One batch of a Ray Data run, answered in a Ray worker; each row carries the run's settings, and
+    the worker process keeps the model it loaded for the batches that follow (a task, not an actor:
+    Ray warns about every actor Ray Data starts, ray#57733)."""
+    from prefkit.lm.sampling import batch_seed, generate_batch
+
+    batch = json.loads(row["batch"])
+    key = json.dumps(batch["config"], sort_keys=True)
+    if key not in _LOADED_ENGINES:
+        config = GenerateConfig(**batch["config"])
+        if config.engine == "vllm":
+            _LOADED_ENGINES[key] = (config, VllmEngine(config))
+        else:
+            model, tokenizer = load_generator(config)
+            _LOADED_ENGINES[key] = (config, (model.eval(), tokenizer))
+    config, engine = _LOADED_ENGINES[key]
+    seed = batch_seed(config.seed, batch["index"])
+    if config.engine == "vllm":
+        answers = engine.answer(batch["prompts"], seed)
+    else:
+        answers = generate_batch(*engine, batch["prompts"], config.sampling(), seed)
+    return {"index": batch["index"], "answers": json.dumps([[c.to_dict() for c in a] for a in answers])}
+
+
+def _connect_ray(address: str) -> None:
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(
+            address=None if address == "local" else address,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+            include_dashboard=False,
+            configure_logging=True,
+        )
+    except ConnectionError as err:
+        raise UsageError(f"--ray {address}: no Ray cluster there ({err})") from err
+
+
+def ray_generate(config: GenerateConfig, token_ids: list[list[int]], skip=lambda index: False):
+    """Yields ``(batch index, prompt indices, completions)`` as :func:`prefkit.lm.sampling.generate_all`
+    does, the batches answered by ``config.ray_workers`` Ray actors in whatever order they finish."""
+    import dataclasses
+    import importlib.util
+    import warnings
+
+    from prefkit.lm.sampling import prompt_batches
+
+    if importlib.util.find_spec("ray") is None:
+        raise ExtraMissing("--ray needs Ray Data: pip install 'ray[data]'")
+    import ray.data
+
+    _connect_ray(config.ray)
+    with warnings.catch_warnings():
+        # Ray 2.60's DataContext() sets its own deprecated fields (use_push_based_shuffle, use_polars)
+        # as it is built: nothing a caller can change.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.data\.context")
+        context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    todo = [
+        (index, rows)
+        for index, rows in enumerate(prompt_batches(token_ids, config.n, config.batch_size))
+        if not skip(index)
     ]
+    if not todo:
+        return
+    rows_of = dict(todo)
+    settings = dataclasses.asdict(config)
+    items = [
+        {"batch": json.dumps({"index": i, "config": settings, "prompts": [token_ids[r] for r in rows]})}
+        for i, rows in todo
+    ]
+    answered = ray.data.from_items(items, override_num_blocks=len(items)).map(
+        answer_batch,
+        compute=ray.data.TaskPoolStrategy(size=min(config.ray_workers, len(items))),
+        num_gpus=1 if config.engine == "vllm" else 0,
+    )
+    for row in answered.iter_rows():
+        answers = [[Completion(**c) for c in a] for a in json.loads(row["answers"])]
+        yield row["index"], rows_of[row["index"]], answers

@@ -51,6 +51,7 @@ class ScoreConfig:
     max_length: int = option(
         1024, "Tokens per prompt + completion for model scorers; longer ones lose their end.", min=8
     )
+    rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
@@ -114,31 +115,87 @@ class ScorerSummary:
 
 @dataclass
 class ScoreResult(Result):
+    """What ``score`` read, scored and rejected; ``read == prompts + rejected``."""
+
     output: str
+    read: int
     prompts: int
+    rejected: int
+    reasons: dict[str, int]
     completions: int
     rank_by: str
     scorers: list[ScorerSummary]
     records: list[dict] = field(default_factory=list, repr=False)
 
 
-def read_generated(path: str) -> list[dict]:
-    """The records of a ``prefkit generate`` output; anything else is a usage error naming the line."""
-    records = []
+@dataclass
+class GeneratedRecords:
+    """The records of a generated file; every other line is a reject: ``read == len(records) + rejected``."""
+
+    records: list[dict]
+    read: int
+    reasons: dict[str, int]
+    reject_lines: list[str]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.reject_lines)
+
+
+def generated_record_problem(record) -> tuple[str, str] | None:
+    """Why a parsed line is not a generated record (reason, detail), or None when it is one.
+
+    >>> generated_record_problem({"id": "a", "prompt": "2 + 2?", "completions": [{"text": "4"}]}) is None
+    True
+    >>> generated_record_problem({"id": "a", "prompt": "2 + 2?", "completions": [{"txt": "4"}]})
+    ('missing_field', 'completion 0 has no text')
+    """
+    if not isinstance(record, dict):
+        return "not_an_object", f"a JSON {type(record).__name__}, not an object"
+    for name in ("id", "prompt", "completions"):
+        if name not in record:
+            return "missing_field", f"no {name!r} (is this a prefkit generate output?)"
+    prompt = record["prompt"]
+    if not (isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt))):
+        return "wrong_type", "prompt is neither text nor messages"
+    if not isinstance(record["completions"], list):
+        return "wrong_type", "completions is not a list"
+    for k, completion in enumerate(record["completions"]):
+        if not isinstance(completion, dict) or "text" not in completion:
+            return "missing_field", f"completion {k} has no text"
+        if not isinstance(completion["text"], str):
+            return "wrong_type", f"completion {k}'s text is not a string"
+    return None
+
+
+def read_generated(path: str) -> GeneratedRecords:
+    """The records of a ``prefkit generate`` output; a line that is not one is a reject with its reason.
+
+    An unreadable file is a usage error; one bad line is one reject.
+    """
+    from prefkit.data.writers import reject_line
+
+    records, reasons, reject_lines, read = [], {}, [], 0
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
-                record = json.loads(line)
-                if not isinstance(record, dict) or not isinstance(record.get("completions"), list):
-                    raise UsageError(f"{path} line {number}: not a prefkit generate record (no 'completions')")
-                records.append(record)
+                read += 1
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    problem, is_json = ("invalid_json", str(err)), False
+                else:
+                    problem, is_json = generated_record_problem(record), True
+                if problem is None:
+                    records.append(record)
+                    continue
+                reasons[problem[0]] = reasons.get(problem[0], 0) + 1
+                reject_lines.append(reject_line(path, number, problem[0], problem[1], line.rstrip("\r\n"), is_json))
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from err
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{path}: not JSON Lines ({err})") from err
-    return records
+    return GeneratedRecords(records, read, reasons, reject_lines)
 
 
 def as_messages(prompt) -> list[dict]:
@@ -299,13 +356,15 @@ def score(config: ScoreConfig, progress: ReportProgress | None = None) -> ScoreR
 
     output = Path(config.output)
     report = Path(config.report) if config.report else sidecar(output, "report.json")
-    check_outputs([("-o", output), ("--report", report)], [config.generated])
+    rejects = Path(config.rejects) if config.rejects else sidecar(output, "rejects.jsonl")
+    check_outputs([("-o", output), ("--rejects", rejects), ("--report", report)], [config.generated])
     specs = parse_scorers(config.scorers)
     names = [s.name for s in specs]
     rank_by = config.rank_by or names[0]
     if rank_by not in names:
         raise UsageError(f"--rank-by {rank_by}: no scorer has that name ({', '.join(names)})")
-    records = read_generated(config.generated)
+    found = read_generated(config.generated)
+    records = found.records
     options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code)
     summaries = []
     for k, spec in enumerate(specs):
@@ -330,9 +389,14 @@ def score(config: ScoreConfig, progress: ReportProgress | None = None) -> ScoreR
         record["rank_by"] = rank_by
     with line_sink(output) as write:
         write(json.dumps(r, ensure_ascii=False) for r in records)
+    with line_sink(rejects) as write:
+        write(found.reject_lines)
     result = ScoreResult(
         output=str(output),
+        read=found.read,
         prompts=len(records),
+        rejected=found.rejected,
+        reasons=found.reasons,
         completions=sum(len(r["completions"]) for r in records),
         rank_by=rank_by,
         scorers=summaries,

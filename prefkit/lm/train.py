@@ -140,13 +140,31 @@ class TrainConfig:
         if self.evaluates():
             defaults |= {"eval_strategy": "steps", "eval_steps": 50}
         try:
-            return DPOConfig(output_dir=self.output_dir, seed=self.seed, **(defaults | self.dpo))
+            return DPOConfig(
+                output_dir=self.output_dir, seed=self.seed, **checkpointing_renamed(DPOConfig, defaults | self.dpo)
+            )
         except (TypeError, ValueError) as err:
             raise ConfigError(f"DPOConfig: {err}") from err
 
     def evaluates(self) -> bool:
         """Whether the run has evaluation data: an eval file, an eval split, or a mix folder's test split."""
         return self.data.eval_split is not None or _data_files(self.data)[1] is not None
+
+
+def checkpointing_renamed(config_class: type, keys: dict) -> dict:
+    """``keys`` with ``gradient_checkpointing`` said as ``activation_checkpointing`` where the config has it.
+
+    transformers 5.24 renamed the field; TRL's configs still default the old name to True, which
+    warns in every run. Passing the new name (the recipe's value, else TRL's default) keeps the
+    meaning, and a recipe written with either name works on either version.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_class) if f.init}
+    if "activation_checkpointing" not in fields or "gradient_checkpointing" not in fields:
+        return keys
+    keys = dict(keys)
+    old = keys.pop("gradient_checkpointing", fields["gradient_checkpointing"].default)
+    keys.setdefault("activation_checkpointing", old)
+    return keys
 
 
 def dpo_fields() -> dict[str, dataclasses.Field]:

@@ -77,6 +77,21 @@ def test_the_same_seed_gives_the_same_completions(prompts_file, tiny_model_dir, 
     assert all(a != b for a, b in texts(first))
 
 
+def test_ray_data_on_a_local_instance_gives_the_single_process_output(prompts_file, tiny_model_dir, tmp_path):
+    pytest.importorskip("ray.data")
+    import ray
+
+    run(prompts_file, tiny_model_dir, tmp_path / "a.jsonl", batch_size=4)
+    try:
+        spread = run(prompts_file, tiny_model_dir, tmp_path / "b.jsonl", batch_size=4, ray="local", ray_workers=2)
+    finally:
+        ray.shutdown()
+    # Three batches of two prompts, answered by two actors in whatever order they finish.
+    assert (spread.prompts, spread.completions, spread.rejected) == (6, 12, 3)
+    assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "a.jsonl").read_text()
+    assert not resume_folder(tmp_path / "b.jsonl").exists()
+
+
 def test_batches_are_sorted_longest_first_and_seeded_by_index():
     assert batches([1, 5, 3, 5], 3) == [[1, 3, 2], [0]]
     assert len({batch_seed(0, i) for i in range(100)}) == 100

@@ -69,14 +69,34 @@ def test_scorer_specs_and_their_mistakes(tmp_path):
         )
     with pytest.raises(UsageError, match="--rank-by x: no scorer"):
         score(ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=["verify:number"], rank_by="x"))
-    with pytest.raises(UsageError, match="not a prefkit generate record"):
-        score(
-            ScoreConfig(
-                generated=write(tmp_path / "b.jsonl", [{"prompt": "q"}]),
-                output=str(tmp_path / "s.jsonl"),
-                scorers=["verify:number"],
-            )
-        )
+
+
+def test_a_broken_line_is_one_reject_and_the_rest_is_scored(tmp_path):
+    good = [generated("What is 2 + 3?", "5", reference="5"), generated("What is 1 + 1?", "3", reference="2")]
+    source = tmp_path / "a.jsonl"
+    source.write_text(
+        json.dumps(good[0])
+        + "\n{oops\n"
+        + json.dumps({"prompt": "q"})
+        + "\n[1, 2]\n"
+        + json.dumps(generated("q", "a") | {"completions": [{"txt": "a"}]})
+        + "\n"
+        + json.dumps(good[1])
+        + "\n"
+    )
+    result = score(ScoreConfig(generated=str(source), output=str(tmp_path / "s.jsonl"), scorers=["verify:number"]))
+    assert (result.read, result.prompts, result.rejected) == (6, 2, 4)
+    assert result.reasons == {"invalid_json": 1, "missing_field": 2, "not_an_object": 1}
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [r["completions"][0]["scores"]["number"] for r in scored] == [1.0, 0.0]
+    rejects = [json.loads(line) for line in (tmp_path / "s.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (2, "invalid_json"),
+        (3, "missing_field"),
+        (4, "not_an_object"),
+        (5, "missing_field"),
+    ]
+    assert rejects[0]["record"] == "{oops"
 
 
 @pytest.fixture(scope="module")
