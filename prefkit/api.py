@@ -25,6 +25,7 @@ from prefkit.data.validate import ValidateConfig, ValidationReport
 from prefkit.progress import ReportProgress
 
 if TYPE_CHECKING:
+    from prefkit.lm.audit import AuditResult
     from prefkit.lm.compare import Answers
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
@@ -343,6 +344,33 @@ def score(
     from prefkit.lm.score import score as run
 
     return run(ScoreConfig(generated=str(generated), output=str(output), scorers=list(scorers), **options), progress)
+
+
+def audit(
+    file: PathLike,
+    output: PathLike,
+    scorers: list[str] = (),
+    progress: ReportProgress | None = None,
+    **options: Any,
+) -> AuditResult:
+    """Scores both replies of every pair with every scorer and flags the pairs whose rejected reply
+    ``min_agree`` of them prefer; ``options`` are :class:`~prefkit.lm.audit.AuditConfig` fields
+    (``action`` flag/drop/flip, ``min_agree``, ``margin``, ``cross_fit`` with ``recipe``, ...).
+
+    >>> import json, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pairs = [{"prompt": "What is 2 + 3?", "chosen": "5", "rejected": "6"},
+    ...          {"prompt": "What is 4 + 4?", "chosen": "9", "rejected": "8"}]
+    >>> _ = (folder / "raw.jsonl").write_text("".join(json.dumps(p) + "\\n" for p in pairs))
+    >>> _ = convert(folder / "raw.jsonl", folder / "pairs.jsonl")
+    >>> result = audit(folder / "pairs.jsonl", folder / "clean.jsonl", ["verify:sample_task"], action="drop")
+    >>> result.pairs, result.flagged, result.written, result.dropped
+    (2, 1, 1, 1)
+    """
+    from prefkit.lm.audit import AuditConfig
+    from prefkit.lm.audit import audit as run
+
+    return run(AuditConfig(file=str(file), output=str(output), scorers=list(scorers), **options), progress)
 
 
 def evaluate(model: str, data: PathLike, progress: ReportProgress | None = None, **options: Any) -> EvalResult:

@@ -28,6 +28,7 @@ from prefkit.data.mix import MixConfig, MixSource
 from prefkit.data.sample_data import SampleConfig
 from prefkit.data.validate import FileValidation, ValidateConfig
 from prefkit.errors import PrefkitError, UsageError, ValidationFailed
+from prefkit.lm.audit import AuditConfig
 from prefkit.lm.compare import CompareConfig
 from prefkit.lm.evaluate import EvalConfig
 from prefkit.lm.generate import GenerateConfig
@@ -574,6 +575,46 @@ def score(generated, as_json, **options):
     with progress_bar("scoring") as progress:
         result = api.score(generated, options.pop("output"), options.pop("scorers"), progress=progress, **options)
     print_json(result.to_dict()) if as_json else render.scored(result)
+
+
+@main.command()
+@click.argument("file")
+@options_from(
+    AuditConfig,
+    "output",
+    "scorers",
+    "action",
+    "min_agree",
+    "margin",
+    "cross_fit",
+    "recipe",
+    "work_dir",
+    "batch_size",
+    "max_length",
+    "seed",
+    "trust_remote_code",
+)
+@json_option
+@handle_errors
+def audit(file, as_json, **options):
+    """Find the pairs whose label is wrong: the scorers agree the rejected reply is better.
+
+    Every pair's two replies are scored by every --scorer (and, with --cross-fit K, by reward models
+    trained on the other folds, so none judges a prompt it trained on); a pair is flagged when
+    --min-agree of them prefer the rejected reply. --action drop removes flagged pairs (each
+    recorded in the rejects file), flip swaps their replies, flag marks them in metadata.audit.
+
+    \b
+    Example:
+      prefkit audit pairs.jsonl -o audited.jsonl --scorer verify:sample_task
+      prefkit audit pairs.jsonl -o clean.jsonl --scorer reward-model:runs/rm --scorer implicit:runs/dpo --action drop
+      prefkit audit pairs.jsonl -o clean.jsonl --cross-fit 3 --recipe recipes/reward-quickstart.yaml --action drop
+    """
+    require_train_extra("audit")
+    options = only_set(options)
+    with progress_bar("auditing") as progress:
+        result = api.audit(file, options.pop("output"), options.pop("scorers", []), progress=progress, **options)
+    print_json(result.to_dict()) if as_json else render.audited(result)
 
 
 @main.command()

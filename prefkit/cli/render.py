@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from prefkit.data.mix import MixResult
     from prefkit.data.validate import FileValidation, ValidationReport
     from prefkit.lm.answer_eval import AnswerMetrics
+    from prefkit.lm.audit import AuditResult
     from prefkit.lm.compare import Answers
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
@@ -141,6 +142,37 @@ def scored(result: ScoreResult) -> None:
             highlight=False,
         )
     console.print(f"wrote {result.output}; binarize it with prefkit convert {result.output} -o pairs.jsonl")
+
+
+def audited(result: AuditResult) -> None:
+    """``prefkit audit``: each scorer's votes, the flagged pairs per source, and what the action did."""
+    table = Table(
+        title=f"prefkit audit: {result.pairs:,} pairs, {result.flagged:,} flagged "
+        f"(at least {result.min_agree} of {len(result.scorers)} scorers prefer the rejected reply)",
+        title_justify="left",
+    )
+    for column in ("scorer", "prefers chosen", "prefers rejected", "ties", "no vote"):
+        table.add_column(column, justify="left" if column == "scorer" else "right")
+    for s in result.scorers:
+        table.add_row(s.name, f"{s.prefers_chosen:,}", f"{s.prefers_rejected:,}", f"{s.ties:,}", f"{s.no_vote:,}")
+    console.print(table)
+    for f in result.folds:
+        console.print(
+            f"fold {f.fold}: model trained on {f.trained_pairs:,} pairs scored {f.scored_pairs:,} "
+            f"(prompts it trained on: {f.scored_prompts_seen_in_training})",
+            highlight=False,
+        )
+    sources = ", ".join(f"{name} {c['flagged']:,}/{c['pairs']:,}" for name, c in result.by_source.items())
+    console.print(f"flagged by source: {sources}", highlight=False)
+    done = {
+        "flag": "marked in metadata.audit",
+        "drop": f"dropped {result.dropped:,}",
+        "flip": f"flipped {result.flipped:,}",
+    }
+    console.print(
+        f"{done[result.action]}; wrote {result.written:,} pairs to {result.output}; flagged pairs in {result.flagged_file}",
+        highlight=False,
+    )
 
 
 def answer_scores(answers: AnswerMetrics) -> None:
@@ -300,6 +332,7 @@ def evaluation(result: EvalResult) -> None:
         return [f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}"] if estimate else ["", ""]
 
     rows = [
+        ("pairwise accuracy", m.pairwise_accuracy, None),
         ("implicit-reward accuracy", m.implicit_reward_accuracy, None),
         ("mean reward margin", m.reward_margin, None),
         ("log-prob accuracy", m.logprob_accuracy, m.reference_logprob_accuracy),
@@ -324,12 +357,18 @@ def evaluation(result: EvalResult) -> None:
 
 def _groups(result, by: str) -> None:
     table = Table(title=f"by {by}", title_justify="left")
-    main_metric = "implicit-reward accuracy" if result.reference is not None else "log-prob accuracy"
+    main_metric = (
+        "pairwise accuracy"
+        if result.metrics.pairwise_accuracy is not None
+        else "implicit-reward accuracy"
+        if result.reference is not None
+        else "log-prob accuracy"
+    )
     for column in (by, "pairs", main_metric, "95% CI", "mean reward margin"):
         table.add_column(column, justify="left" if column == by else "right", no_wrap=True)
     for g in result.groups:
         m = g.metrics
-        estimate = m.implicit_reward_accuracy or m.logprob_accuracy
+        estimate = m.pairwise_accuracy or m.implicit_reward_accuracy or m.logprob_accuracy
         margin = f"{m.reward_margin.value:.3f}" if m.reward_margin else ""
         table.add_row(
             g.group, f"{m.pairs:,}", f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}", margin
@@ -338,7 +377,10 @@ def _groups(result, by: str) -> None:
     if result.reward_bench:
         rb = result.reward_bench
         sections = Table(
-            title="RewardBench sections (implicit-reward decision, ties count wrong)", title_justify="left"
+            title="RewardBench sections ("
+            + ("reward model's scores" if result.metrics.pairwise_accuracy else "implicit-reward decision")
+            + ", ties count wrong)",
+            title_justify="left",
         )
         for column in ("section", "score"):
             sections.add_column(column, justify="left" if column == "section" else "right")

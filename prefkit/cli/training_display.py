@@ -25,13 +25,18 @@ LOG_COLUMNS = (
 def log_row(step: int, logs: dict) -> list[str]:
     """One table row of a logging step; a value the step did not log stays blank.
 
+    A reward model's run logs its scores' ``accuracy`` and ``margin``: they fill the same columns.
+
     >>> log_row(5, {"loss": 0.6931, "rewards/accuracies": 0.5, "learning_rate": 5e-4})
     ['5', '0.6931', '0.500', '', '5.0e-04']
+    >>> log_row(6, {"loss": 0.6, "accuracy": 0.75, "margin": 0.2})
+    ['6', '0.6000', '0.750', '0.200', '']
     """
     formats = {"loss": "{:.4f}", "rewards/accuracies": "{:.3f}", "rewards/margins": "{:.3f}", "learning_rate": "{:.1e}"}
+    reward_model = {"rewards/accuracies": "accuracy", "rewards/margins": "margin"}
     row = [str(step)]
     for _, key in LOG_COLUMNS[1:]:
-        value = logs.get(key)
+        value = logs.get(key, logs.get(reward_model.get(key, key)))
         row.append(formats[key].format(float(value)) if value is not None else "")
     return row
 

@@ -30,6 +30,7 @@ class RejectReason(StrEnum):
     INVALID_LABEL = "invalid_label"
     CONFLICTING_LABELS = "conflicting_labels"
     WEAK_PREFERENCE = "weak_preference"
+    FLAGGED_LABEL = "flagged_label"  # prefkit audit: the scorers agree the rejected reply is better
     # Content
     EMPTY_PROMPT = "empty_prompt"
     PROMPT_TOO_LONG = "prompt_too_long"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
-from prefkit.errors import ConfigError
+from prefkit.errors import ConfigError, UsageError
 from prefkit.lm.answer_eval import AnswerMetrics
 from prefkit.lm.estimates import Estimate, bootstrap, wins
 from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
@@ -35,8 +35,10 @@ from prefkit.results import Result, plain
 @dataclass
 class PreferenceMetrics:
     pairs: int
-    logprob_accuracy: Estimate
-    logprob_accuracy_per_token: Estimate
+    logprob_accuracy: Estimate | None = None
+    logprob_accuracy_per_token: Estimate | None = None
+    pairwise_accuracy: Estimate | None = None
+    """A reward model's: its score of the chosen reply above the rejected one's (ties count half)."""
     implicit_reward_accuracy: Estimate | None = None
     reward_margin: Estimate | None = None
     beta: float | None = None
@@ -226,6 +228,7 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     from prefkit.data.validate import load_canonical
     from prefkit.lm.lint import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.loading import load_causal_lm, load_policy
+    from prefkit.lm.reward import is_reward_model
     from prefkit.lm.train import read_run_record
 
     check_outputs([("--report", config.report), ("--per-pair", config.per_pair)], [config.data])
@@ -233,6 +236,8 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     # Read the groups before any model loads, so a mistyped --by fails at once.
     labels = group_labels(frame, config.by) if config.by else None
     labels_all = labels
+    if is_reward_model(config.model):
+        return evaluate_reward_model(config, frame, labels)
     policy, tokenizer, is_adapter = load_policy(config.model, config.trust_remote_code)
     # Eval truncates as training does by default (keep_start); a pair with no reply token left
     # cannot be scored, and one whose replies become identical scores as a tie.
@@ -278,6 +283,50 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
             result.reward_bench = reward_bench_scores(scored, reference, labels)
     if config.generate:
         result.answers = _answers(config, frame, policy, tokenizer, labels_all, progress)
+    write_eval_outputs(result, config)
+    return result
+
+
+def reward_model_metrics(scores: PairLogps, seed: int = 0) -> PreferenceMetrics:
+    """A reward model's pairwise accuracy (ties half) and mean score margin, from its scores of each
+    pair's replies (held in a :class:`PairLogps`, the log-prob fields read as scores)."""
+    return PreferenceMetrics(
+        pairs=len(scores.chosen),
+        pairwise_accuracy=bootstrap(wins(scores.chosen, scores.rejected), seed=seed),
+        reward_margin=bootstrap(scores.chosen - scores.rejected, seed=seed),
+        ties=int((scores.chosen == scores.rejected).sum()),
+    )
+
+
+def evaluate_reward_model(config: EvalConfig, frame, labels) -> EvalResult:
+    """``prefkit eval`` on a reward model: every pair's two replies scored by it (its own chat
+    template), pairwise accuracy with intervals, per group, and RewardBench's sections with
+    RewardBench's rule for classifiers (chosen strictly above rejected; a tie counts wrong)."""
+    from prefkit.lm.reward import load_reward_model, pair_rewards
+
+    if config.generate:
+        raise UsageError("--generate: a reward model does not answer prompts; score answers with it instead")
+    model, tokenizer = load_reward_model(config.model, config.trust_remote_code)
+    chosen, rejected = pair_rewards(model, tokenizer, frame.to_dicts(), config.batch_size, config.max_length)
+    none = np.zeros(len(chosen), dtype=int)
+    scores = PairLogps(chosen, rejected, none, none)
+    result = EvalResult(
+        model=config.model,
+        data=config.data,
+        reference_kind="none (a reward model)",
+        metrics=reward_model_metrics(scores, config.seed),
+        policy=scores,
+        reference=None,
+        ids=frame["id"].to_list(),
+        by=config.by,
+    )
+    if labels is not None:
+        result.groups = [
+            GroupMetrics(group, reward_model_metrics(_subset(scores, labels == group), config.seed))
+            for group in sorted(set(labels.tolist()))
+        ]
+        if config.by == "metadata.subset" and is_reward_bench(set(labels.tolist())):
+            result.reward_bench = reward_bench_scores(scores, None, labels)
     write_eval_outputs(result, config)
     return result
 

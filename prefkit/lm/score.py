@@ -290,48 +290,13 @@ def implicit_scores(spec: ScorerSpec, records: list[dict], config: ModelScoring)
 
 def reward_model_scores(spec: ScorerSpec, records: list[dict], config: ModelScoring) -> list[list[float | None]]:
     """The reward model's score of each (prompt, completion), longest first in batches, each
-    conversation rendered with the reward model's own chat template."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    conversation rendered with the reward model's own chat template (:mod:`prefkit.lm.reward`)."""
+    from prefkit.lm.reward import conversation_ids, load_reward_model, reward_scores
 
-    from prefkit.lm.loading import _loading, resolve_model
-
-    path = resolve_model(spec.target)
-    with _loading(spec.target):
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, trust_remote_code=config.trust_remote_code, use_safetensors=True
-        )
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
+    model, tokenizer = load_reward_model(spec.target, config.trust_remote_code)
     items = [(r, i) for r, record in enumerate(records) for i in range(len(record["completions"]))]
-    texts = []
-    for r, i in items:
-        conversation = as_messages(records[r]["prompt"]) + [
-            {"role": "assistant", "content": records[r]["completions"][i]["text"]}
-        ]
-        if getattr(tokenizer, "chat_template", None):
-            texts.append(tokenizer.apply_chat_template(conversation, tokenize=False))
-        else:
-            texts.append("\n\n".join(m["content"] for m in conversation))
-    ids = [
-        tokenizer(text, add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"][
-            : config.max_length
-        ]
-        for text in texts
-    ]
-    order = sorted(range(len(ids)), key=lambda k: -len(ids[k]))
-    values = np.zeros(len(ids))
-    model.eval()
-    from prefkit.lm.scoring import padded
-
-    with torch.inference_mode():
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start : start + config.batch_size]
-            batch, mask = padded([ids[k] for k in rows], max(len(ids[k]) for k in rows), tokenizer.pad_token_id)
-            logits = model(input_ids=batch, attention_mask=mask).logits
-            values[rows] = logits[:, 0].float().numpy()
+    ids = [conversation_ids(tokenizer, records[r]["prompt"], records[r]["completions"][i]["text"]) for r, i in items]
+    values = reward_scores(model, tokenizer, ids, config.batch_size, config.max_length)
     out = [[None] * len(record["completions"]) for record in records]
     for k, (r, i) in enumerate(items):
         out[r][i] = float(values[k])

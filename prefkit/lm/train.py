@@ -1,10 +1,15 @@
-"""``prefkit train``: a thin DPO stage on TRL's ``DPOTrainer`` with PEFT LoRA, driven by a recipe.
+"""``prefkit train``: thin stages on TRL with PEFT LoRA, driven by a recipe.
+
+``method: dpo`` (the default) trains a policy on TRL's ``DPOTrainer``; ``method: reward`` trains a
+reward model on TRL's ``RewardTrainer`` (a one-score sequence-classification head, trained whole,
+with LoRA on the body; a source's ``margin`` enters the loss where it has one).
 
 A recipe is plain YAML: prefkit's own keys (``model``, ``data``, ``lora``, ``output_dir``, ``seed``,
-``trust_remote_code``) and, beside them, any ``trl.DPOConfig`` field (``beta``, ``loss_type``,
-``learning_rate``, ``max_length``, ``lr_scheduler_type``, ...). Keys TRL has removed fail with their
-replacement; unknown keys fail with the nearest valid one. With LoRA (on by default) the reference
-model is the base with adapters disabled, so no second copy of the model is held.
+``trust_remote_code``, ``method``) and, beside them, any field of the method's TRL config
+(``trl.DPOConfig``: ``beta``, ``loss_type``, ...; ``trl.RewardConfig``: ``center_rewards_coefficient``,
+...; both: ``learning_rate``, ``max_length``, ``lr_scheduler_type``, ...). Keys TRL has removed fail
+with their replacement; unknown keys fail with the nearest valid one. With LoRA (on by default) the
+DPO reference model is the base with adapters disabled, so no second copy of the model is held.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import yaml
 
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
-from prefkit.errors import ConfigError, UsageError
+from prefkit.errors import ConfigError, DataError, UsageError
 from prefkit.lm.compat import cpu_has_native_bf16
 from prefkit.lm.lint import LONG_PROMPTS, reason_counts
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
@@ -84,12 +89,21 @@ class LoraSettings:
         check_fields(self)
 
 
+METHODS = {"dpo": "DPOConfig", "reward": "RewardConfig"}
+"""Each ``method`` and the TRL config whose fields a recipe of it may set."""
+
+
 @dataclass
 class TrainConfig:
-    """A training recipe: prefkit's keys plus ``dpo``, the DPOConfig fields the recipe sets."""
+    """A training recipe: prefkit's keys plus ``dpo``, the fields of the method's TRL config the recipe sets."""
 
     data: DataSettings = option(help="Training and evaluation data.")
     output_dir: str = option(help="Where the adapter, tokenizer, metrics and checkpoints go.")
+    method: str = option(
+        "dpo",
+        "dpo: a policy on DPOTrainer; reward: a reward model (a score head) on RewardTrainer.",
+        choices=tuple(METHODS),
+    )
     model: str = option(DEFAULT_MODEL, "Bundled model name, local folder or hub id.")
     lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA settings."})
     seed: int = option(DEFAULT_SEED, "Seed for training and the eval split.")
@@ -110,20 +124,22 @@ class TrainConfig:
         "warn: report token-level errors (prefkit lint's) and train; fail: exit 1 before any training step.",
         choices=("warn", "fail"),
     )
-    dpo: dict[str, Any] = option({}, "DPOConfig fields (beta, learning_rate, ...).")
+    dpo: dict[str, Any] = option(
+        {}, "Fields of the method's TRL config (DPOConfig: beta, ...; RewardConfig; both: learning_rate, ...)."
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
 
     def training_arguments(self):
-        """The recipe's ``trl.DPOConfig``: prefkit's defaults, then the recipe's DPO keys, checked by TRL itself.
+        """The recipe's TRL config (``DPOConfig``, or ``RewardConfig`` for ``method: reward``): prefkit's
+        defaults, then the recipe's keys, checked by TRL itself.
 
         :func:`load_train_recipe` builds it once before any model loads, so a bad value fails at
         once; every stage that needs ``max_length`` or ``truncation_mode`` (lint, the trainer, the
         quickstart) reads it from here, never from a default of its own.
         """
-        from trl import DPOConfig
-
+        config_class = trainer_config_class(self.method)
         defaults = {
             "report_to": [],
             "logging_steps": 1,
@@ -133,18 +149,19 @@ class TrainConfig:
             "bf16": _bf16_supported(),
             # transformers runs bf16 on a CPU only when told the CPU is the device.
             "use_cpu": not _accelerator_available(),
+        }
+        if self.method == "dpo":
             # One reference pass before training, cached under a key of model, tokens and max_length:
             # later runs (another beta, another loss_type) reuse it.
-            "precompute_ref_log_probs": True,
-        }
+            defaults["precompute_ref_log_probs"] = True
         if self.evaluates():
             defaults |= {"eval_strategy": "steps", "eval_steps": 50}
         try:
-            return DPOConfig(
-                output_dir=self.output_dir, seed=self.seed, **checkpointing_renamed(DPOConfig, defaults | self.dpo)
+            return config_class(
+                output_dir=self.output_dir, seed=self.seed, **checkpointing_renamed(config_class, defaults | self.dpo)
             )
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"DPOConfig: {err}") from err
+            raise ConfigError(f"{config_class.__name__}: {err}") from err
 
     def evaluates(self) -> bool:
         """Whether the run has evaluation data: an eval file, an eval split, or a mix folder's test split."""
@@ -167,10 +184,20 @@ def checkpointing_renamed(config_class: type, keys: dict) -> dict:
     return keys
 
 
-def dpo_fields() -> dict[str, dataclasses.Field]:
-    from trl import DPOConfig
+def trainer_config_class(method: str) -> type:
+    """TRL's config class of a ``method``.
 
-    return {f.name: f for f in dataclasses.fields(DPOConfig) if f.init}
+    >>> trainer_config_class("reward").__name__
+    'RewardConfig'
+    """
+    import trl
+
+    return getattr(trl, METHODS[method])
+
+
+def dpo_fields(method: str = "dpo") -> dict[str, dataclasses.Field]:
+    """The init fields of the method's TRL config (``DPOConfig`` by default)."""
+    return {f.name: f for f in dataclasses.fields(trainer_config_class(method)) if f.init}
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -191,9 +218,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def config_from_mapping(data: dict) -> TrainConfig:
-    """Splits prefkit's keys from DPOConfig's and checks every one (one line per mistake)."""
+    """Splits prefkit's keys from the method's TRL config's and checks every one (one line per mistake)."""
     own = {f.name for f in dataclasses.fields(TrainConfig)} - {"dpo"}
-    trl_fields = dpo_fields()
+    method = data.get("method", "dpo")
+    if method not in METHODS:
+        raise ConfigError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    class_name = METHODS[method]
+    trl_fields = dpo_fields(method)
     prefkit_part, dpo_part = {}, dict(data.pop("dpo", None) or {})
     for key, value in data.items():
         if key in REMOVED_KEYS:
@@ -204,14 +235,16 @@ def config_from_mapping(data: dict) -> TrainConfig:
             dpo_part[key] = value
         else:
             near = difflib.get_close_matches(key, sorted(own | set(trl_fields)), n=1, cutoff=0.6)
-            hint = f"did you mean '{near[0]}'?" if near else "not a prefkit or DPOConfig key"
+            hint = f"did you mean '{near[0]}'?" if near else f"not a prefkit or {class_name} key"
             raise ConfigError(f"{key}: unknown key ({hint})")
     for key in dpo_part:
         if key in REMOVED_KEYS:
             raise ConfigError(f"dpo.{key}: {REMOVED_KEYS[key]}")
         if key not in trl_fields:
             near = difflib.get_close_matches(key, sorted(trl_fields), n=1, cutoff=0.6)
-            raise ConfigError(f"dpo.{key}: unknown DPOConfig key" + (f" (did you mean '{near[0]}'?)" if near else ""))
+            raise ConfigError(
+                f"dpo.{key}: unknown {class_name} key" + (f" (did you mean '{near[0]}'?)" if near else "")
+            )
     if "output_dir" in dpo_part:
         raise ConfigError("output_dir: set it at the top level of the recipe")
     config = from_mapping(TrainConfig, prefkit_part)
@@ -450,6 +483,69 @@ def prepare_data(config: TrainConfig, cache: Path, resume: str | None) -> Prepar
     return PreparedData(train=train_set, eval=eval_set, fingerprint=run_id, checkpoint=checkpoint)
 
 
+def lora_config(config: TrainConfig, model, task_type: str):
+    """The recipe's ``peft.LoraConfig`` (None without LoRA); ``SEQ_CLS`` trains the score head whole
+    beside the adapters (PEFT saves it with them)."""
+    if not config.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    layers = None
+    if config.lora.last_layers is not None:
+        total = model.config.num_hidden_layers
+        layers = list(range(max(total - config.lora.last_layers, 0), total))
+    return LoraConfig(
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=config.lora.target_modules or _lora_targets(model),
+        layers_to_transform=layers,
+        task_type=task_type,
+    )
+
+
+def build_reward_trainer(config: TrainConfig, data: PreparedData, callbacks: list | None):
+    """TRL's ``RewardTrainer`` on the pairs, tokenized by :func:`prefkit.lm.reward.reward_dataset` (the
+    conversations ``score`` and ``audit`` read), with its ``token_audits`` as the DPO trainer keeps them."""
+    from transformers import AutoModelForSequenceClassification, set_seed
+    from trl import RewardTrainer
+
+    from prefkit.lm.reward import reward_dataset
+
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    from prefkit.lm.loading import _loading, resolve_model
+
+    with _loading(config.model):
+        model = AutoModelForSequenceClassification.from_pretrained(
+            resolve_model(config.model),
+            num_labels=1,
+            trust_remote_code=config.trust_remote_code,
+            use_safetensors=True,
+        )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    args = config.training_arguments()
+    audits, sets = {}, {}
+    for name, pairs in (("train", data.train), ("eval", data.eval)):
+        if pairs is not None:
+            sets[name], audits[name] = reward_dataset(pairs, tokenizer, args.max_length)
+            if audits[name]["pairs"] == audits[name]["dropped"]:
+                raise DataError(f"{name}: none of the {audits[name]['pairs']} pairs fits max_length {args.max_length}")
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=sets["train"],
+        eval_dataset=sets.get("eval"),
+        processing_class=tokenizer,
+        peft_config=lora_config(config, model, "SEQ_CLS"),
+        callbacks=callbacks,
+    )
+    trainer.token_audits = audits
+    return trainer
+
+
 def build_trainer(
     config: TrainConfig,
     data: PreparedData,
@@ -470,22 +566,7 @@ def build_trainer(
         raise UsageError(f"model '{config.model}' has no chat template: convert the data with --style standard")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    peft_config = None
-    if config.lora.enabled:
-        from peft import LoraConfig
-
-        layers = None
-        if config.lora.last_layers is not None:
-            total = model.config.num_hidden_layers
-            layers = list(range(max(total - config.lora.last_layers, 0), total))
-        peft_config = LoraConfig(
-            r=config.lora.r,
-            lora_alpha=config.lora.alpha,
-            lora_dropout=config.lora.dropout,
-            target_modules=config.lora.target_modules or _lora_targets(model),
-            layers_to_transform=layers,
-            task_type="CAUSAL_LM",
-        )
+    peft_config = lora_config(config, model, "CAUSAL_LM")
     args = config.training_arguments()
     return PrefkitDPOTrainer(
         model=model,
@@ -520,7 +601,10 @@ def train(
     cache = Path(config.cache_dir) if config.cache_dir else out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config, cache, resume)
-    trainer = build_trainer(config, data, cache, callbacks, progress)
+    if config.method == "reward":
+        trainer = build_reward_trainer(config, data, callbacks)
+    else:
+        trainer = build_trainer(config, data, cache, callbacks, progress)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
     tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset))
@@ -585,11 +669,10 @@ def write_run_outputs(out: Path, metrics: dict, history: list[dict]) -> None:
         write(json.dumps(entry) for entry in history)
     from prefkit.plotting import pyplot, save_figure
 
-    panels = [
-        ("loss", "eval_loss"),
-        ("rewards/accuracies", "eval_rewards/accuracies"),
-        ("rewards/margins", "eval_rewards/margins"),
-    ]
+    # DPO logs its implicit rewards' accuracy and margin; a reward model logs its own scores'.
+    logged = {key for h in history for key in h}
+    accuracy, margin = ("accuracy", "margin") if "accuracy" in logged else ("rewards/accuracies", "rewards/margins")
+    panels = [("loss", "eval_loss"), (accuracy, f"eval_{accuracy}"), (margin, f"eval_{margin}")]
     fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.4), constrained_layout=True)
     for ax, (train_key, eval_key) in zip(axes, panels, strict=True):
         for key, label in ((train_key, "train"), (eval_key, "eval")):

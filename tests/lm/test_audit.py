@@ -1,0 +1,159 @@
+"""``prefkit audit``: planted label flips found, every dropped or flipped pair accounted for, and
+cross-fitting that never lets a model judge a prompt it trained on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from prefkit.cli import main
+from prefkit.data.sample_data import generate
+from prefkit.errors import UsageError
+from prefkit.lm.audit import AuditConfig, audit, votes
+from tests.conftest import read_jsonl, write_canonical
+
+
+def msg(role: str, text: str) -> list[dict]:
+    return [{"role": role, "content": text}]
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """60 sample pairs (every task kind), 12 of them (20%) with chosen and rejected swapped."""
+    pairs = generate(60, seed=5)
+    flips = set(np.random.default_rng(0).choice(60, size=12, replace=False).tolist())
+    rows = [
+        (
+            msg("user", p.prompt),
+            *(msg("assistant", t) for t in ((p.rejected, p.chosen) if i in flips else (p.chosen, p.rejected))),
+        )
+        for i, p in enumerate(pairs)
+    ]
+    return write_canonical(tmp_path / "pairs.jsonl", rows), {f"p{i}" for i in flips}
+
+
+def test_votes_by_margin_and_missing_scores():
+    chosen = np.array([2.0, 1.0, 1.0, np.nan, 0.0])
+    rejected = np.array([1.0, 2.0, 1.2, 0.0, np.nan])
+    assert votes(chosen, rejected, margin=0.5).tolist() == ["chosen", "rejected", "tie", "none", "none"]
+
+
+def test_the_verifier_flags_exactly_the_planted_flips_and_drop_accounts_for_each(planted, tmp_path):
+    path, flipped = planted
+    result = audit(
+        AuditConfig(file=str(path), output=str(tmp_path / "clean.jsonl"), scorers=["verify:sample_task"], action="drop")
+    )
+    assert set(result.flagged_ids) == flipped and result.flagged == 12
+    assert (result.pairs, result.written, result.dropped) == (60, 48, 12)
+    (votes_,) = result.scorers
+    assert (votes_.prefers_chosen, votes_.prefers_rejected, votes_.ties, votes_.no_vote) == (48, 12, 0, 0)
+    kept = read_jsonl(tmp_path / "clean.jsonl")
+    assert {r["id"] for r in kept} == {f"p{i}" for i in range(60)} - flipped
+    rejects = read_jsonl(tmp_path / "clean.rejects.jsonl")
+    assert sorted(r["record"]["id"] for r in rejects) == sorted(flipped)
+    assert {r["reason"] for r in rejects} == {"flagged_label"}
+    flagged = read_jsonl(tmp_path / "clean.flagged.jsonl")
+    assert {f["id"] for f in flagged} == flipped
+    first = flagged[0]["scores"]["sample_task"]
+    assert (first["chosen"], first["rejected"], first["vote"]) == (0.0, 1.0, "rejected")
+    report = json.loads((tmp_path / "clean.report.json").read_text())
+    assert report["by_source"] == {"test": {"pairs": 60, "flagged": 12}}
+
+
+def test_flip_restores_the_planted_labels_and_flag_keeps_every_pair(planted, tmp_path):
+    path, flipped = planted
+    original = {p.prompt: p.chosen for p in generate(60, seed=5)}
+    result = audit(
+        AuditConfig(file=str(path), output=str(tmp_path / "f.jsonl"), scorers=["verify:sample_task"], action="flip")
+    )
+    rows = read_jsonl(tmp_path / "f.jsonl")
+    assert result.flipped == 12 and len(rows) == 60
+    assert all(r["chosen"][0]["content"] == original[r["prompt"][0]["content"]] for r in rows)
+    assert {r["id"] for r in rows if r["metadata"]["audit"] == "flipped"} == flipped
+    audit(AuditConfig(file=str(path), output=str(tmp_path / "m.jsonl"), scorers=["verify:sample_task"]))
+    marked = read_jsonl(tmp_path / "m.jsonl")
+    assert len(marked) == 60 and {r["id"] for r in marked if r["metadata"]["audit"] == "flagged"} == flipped
+    assert read_jsonl(tmp_path / "m.rejects.jsonl") == []
+
+
+def test_min_agree_counts_scorers_and_a_silent_scorer_never_flags(tmp_path):
+    path = write_canonical(
+        tmp_path / "p.jsonl",
+        [
+            (msg("user", "What is 2 + 3?"), msg("assistant", "6"), msg("assistant", "5")),  # wrong label
+            (msg("user", "Write a poem."), msg("assistant", "Roses."), msg("assistant", "No.")),  # no verifier vote
+        ],
+    )
+    both = ["verify:sample_task", "n=verify:number"]
+    # verify:number has no reference here, so it never votes: requiring both flags nothing.
+    result = audit(AuditConfig(file=str(path), output=str(tmp_path / "a.jsonl"), scorers=both))
+    assert result.flagged == 0 and result.min_agree == 2
+    result = audit(AuditConfig(file=str(path), output=str(tmp_path / "b.jsonl"), scorers=both, min_agree=1))
+    assert result.flagged_ids == ["p0"]
+    assert {s.name: s.no_vote for s in result.scorers} == {"sample_task": 1, "n": 2}
+    with pytest.raises(UsageError, match="only 2 scorers"):
+        AuditConfig(file=str(path), output=str(tmp_path / "c.jsonl"), scorers=both, min_agree=3)
+    with pytest.raises(UsageError, match="--cross-fit needs --recipe"):
+        AuditConfig(file=str(path), output=str(tmp_path / "c.jsonl"), cross_fit=2)
+
+
+def test_cross_fit_never_scores_a_pair_with_a_model_that_saw_its_prompt(tiny_model_dir, tmp_path):
+    from prefkit.data.dedupe import prompt_key
+
+    # 24 pairs over 8 prompts (three pairs each), so folds must keep a prompt's pairs together.
+    pairs = generate(8, seed=2)
+    rows = [
+        (msg("user", p.prompt), msg("assistant", p.chosen + " " * k), msg("assistant", p.rejected))
+        for p in pairs
+        for k in range(3)
+    ]
+    path = write_canonical(tmp_path / "pairs.jsonl", rows)
+    recipe = tmp_path / "rm.yaml"
+    recipe.write_text(
+        f"model: {tiny_model_dir}\ndata:\n  train: unused.jsonl\noutput_dir: unused\n"
+        "max_steps: 1\nper_device_train_batch_size: 4\nmax_length: 128\nbf16: false\nlogging_steps: 1\n"
+    )
+    work = tmp_path / "folds"
+    result = audit(
+        AuditConfig(
+            file=str(path),
+            output=str(tmp_path / "a.jsonl"),
+            cross_fit=3,
+            recipe=str(recipe),
+            work_dir=str(work),
+            min_agree=1,
+        )
+    )
+    assert [f.scored_prompts_seen_in_training for f in result.folds] == [0, 0, 0]
+    assert sum(f.scored_pairs for f in result.folds) == 24
+    assert all(f.trained_pairs + f.scored_pairs == 24 for f in result.folds)
+    # Checked again from the files each fold trained on: no scored prompt among them.
+    key = lambda frame: set(frame.select(prompt_key()).to_series().to_list())
+    every = pl.read_ndjson(path)
+    for f in result.folds:
+        trained = pl.read_ndjson(work / f"fold-{f.fold}.train.jsonl")
+        assert (work / f"fold-{f.fold}" / "adapter_model.safetensors").exists()
+        held = every.filter(~pl.col("id").is_in(trained["id"].implode()))
+        assert held.height == f.scored_pairs and not key(held) & key(trained)
+    (scorer,) = result.scorers
+    assert scorer.name == "cross_fit" and scorer.no_vote == 0
+    assert scorer.prefers_chosen + scorer.prefers_rejected + scorer.ties == 24
+
+
+def test_the_command_writes_and_reports(planted, tmp_path):
+    path, flipped = planted
+    out = tmp_path / "clean.jsonl"
+    run = CliRunner().invoke(
+        main, ["audit", str(path), "-o", str(out), "--scorer", "verify:sample_task", "--action", "drop", "--json"]
+    )
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.output)
+    assert (report["pairs"], report["flagged"], report["written"], report["dropped"]) == (60, 12, 48, 12)
+    again = CliRunner().invoke(main, ["audit", str(path), "-o", str(path), "--scorer", "verify:sample_task"])
+    assert again.exit_code == 2 and "Traceback" not in again.output
+    missing = CliRunner().invoke(main, ["audit", str(path), "-o", str(tmp_path / "x.jsonl")])
+    assert missing.exit_code == 2 and "at least one --scorer" in missing.output
