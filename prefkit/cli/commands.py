@@ -177,6 +177,7 @@ def main(verbose: bool) -> None:
     "format",
     "fields",
     "style",
+    "to",
     "rejects",
     "report",
     "keep_ties",
@@ -203,6 +204,7 @@ def convert(sources, as_json, **options):
           --field rejected=answers.bad -o mine.jsonl
       prefkit convert nectar.jsonl --binarize all-pairs --max-pairs-per-prompt 3 -o nectar.jsonl
       prefkit convert pku.parquet --axis both -o pku.jsonl
+      prefkit convert pairs.jsonl --to unpaired -o feedback.jsonl
     """
     from prefkit.errors import RejectsFound
 

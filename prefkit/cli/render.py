@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 def converted(result: ConvertResult) -> None:
     """``prefkit convert``: the counts per source, and where everything went."""
     conversion(result, "prefkit convert")
+    if result.unpaired is not None:
+        u = result.unpaired
+        console.print(
+            f"unpaired: {u['records']:,} records, desirable {u['desirable']:,}, undesirable {u['undesirable']:,}",
+            highlight=False,
+        )
     console.print(f"wrote {result.output} ({result.style}), rejects {result.rejects}, report {result.report}")
 
 

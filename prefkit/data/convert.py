@@ -34,6 +34,7 @@ from prefkit.data.sources import (
     merged,
     resolve,
 )
+from prefkit.data.unpaired import label_balance, unpair
 from prefkit.data.writers import check_pairs_path, discard, in_background, pair_sink, reject_line, sidecar
 from prefkit.errors import FieldMappingError, PrefkitError, RejectsFound, UsageError
 from prefkit.progress import ReportProgress
@@ -64,6 +65,12 @@ class ConvertConfig(PairingOptions):
         "conversational",
         "conversational: message lists (chat models); standard: plain strings (base models).",
         choices=STYLES,
+    )
+    to: str = option(
+        "pairs",
+        "pairs: canonical prompt/chosen/rejected; unpaired: each pair as two records (prompt, completion, "
+        "label true for the chosen reply, false for the rejected; pair_id kept), as KTO trains.",
+        choices=("pairs", "unpaired"),
     )
     rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
@@ -145,6 +152,8 @@ class ConvertResult(Result):
     first_rejects: list[dict]
     """The first rejected records ({source, line, reason, detail}), at most ``LISTED``."""
     seconds: float
+    unpaired: dict[str, int] | None = None
+    """With ``to="unpaired"``: the records written, ``desirable`` (label true) and ``undesirable``."""
 
 
 def adapt_batch(raw: RawRecords, fmt: Format | None, options: AdaptOptions, file_index: int) -> pl.DataFrame:
@@ -323,6 +332,7 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
     counts = [SourceCounts(source=label) for label in labels]
     listed: list[dict] = []
     seen = pl.DataFrame(schema=SEEN_SCHEMA)
+    balance: Counter = Counter()
     with (
         pair_sink(output, config.style) if output else discard() as write_pairs,
         in_background(write_pairs) as write_batch,
@@ -335,6 +345,9 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
             kept, rejects = split_rejects(raw, pairs)
             out = to_style(kept, config.style)
             guard_schema(out, config.style)
+            if config.to == "unpaired":
+                out = unpair(out)
+                balance = Counter(label_balance(out)) + balance
             write_batch(out)
             if not dry_run:
                 write_reject_lines(reject_lines(raw, rejects))
@@ -357,6 +370,8 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
         first_rejects=listed,
         seconds=round(time.perf_counter() - started, 3),
     )
+    if config.to == "unpaired":
+        result.unpaired = {"records": sum(balance.values())} | {k: balance[k] for k in ("desirable", "undesirable")}
     if report_path:
         write_json(result.to_dict(), report_path)
     if config.strict and result.rejected:

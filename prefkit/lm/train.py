@@ -2,7 +2,9 @@
 
 ``method: dpo`` (the default) trains a policy on TRL's ``DPOTrainer``; ``method: reward`` trains a
 reward model on TRL's ``RewardTrainer`` (a one-score sequence-classification head, trained whole,
-with LoRA on the body; a source's ``margin`` enters the loss where it has one).
+with LoRA on the body; a source's ``margin`` enters the loss where it has one); ``method: kto``
+trains a policy on TRL's ``KTOTrainer``, each pair unpaired into a desirable and an undesirable
+reply (:func:`prefkit.data.unpaired.unpair`).
 
 A recipe is plain YAML: prefkit's own keys (``model``, ``data``, ``lora``, ``output_dir``, ``seed``,
 ``trust_remote_code``, ``method``) and, beside them, any field of the method's TRL config
@@ -89,7 +91,7 @@ class LoraSettings:
         check_fields(self)
 
 
-METHODS = {"dpo": "DPOConfig", "reward": "RewardConfig"}
+METHODS = {"dpo": "DPOConfig", "reward": "RewardConfig", "kto": "KTOConfig"}
 """Each ``method`` and the TRL config whose fields a recipe of it may set."""
 
 
@@ -101,7 +103,8 @@ class TrainConfig:
     output_dir: str = option(help="Where the adapter, tokenizer, metrics and checkpoints go.")
     method: str = option(
         "dpo",
-        "dpo: a policy on DPOTrainer; reward: a reward model (a score head) on RewardTrainer.",
+        "dpo: a policy on DPOTrainer; reward: a reward model (a score head) on RewardTrainer; "
+        "kto: a policy on KTOTrainer, each pair as a desirable and an undesirable reply.",
         choices=tuple(METHODS),
     )
     model: str = option(DEFAULT_MODEL, "Bundled model name, local folder or hub id.")
@@ -546,6 +549,75 @@ def build_reward_trainer(config: TrainConfig, data: PreparedData, callbacks: lis
     return trainer
 
 
+def kto_dataset(pairs, tokenizer, max_length: int | None):
+    """The pairs unpaired for ``KTOTrainer`` (prompt, completion, label), and the token audit:
+    KTO keeps every record and cuts a long one to ``max_length`` (its start kept), so a record
+    longer than that is counted as truncated, by name, never dropped."""
+    import datasets
+    import polars as pl
+
+    from prefkit.data.unpaired import unpair
+    from prefkit.lm.reward import conversation_ids
+
+    frame = pl.DataFrame(
+        {
+            "id": pairs["id"],
+            "source": pairs["source"],
+            "prompt": pairs["prompt"],
+            "chosen": pairs["chosen"],
+            "rejected": pairs["rejected"],
+        }
+    )
+    records = unpair(frame)
+    lengths = [
+        len(conversation_ids(tokenizer, p, c))
+        for p, c in zip(records["prompt"].to_list(), records["completion"].to_list(), strict=True)
+    ]
+    truncated = {
+        pair_id for pair_id, n in zip(records["pair_id"].to_list(), lengths, strict=True) if max_length and n > max_length
+    }
+    audit = {
+        "pairs": len(pairs),
+        "records": records.height,
+        "dropped": 0,
+        "errors": 0,
+        "reasons": {},
+        "truncated": {"pairs": len(truncated)},
+        "long_prompts": {"trimmed": 0},
+        "error_records": [],
+    }
+    return datasets.Dataset.from_list(records.select("prompt", "completion", "label").to_dicts()), audit
+
+
+def build_kto_trainer(config: TrainConfig, data: PreparedData, callbacks: list | None):
+    """TRL's ``KTOTrainer`` on the pairs, unpaired; LoRA as for DPO (the reference is the base with
+    adapters disabled)."""
+    from transformers import set_seed
+    from trl import KTOTrainer
+
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_causal_lm(config.model, config.trust_remote_code)
+    args = config.training_arguments()
+    audits, sets = {}, {}
+    for name, pairs in (("train", data.train), ("eval", data.eval)):
+        if pairs is not None:
+            sets[name], audits[name] = kto_dataset(pairs, tokenizer, args.max_length)
+    trainer = KTOTrainer(
+        model=model,
+        args=args,
+        train_dataset=sets["train"],
+        eval_dataset=sets.get("eval"),
+        processing_class=tokenizer,
+        peft_config=lora_config(config, model, "CAUSAL_LM"),
+        callbacks=callbacks,
+    )
+    trainer.token_audits = audits
+    return trainer
+
+
 def build_trainer(
     config: TrainConfig,
     data: PreparedData,
@@ -603,11 +675,15 @@ def train(
     data = prepare_data(config, cache, resume)
     if config.method == "reward":
         trainer = build_reward_trainer(config, data, callbacks)
+    elif config.method == "kto":
+        trainer = build_kto_trainer(config, data, callbacks)
     else:
         trainer = build_trainer(config, data, cache, callbacks, progress)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
-    tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset))
+    # KTO's dataset holds two records per pair.
+    per_pair = 2 if config.method == "kto" else 1
+    tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset) // per_pair)
     if writes:
         out.mkdir(parents=True, exist_ok=True)
         write_run_record(out, config, data.fingerprint, data.checkpoint)

@@ -1,0 +1,33 @@
+"""``method: kto``: the pairs unpaired into desirable and undesirable replies, trained on TRL's KTOTrainer."""
+
+from __future__ import annotations
+
+from prefkit.lm.train import load_train_recipe, train
+from tests.conftest import write_canonical
+
+
+def msg(role: str, text: str) -> list[dict]:
+    return [{"role": role, "content": text}]
+
+
+def test_kto_trains_a_step_on_every_pair_unpaired(tiny_model_dir, tmp_path):
+    long = "word " * 60
+    rows = [
+        (msg("user", f"What is {i} + 1?"), msg("assistant", str(i + 1)), msg("assistant", str(i))) for i in range(5)
+    ]
+    rows.append((msg("user", "Say a lot."), msg("assistant", long), msg("assistant", "No.")))
+    data = write_canonical(tmp_path / "train.jsonl", rows)
+    recipe = tmp_path / "kto.yaml"
+    recipe.write_text(
+        f"method: kto\nmodel: {tiny_model_dir}\ndata: {{train: {data}}}\noutput_dir: {tmp_path / 'run'}\n"
+        "max_steps: 1\nper_device_train_batch_size: 4\nmax_length: 48\nbf16: false\nbeta: 0.2\n"
+        "gradient_checkpointing: false\nlogging_steps: 1\n"
+    )
+    config = load_train_recipe(recipe)
+    assert type(config.training_arguments()).__name__ == "KTOConfig" and config.training_arguments().beta == 0.2
+    result = train(config)
+    t = result.tokens
+    # Six pairs, twelve records; the long reply is cut to max_length (KTO keeps it), never dropped.
+    assert (t.read, t.trained, t.dropped, t.truncated) == (6, 6, 0, 1)
+    assert result.steps == 1 and (tmp_path / "run" / "adapter_model.safetensors").exists()
+    assert result.metrics["train_loss"] > 0
