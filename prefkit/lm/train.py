@@ -529,20 +529,26 @@ def build_reward_trainer(config: TrainConfig, data: PreparedData, callbacks: lis
             use_safetensors=True,
         )
     model.config.pad_token_id = tokenizer.pad_token_id
+    return _with_prepared_data(RewardTrainer, config, data, model, tokenizer, reward_dataset, "SEQ_CLS", callbacks)
+
+
+def _with_prepared_data(trainer_class, config, data, model, tokenizer, prepare, task_type, callbacks):
+    """``trainer_class`` on the train and eval pairs as ``prepare(pairs, tokenizer, max_length)``
+    gives them, with their token audits kept as ``token_audits`` (what the run's report reads)."""
     args = config.training_arguments()
     audits, sets = {}, {}
     for name, pairs in (("train", data.train), ("eval", data.eval)):
         if pairs is not None:
-            sets[name], audits[name] = reward_dataset(pairs, tokenizer, args.max_length)
+            sets[name], audits[name] = prepare(pairs, tokenizer, args.max_length)
             if audits[name]["pairs"] == audits[name]["dropped"]:
                 raise DataError(f"{name}: none of the {audits[name]['pairs']} pairs fits max_length {args.max_length}")
-    trainer = RewardTrainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=sets["train"],
         eval_dataset=sets.get("eval"),
         processing_class=tokenizer,
-        peft_config=lora_config(config, model, "SEQ_CLS"),
+        peft_config=lora_config(config, model, task_type),
         callbacks=callbacks,
     )
     trainer.token_audits = audits
@@ -574,7 +580,9 @@ def kto_dataset(pairs, tokenizer, max_length: int | None):
         for p, c in zip(records["prompt"].to_list(), records["completion"].to_list(), strict=True)
     ]
     truncated = {
-        pair_id for pair_id, n in zip(records["pair_id"].to_list(), lengths, strict=True) if max_length and n > max_length
+        pair_id
+        for pair_id, n in zip(records["pair_id"].to_list(), lengths, strict=True)
+        if max_length and n > max_length
     }
     audit = {
         "pairs": len(pairs),
@@ -600,22 +608,7 @@ def build_kto_trainer(config: TrainConfig, data: PreparedData, callbacks: list |
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_causal_lm(config.model, config.trust_remote_code)
-    args = config.training_arguments()
-    audits, sets = {}, {}
-    for name, pairs in (("train", data.train), ("eval", data.eval)):
-        if pairs is not None:
-            sets[name], audits[name] = kto_dataset(pairs, tokenizer, args.max_length)
-    trainer = KTOTrainer(
-        model=model,
-        args=args,
-        train_dataset=sets["train"],
-        eval_dataset=sets.get("eval"),
-        processing_class=tokenizer,
-        peft_config=lora_config(config, model, "CAUSAL_LM"),
-        callbacks=callbacks,
-    )
-    trainer.token_audits = audits
-    return trainer
+    return _with_prepared_data(KTOTrainer, config, data, model, tokenizer, kto_dataset, "CAUSAL_LM", callbacks)
 
 
 def build_trainer(
