@@ -551,6 +551,11 @@ def _with_prepared_data(trainer_class, config, data, model, tokenizer, prepare, 
         peft_config=lora_config(config, model, task_type),
         callbacks=callbacks,
     )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    # As in PrefkitDPOTrainer: the library prints nothing; a caller shows progress with a callback.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
     trainer.token_audits = audits
     return trainer
 

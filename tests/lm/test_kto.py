@@ -10,7 +10,7 @@ def msg(role: str, text: str) -> list[dict]:
     return [{"role": role, "content": text}]
 
 
-def test_kto_trains_a_step_on_every_pair_unpaired(tiny_model_dir, tmp_path):
+def test_kto_trains_a_step_on_every_pair_unpaired(tiny_model_dir, tmp_path, capsys):
     long = "word " * 60
     rows = [
         (msg("user", f"What is {i} + 1?"), msg("assistant", str(i + 1)), msg("assistant", str(i))) for i in range(5)
@@ -26,6 +26,7 @@ def test_kto_trains_a_step_on_every_pair_unpaired(tiny_model_dir, tmp_path):
     config = load_train_recipe(recipe)
     assert type(config.training_arguments()).__name__ == "KTOConfig" and config.training_arguments().beta == 0.2
     result = train(config)
+    assert capsys.readouterr().out == ""
     t = result.tokens
     # Six pairs, twelve records; the long reply is cut to max_length (KTO keeps it), never dropped.
     assert (t.read, t.trained, t.dropped, t.truncated) == (6, 6, 0, 1)

@@ -33,7 +33,7 @@ def test_a_reward_recipe_checks_its_keys_against_reward_config(tmp_path):
     assert config.training_arguments().center_rewards_coefficient == 0.01
 
 
-def test_the_hub_reward_recipe_runs_on_a_tiny_model_and_drops_nothing_silently(tiny_model_dir, tmp_path):
+def test_the_hub_reward_recipe_runs_on_a_tiny_model_and_drops_nothing_silently(tiny_model_dir, tmp_path, capsys):
     """The hub recipe, unchanged but for model, data and lengths: pairs longer than max_length are
     left out by name (TRL's RewardTrainer would filter them without a word); the run is a reward
     model that ``score``, ``audit`` and ``eval`` load."""
@@ -53,6 +53,7 @@ def test_the_hub_reward_recipe_runs_on_a_tiny_model_and_drops_nothing_silently(t
         "max_length=64",
     ]
     result = train(load_train_recipe(RECIPES / "reward-hh-ultrafeedback.yaml", overrides))
+    assert capsys.readouterr().out == ""  # the library prints nothing (transformers would print each log)
     t = result.tokens
     assert (t.read, t.trained, t.dropped, t.dropped_reasons) == (8, 6, 2, {"too_long": 2})
     dropped = [json.loads(line) for line in (tmp_path / "run" / "dropped.jsonl").read_text().splitlines()]
