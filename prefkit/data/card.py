@@ -206,9 +206,42 @@ def card_text(
         ]
     else:
         parts.append("No pair carries a margin.")
+    parts += ["", "## Audit", ""]
+    audited = audit_table(everything)
+    if audited is not None:
+        parts += [
+            "Pairs `prefkit audit` marked (`metadata.audit`: flagged, or flipped), per source:",
+            "",
+            _markdown(audited),
+        ]
+    else:
+        parts.append("Not audited (no pair carries `metadata.audit`).")
     parts += ["", "## Largest duplicate clusters", ""]
     parts.append(_clusters(removed or []))
     return "\n".join(parts) + "\n"
+
+
+def audit_table(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Per source: pairs, and how many ``prefkit audit`` marked flagged or flipped; None when the
+    file was not audited (no ``metadata.audit`` field).
+
+    >>> frame = pl.DataFrame({"source": ["a", "a", "b"], "metadata": [{"audit": "flagged"}, {"audit": None}, {"audit": None}]})
+    >>> audit_table(frame).rows()
+    [('a', 2, 1, 0), ('b', 1, 0, 0)]
+    """
+    metadata = frame.schema.get("metadata")
+    if not isinstance(metadata, pl.Struct) or "audit" not in {f.name for f in metadata.fields}:
+        return None
+    audit = pl.col("metadata").struct.field("audit")
+    return (
+        frame.group_by("source")
+        .agg(
+            pl.len().alias("pairs"),
+            (audit == "flagged").sum().alias("flagged"),
+            (audit == "flipped").sum().alias("flipped"),
+        )
+        .sort("source")
+    )
 
 
 def margin_table(frame: pl.DataFrame) -> pl.DataFrame:

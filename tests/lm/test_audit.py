@@ -78,6 +78,11 @@ def test_flip_restores_the_planted_labels_and_flag_keeps_every_pair(planted, tmp
     marked = read_jsonl(tmp_path / "m.jsonl")
     assert len(marked) == 60 and {r["id"] for r in marked if r["metadata"]["audit"] == "flagged"} == flipped
     assert read_jsonl(tmp_path / "m.rejects.jsonl") == []
+    from prefkit.api import card
+
+    text = card(tmp_path / "m.jsonl", tmp_path / "card" / "README.md").read_text()
+    assert "## Audit" in text and "| test | 60 | 12 | 0 |" in text.replace("  ", " ")
+    assert "Not audited" in card(path, tmp_path / "card2" / "README.md").read_text()
 
 
 def test_min_agree_counts_scorers_and_a_silent_scorer_never_flags(tmp_path):
