@@ -46,26 +46,20 @@ def read_prompts(path: str) -> list[str]:
 
 
 def generate_answers(model, tokenizer, prompts: list[str], config: CompareConfig) -> list[str]:
-    import torch
+    """One answer to each prompt, through the batched engine of ``prefkit generate``: each prompt
+    one user turn under the chat template (plain text without one), as training renders it."""
+    from prefkit.lm.pair_tokens import prompt_token_ids
+    from prefkit.lm.sampling import SamplingSettings, generate_all
 
-    answers = []
-    for prompt in prompts:
-        if getattr(tokenizer, "chat_template", None):
-            inputs = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
-        else:
-            inputs = tokenizer(prompt, return_tensors="pt")
-        torch.manual_seed(config.seed)
-        options = {"do_sample": True, "temperature": config.temperature} if config.sample else {"do_sample": False}
-        with torch.no_grad():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=config.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-                **options,
-            )
-        answers.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip())
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    rendered = prompt_token_ids(tokenizer, [[{"role": "user", "content": p}] if chat else p for p in prompts])
+    settings = SamplingSettings(
+        temperature=config.temperature if config.sample else 0.0, max_new_tokens=config.max_new_tokens, seed=config.seed
+    )
+    answers = [""] * len(prompts)
+    for _, rows, completions in generate_all(model, tokenizer, rendered, settings):
+        for row, (completion,) in zip(rows, completions, strict=True):
+            answers[row] = completion.text
     return answers
 
 
