@@ -157,10 +157,11 @@ def audited(result: AuditResult) -> None:
         f"(at least {result.min_agree} of {len(result.scorers)} scorers prefer the rejected reply)",
         title_justify="left",
     )
-    for column in ("scorer", "prefers chosen", "prefers rejected", "ties", "no vote"):
+    for column in ("scorer", "prefers chosen", "prefers rejected", "ties", "no vote (inconsistent)"):
         table.add_column(column, justify="left" if column == "scorer" else "right")
     for s in result.scorers:
-        table.add_row(s.name, f"{s.prefers_chosen:,}", f"{s.prefers_rejected:,}", f"{s.ties:,}", f"{s.no_vote:,}")
+        no_vote = f"{s.no_vote:,}" + (f" ({s.inconsistent:,})" if s.inconsistent else "")
+        table.add_row(s.name, f"{s.prefers_chosen:,}", f"{s.prefers_rejected:,}", f"{s.ties:,}", no_vote)
     console.print(table)
     for f in result.folds:
         console.print(

@@ -11,6 +11,13 @@ flipping them or softening the loss (PrefCleanBench, arXiv 2509.23564), so ``dro
 cleaning the report recommends; ``flip`` swaps the replies; ``flag`` keeps every pair and marks
 the flagged ones in ``metadata.audit``.
 
+A pairwise judge, ``judge:MODEL`` (a causal LM that reads the prompt and both replies, labelled A
+and B, and is asked which is better: the verdict is whichever of " A" and " B" it gives more
+probability next) or ``judge:MODULE:FUNCTION`` / ``judge:PATH.py:FUNCTION`` (a function
+``(prompt, first, second) -> "A" | "B" | None``), reads every pair in both orders. Only a verdict
+that survives the swap counts as a vote; a judge that picks a position rather than a reply
+(position bias) gives verdicts that do not, and each is counted as ``inconsistent``, not guessed.
+
 Cross-fitting: with ``cross_fit=K`` the pairs are dealt to K folds by prompt (a prompt is never in
 two) and K reward models are trained from ``recipe``, each on the other K - 1 folds, each scoring
 only its own fold: no pair is judged by a model that saw its prompt. Every pair's fold is kept in
@@ -38,6 +45,10 @@ from prefkit.results import Result
 
 ACTIONS = ("flag", "drop", "flip")
 VOTES = ("chosen", "rejected", "tie", "none")
+JUDGE_QUESTION = (
+    "Which response answers the user better? Reply with the letter only.\n\n"
+    "User: {prompt}\n\nResponse A: {first}\n\nResponse B: {second}\n\nThe better response is"
+)
 
 
 @dataclass
@@ -51,7 +62,9 @@ class AuditConfig:
     )
     scorers: list[str] = option(
         [],
-        "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR or implicit:RUN[:REF]; NAME=SPEC names it.",
+        "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR, implicit:RUN[:REF], or a pairwise "
+        "judge:MODEL|MODULE:FUNCTION (both orders; verdicts that do not survive the swap do not count); "
+        "NAME=SPEC names it.",
         flags=("--scorer",),
         metavar="SPEC",
     )
@@ -93,6 +106,8 @@ class ScorerVotes:
     prefers_rejected: int
     ties: int
     no_vote: int
+    inconsistent: int = 0
+    """A judge's verdicts that changed with the order of the replies (counted among ``no_vote``)."""
 
 
 @dataclass
@@ -140,6 +155,83 @@ def votes(chosen: np.ndarray, rejected: np.ndarray, margin: float = 0.0) -> np.n
     out[gap < -margin] = "rejected"
     out[np.isnan(gap)] = "none"
     return out
+
+
+def swap_votes(first_order: list[str | None], second_order: list[str | None]) -> np.ndarray:
+    """A judge's vote per pair from its verdicts with the chosen reply shown first (``first_order``)
+    and second (``second_order``): ``chosen`` or ``rejected`` when the two agree on the reply,
+    ``inconsistent`` when they pick the same position (or differ otherwise), ``none`` when either
+    is missing.
+
+    >>> swap_votes(["A", "B", "A", None], ["B", "A", "A", "A"]).tolist()
+    ['chosen', 'rejected', 'inconsistent', 'none']
+    """
+    out = []
+    for one, two in zip(first_order, second_order, strict=True):
+        if one is None or two is None:
+            out.append("none")
+        elif (one, two) == ("A", "B"):
+            out.append("chosen")
+        elif (one, two) == ("B", "A"):
+            out.append("rejected")
+        else:
+            out.append("inconsistent")
+    return np.array(out, dtype=object)
+
+
+class ModelJudge:
+    """A causal LM as a pairwise judge: the verdict is the more probable next token of " A" and " B"
+    after :data:`JUDGE_QUESTION`, rendered with the judge's chat template."""
+
+    def __init__(self, target: str, trust_remote_code: bool = False):
+        from prefkit.lm.loading import load_policy
+
+        self.model, self.tokenizer, _ = load_policy(target, trust_remote_code)
+        self.model.eval()
+        letters = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("A", "B")]
+        if any(len(ids) != 1 for ids in letters):
+            raise UsageError(f"judge:{target}: its tokenizer does not spell A and B as one token each")
+        self.letters = [ids[0] for ids in letters]
+
+    def __call__(self, prompt: str, first: str, second: str) -> str:
+        import torch
+
+        question = JUDGE_QUESTION.format(prompt=prompt, first=first, second=second)
+        if getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], add_generation_prompt=True, return_dict=False
+            )
+        else:
+            ids = self.tokenizer(question)["input_ids"]
+        with torch.inference_mode():
+            logits = self.model(torch.tensor([list(ids)])).logits[0, -1]
+        a, b = (float(logits[i]) for i in self.letters)
+        return "A" if a >= b else "B"
+
+
+def load_judge(target: str, trust_remote_code: bool = False):
+    """A ``judge:`` scorer: a function named ``MODULE:FUNCTION`` or ``PATH.py:FUNCTION``, else a model."""
+    from prefkit.data.verifiers import load_verifier
+
+    where = target.rpartition(":")[0]
+    if where and (where.endswith(".py") or "/" not in where):
+        return load_verifier(target)
+    return ModelJudge(target, trust_remote_code)
+
+
+def judge_votes(judge, pairs: list[dict]) -> np.ndarray:
+    """Every pair read by ``judge`` in both orders: :func:`swap_votes` of the two verdicts."""
+    from prefkit.lm.score import user_text
+
+    def verdict(value) -> str | None:
+        return value if value in ("A", "B") else None
+
+    first, second = [], []
+    for p in pairs:
+        question, chosen, rejected = user_text(p["prompt"]), reply_as_text(p["chosen"]), reply_as_text(p["rejected"])
+        first.append(verdict(judge(question, chosen, rejected)))
+        second.append(verdict(judge(question, rejected, chosen)))
+    return swap_votes(first, second)
 
 
 def reply_as_text(reply) -> str:
@@ -245,13 +337,15 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
     check_outputs(
         [("-o", output), ("flagged", flagged_path), ("rejects", rejects_path), ("report", report_path)], [config.file]
     )
-    specs = parse_scorers(config.scorers)
+    judges = [t for t in config.scorers if t.partition("=")[2].startswith("judge:") or t.startswith("judge:")]
+    others = [t for t in config.scorers if t not in judges]
+    specs = parse_scorers(others)
     frame = load_canonical(config.file, lines=True)
     pairs = frame.to_dicts()
     records = pair_records(pairs)
     options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code)
     scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    specs_text = dict(zip([s.name for s in specs], config.scorers, strict=True))
+    specs_text = dict(zip([s.name for s in specs], others, strict=True))
     for k, spec in enumerate(specs):
         if progress:
             progress(f"scoring with {spec.name}", k, len(specs))
@@ -263,16 +357,32 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
         c, r, fold_of, folds = cross_fit_scores(config, frame, progress)
         scores["cross_fit"] = (c, r)
         specs_text["cross_fit"] = f"cross-fit:{config.cross_fit} folds of {config.recipe}"
-    min_agree = config.min_agree or len(scores)
     voted = {name: votes(c, r, config.margin) for name, (c, r) in scores.items()}
+    for text in judges:
+        name, _, spec = text.partition("=") if not text.startswith("judge:") else ("", "", text)
+        name = name or "judge"
+        if name in voted:
+            raise UsageError(f"two scorers are both named {name}: name them, NAME=SPEC")
+        if progress:
+            progress(f"judging with {name}", 0, None)
+        voted[name] = judge_votes(load_judge(spec.removeprefix("judge:"), config.trust_remote_code), pairs)
+        specs_text[name] = text
+    min_agree = config.min_agree or len(voted)
     against = sum((v == "rejected").astype(int) for v in voted.values())
     flagged = against >= min_agree
     summaries = [
-        ScorerVotes(name, specs_text[name], *(int((v == kind).sum()) for kind in VOTES)) for name, v in voted.items()
+        ScorerVotes(
+            name,
+            specs_text[name],
+            *(int((v == kind).sum()) for kind in ("chosen", "rejected", "tie")),
+            no_vote=int(((v == "none") | (v == "inconsistent")).sum()),
+            inconsistent=int((v == "inconsistent").sum()),
+        )
+        for name, v in voted.items()
     ]
 
     def reason(i: int) -> str:
-        return f"{int(against[i])} of {len(scores)} scorers prefer the rejected reply (min_agree {min_agree})"
+        return f"{int(against[i])} of {len(voted)} scorers prefer the rejected reply (min_agree {min_agree})"
 
     flagged_lines = []
     for i in np.flatnonzero(flagged):
@@ -284,7 +394,8 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
             "scores": {
                 name: {"chosen": _plain(c[i]), "rejected": _plain(r[i]), "vote": voted[name][i]}
                 for name, (c, r) in scores.items()
-            },
+            }
+            | {name: {"vote": voted[name][i]} for name in voted if name not in scores},
         }
         if fold_of is not None:
             entry["fold"] = int(fold_of[i])

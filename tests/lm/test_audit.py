@@ -162,3 +162,38 @@ def test_the_command_writes_and_reports(planted, tmp_path):
     assert again.exit_code == 2 and "Traceback" not in again.output
     missing = CliRunner().invoke(main, ["audit", str(path), "-o", str(tmp_path / "x.jsonl")])
     assert missing.exit_code == 2 and "at least one --scorer" in missing.output
+
+
+def test_a_judge_counts_only_verdicts_that_survive_the_swap(planted, tmp_path):
+    path, flipped = planted
+    judges = tmp_path / "judges.py"
+    judges.write_text(
+        "from prefkit.data.verifiers import sample_task\n"
+        "def first(prompt, a, b):\n    return 'A'\n"
+        "def right(prompt, a, b):\n    return 'A' if sample_task(prompt, a) else 'B'\n"
+    )
+    biased = audit(AuditConfig(file=str(path), output=str(tmp_path / "a.jsonl"), scorers=[f"judge:{judges}:first"]))
+    (votes_,) = biased.scorers
+    # Always the first position: every verdict flips with the order, so none counts and nothing is flagged.
+    assert (votes_.inconsistent, votes_.no_vote, votes_.prefers_chosen, votes_.prefers_rejected) == (60, 60, 0, 0)
+    assert biased.flagged == 0
+    fair = audit(
+        AuditConfig(
+            file=str(path),
+            output=str(tmp_path / "b.jsonl"),
+            scorers=[f"j=judge:{judges}:right", "verify:sample_task"],
+        )
+    )
+    assert set(fair.flagged_ids) == flipped
+    assert {s.name: (s.prefers_chosen, s.prefers_rejected, s.inconsistent) for s in fair.scorers}["j"] == (48, 12, 0)
+
+
+def test_a_model_judge_reads_both_orders(tiny_model_dir, tmp_path):
+    from prefkit.lm.audit import ModelJudge, judge_votes
+
+    judge = ModelJudge(str(tiny_model_dir))
+    pairs = [{"prompt": msg("user", "2 + 2?"), "chosen": msg("assistant", "4"), "rejected": msg("assistant", "5")}]
+    verdicts = (judge("2 + 2?", "4", "5"), judge("2 + 2?", "5", "4"))
+    assert set(verdicts) <= {"A", "B"}
+    expected = {("A", "B"): "chosen", ("B", "A"): "rejected"}.get(verdicts, "inconsistent")
+    assert judge_votes(judge, pairs).tolist() == [expected]
