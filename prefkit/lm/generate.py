@@ -185,6 +185,8 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
         raise UsageError(f"{folder} holds an interrupted run: add --resume to continue it, or delete the folder")
     if config.engine == "vllm":
         _require_vllm()
+    if config.ray:
+        _require_ray()
     if progress:
         progress("reading prompts", 0, None)
     found = read_prompts(config.sources)
@@ -301,6 +303,13 @@ def _generate(
     return results, len(done)
 
 
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ExtraMissing("--ray needs Ray Data: pip install 'prefkit[ray]' (or 'ray[data]')")
+
+
 def _require_vllm() -> None:
     import importlib.util
 
@@ -402,16 +411,13 @@ def _connect_ray(address: str) -> None:
 
 def ray_generate(config: GenerateConfig, token_ids: list[list[int]], skip=lambda index: False):
     """Yields ``(batch index, prompt indices, completions)`` as :func:`prefkit.lm.sampling.generate_all`
-    does, the batches answered by ``config.ray_workers`` Ray actors in whatever order they finish."""
+    does, the batches answered by ``config.ray_workers`` Ray workers in whatever order they finish."""
     import dataclasses
-    import importlib.util
     import warnings
 
-    from prefkit.lm.sampling import prompt_batches
-
-    if importlib.util.find_spec("ray") is None:
-        raise ExtraMissing("--ray needs Ray Data: pip install 'ray[data]'")
     import ray.data
+
+    from prefkit.lm.sampling import prompt_batches
 
     _connect_ray(config.ray)
     with warnings.catch_warnings():

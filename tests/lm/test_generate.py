@@ -135,6 +135,17 @@ def test_vllm_engine_needs_vllm(prompts_file, tiny_model_dir, tmp_path):
         run(prompts_file, tiny_model_dir, tmp_path / "answers.jsonl", engine="vllm")
 
 
+def test_ray_needs_ray_and_says_so_before_loading_anything(prompts_file, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    # No model is loaded first: a model name that does not exist is never reached.
+    with pytest.raises(ExtraMissing, match=r"pip install 'prefkit\[ray\]'"):
+        run(prompts_file, "no-such-model-folder", tmp_path / "answers.jsonl", ray="auto")
+    assert not (tmp_path / "answers.jsonl").exists()
+
+
 def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_output(tiny_model_dir, tmp_path):
     """SIGKILL in a subprocess after some batches are kept; --resume finishes with the same file."""
     import os
