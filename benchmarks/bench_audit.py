@@ -72,6 +72,20 @@ def table_row(
     ]
 
 
+def margin_curve(flagged_file: Path, planted: set[str], scorer: str, margins=(0.0, 0.05, 0.1, 0.2, 0.5)) -> str:
+    """Precision and recall had the audit flagged only pairs whose rejected reply the scorer puts
+    ahead by more than each margin (those are a subset of the pairs flagged at margin 0, so the
+    flagged file holds all of them)."""
+    flagged = [json.loads(line) for line in flagged_file.read_text().splitlines()]
+    gaps = {f["id"]: f["scores"][scorer]["rejected"] - f["scores"][scorer]["chosen"] for f in flagged}
+    parts = []
+    for margin in margins:
+        kept = {i for i, gap in gaps.items() if gap > margin}
+        p, r = precision_recall(kept, planted)
+        parts.append(f"margin {margin:g}: {len(kept)} flagged, precision {p:.3f}, recall {r:.3f}")
+    return "; ".join(parts)
+
+
 def fold_accuracy(result, heldout: Path) -> list[float]:
     """Each fold model's pairwise accuracy on a held-out file none of them trained on."""
     from prefkit import api
@@ -162,6 +176,9 @@ def real_part(work: Path, args, console: Console) -> list[list[str]]:
         )
         seconds = time.perf_counter() - started
         accuracy = own_fold_accuracy(crossed, work / "uf.jsonl", work / f"uf-folds-{share}")
+        console.print(
+            f"UltraFeedback {share:.0%}, by --margin: {margin_curve(Path(crossed.flagged_file), planted, 'cross_fit')}"
+        )
         scorer = f"cross-fit RM ({args.folds} folds)"
         rows.append(table_row(f"UltraFeedback ({args.real})", share, scorer, crossed, planted, accuracy, seconds))
     return rows
