@@ -150,7 +150,8 @@ def main(verbose: bool) -> None:
       lint      token-level audit: what the template and truncation do to each pair
       generate  the model's own answers to prompts, every prompt accounted for
       score     score answers: verifiers, reward models, implicit rewards
-      train     DPO with TRL and LoRA from a YAML recipe
+      audit     pairs whose label the scorers agree is wrong: flagged, dropped or flipped
+      train     DPO (or a reward model, or KTO) with TRL and LoRA from a YAML recipe
       eval      the model's answers scored before and after; preference accuracy
       compare   base and trained model's answers side by side
       quickstart  the whole loop on the bundled sample: data, own answers, DPO, before/after
