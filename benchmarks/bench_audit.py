@@ -40,13 +40,10 @@ def plant(pairs: Path, out: Path, share: float, seed: int = 0) -> set[str]:
     rng = np.random.default_rng(seed)
     flipped = np.zeros(frame.height, dtype=bool)
     flipped[rng.choice(frame.height, size=round(share * frame.height), replace=False)] = True
+    from prefkit.lm.audit import swap_replies
+
     mark = pl.Series(flipped)
-    frame.with_columns(
-        chosen=pl.when(mark).then(pl.col("rejected")).otherwise(pl.col("chosen")),
-        rejected=pl.when(mark).then(pl.col("chosen")).otherwise(pl.col("rejected")),
-        score_chosen=pl.when(mark).then(pl.col("score_rejected")).otherwise(pl.col("score_chosen")),
-        score_rejected=pl.when(mark).then(pl.col("score_chosen")).otherwise(pl.col("score_rejected")),
-    ).write_ndjson(out)
+    swap_replies(frame, mark).write_ndjson(out)
     return set(frame.filter(mark)["id"].to_list())
 
 

@@ -411,12 +411,7 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
     if config.action == "drop":
         audited = audited.filter(~mark)
     elif config.action == "flip":
-        audited = audited.with_columns(
-            chosen=pl.when(mark).then(pl.col("rejected")).otherwise(pl.col("chosen")),
-            rejected=pl.when(mark).then(pl.col("chosen")).otherwise(pl.col("rejected")),
-            score_chosen=pl.when(mark).then(pl.col("score_rejected")).otherwise(pl.col("score_chosen")),
-            score_rejected=pl.when(mark).then(pl.col("score_chosen")).otherwise(pl.col("score_rejected")),
-        )
+        audited = swap_replies(audited, mark)
     if config.action in ("drop", "flip"):
         for i in np.flatnonzero(flagged):
             detail = f"{reason(i)}; {'dropped' if config.action == 'drop' else 'flipped'}"
@@ -460,6 +455,28 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
     )
     write_json(result.to_dict(), report_path)
     return result
+
+
+def swap_replies(frame, mask):
+    """``frame`` with chosen and rejected (and their scores) swapped where ``mask`` is true.
+
+    >>> import polars as pl
+    >>> pairs = pl.DataFrame({"chosen": ["4", "6"], "rejected": ["5", "7"], "score_chosen": [1.0, 2.0],
+    ...                       "score_rejected": [0.0, 3.0]})
+    >>> swap_replies(pairs, pl.Series([False, True])).rows()
+    [('4', '5', 1.0, 0.0), ('7', '6', 3.0, 2.0)]
+    """
+    import polars as pl
+
+    swapped = {
+        "chosen": "rejected",
+        "rejected": "chosen",
+        "score_chosen": "score_rejected",
+        "score_rejected": "score_chosen",
+    }
+    return frame.with_columns(
+        **{name: pl.when(mask).then(pl.col(other)).otherwise(pl.col(name)) for name, other in swapped.items()}
+    )
 
 
 def _plain(value: float) -> float | None:

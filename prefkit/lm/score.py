@@ -28,6 +28,7 @@ import numpy as np
 from prefkit.config import check_fields, option
 from prefkit.errors import DataError, UsageError
 from prefkit.lm.evaluate import TRUST_REMOTE_CODE_HELP
+from prefkit.lm.reward import as_messages
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
@@ -196,11 +197,6 @@ def read_generated(path: str) -> GeneratedRecords:
     except OSError as err:
         raise UsageError(f"{path}: cannot read ({err.strerror})") from err
     return GeneratedRecords(records, read, reasons, reject_lines)
-
-
-def as_messages(prompt) -> list[dict]:
-    """A generated record's prompt as messages (a text prompt is one user turn)."""
-    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
 def user_text(prompt) -> str:
