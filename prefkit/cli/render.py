@@ -166,7 +166,8 @@ def audited(result: AuditResult) -> None:
     for f in result.folds:
         console.print(
             f"fold {f.fold}: model trained on {f.trained_pairs:,} pairs scored {f.scored_pairs:,} "
-            f"(prompts it trained on: {f.scored_prompts_seen_in_training})",
+            f"(prompts it trained on: {f.scored_prompts_seen_in_training})"
+            + ("" if f.trained == "new" else f"; model {f.trained} from {f.model}"),
             highlight=False,
         )
     sources = ", ".join(f"{name} {c['flagged']:,}/{c['pairs']:,}" for name, c in result.by_source.items())

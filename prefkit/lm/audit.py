@@ -118,6 +118,9 @@ class FoldSummary:
     scored_pairs: int
     scored_prompts_seen_in_training: int
     """Pairs the fold's model scored whose prompt it trained on: 0 by construction, counted anyway."""
+    trained: str = "new"
+    """``new``; ``reused``: the folder already held this fold's finished model, trained by the same
+    recipe on the same pairs (a rerun after an interrupted audit); ``resumed``: from its last checkpoint."""
 
 
 @dataclass
@@ -275,7 +278,7 @@ def cross_fit_scores(
     from prefkit.data.splits import grouped_folds
     from prefkit.data.writers import write_pairs
     from prefkit.lm.reward import load_reward_model, pair_rewards
-    from prefkit.lm.train import load_train_recipe, train
+    from prefkit.lm.train import load_train_recipe, run_state, train
 
     work = Path(config.work_dir) if config.work_dir else _sidecar(Path(config.output), "cross-fit")
     work.mkdir(parents=True, exist_ok=True)
@@ -294,7 +297,10 @@ def cross_fit_scores(
         recipe = load_train_recipe(
             config.recipe, [f"data.train={train_file}", f"output_dir={run}", "method=reward", f"seed={config.seed}"]
         )
-        train(recipe)
+        # A rerun of an interrupted audit trains only the folds it had not finished.
+        state = run_state(recipe)
+        if state != "finished":
+            train(recipe, resume="auto" if state == "checkpointed" else None)
         model, tokenizer = load_reward_model(str(run), config.trust_remote_code)
         rows = np.flatnonzero(held)
         c, r = pair_rewards(model, tokenizer, pairs[rows].to_dicts(), config.batch_size, config.max_length)
@@ -307,6 +313,7 @@ def cross_fit_scores(
                 trained_pairs=int((~held).sum()),
                 scored_pairs=len(rows),
                 scored_prompts_seen_in_training=sum(keys[int(i)] in seen for i in rows),
+                trained={"finished": "reused", "checkpointed": "resumed"}.get(state, "new"),
             )
         )
     return chosen, rejected, folds, summaries

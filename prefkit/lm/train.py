@@ -343,12 +343,20 @@ class TrainResult(Result):
 RUN_RECORD = "prefkit_run.json"
 
 
-def write_run_record(out: Path, config: TrainConfig, fingerprint: str, resumed_from: str | None = None) -> None:
-    """What a run folder was trained from: the recipe as resolved, its fingerprint, and the
-    checkpoint it resumed from (None for a run from the start)."""
+def write_run_record(
+    out: Path, config: TrainConfig, fingerprint: str, resumed_from: str | None = None, finished: bool = False
+) -> None:
+    """What a run folder was trained from: the recipe as resolved, its fingerprint, the checkpoint
+    it resumed from (None for a run from the start), and whether the run finished (written again,
+    ``finished: true``, once the model and its metrics are saved)."""
     from prefkit.atomic_files import write_json
 
-    record = {"fingerprint": fingerprint, "recipe": dataclasses.asdict(config), "resumed_from": resumed_from}
+    record = {
+        "fingerprint": fingerprint,
+        "recipe": dataclasses.asdict(config),
+        "resumed_from": resumed_from,
+        "finished": finished,
+    }
     write_json(record, out / RUN_RECORD)
 
 
@@ -418,6 +426,28 @@ def _load_pairs(path: str, sha256: str, cache: Path):
     return saved_dataset(cache / f"pairs-v2-{sha256[:16]}", build)
 
 
+def data_hashes(config: TrainConfig) -> dict[str, str]:
+    """The sha256 of each data file a recipe trains and evaluates on (a mix folder's splits
+    resolved); each file is read once for it: it names the pairs folder and goes into the fingerprint."""
+    from prefkit.data.sources import file_sha256
+
+    return {f: file_sha256(Path(f)) for f in _data_files(config.data) if f}
+
+
+def run_state(config: TrainConfig) -> str:
+    """What ``config.output_dir`` holds of this very recipe on these very files: ``finished`` (its
+    model and metrics saved), ``checkpointed`` (stopped after a checkpoint: ``resume="auto"``
+    continues it) or ``none`` (nothing, or a run of another recipe or other data)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    record = read_run_record(config.output_dir)
+    if record.get("fingerprint") != fingerprint(config, list(data_hashes(config).values())):
+        return "none"
+    if record.get("finished"):
+        return "finished"
+    return "checkpointed" if get_last_checkpoint(config.output_dir) else "none"
+
+
 def fingerprint(config: TrainConfig, file_hashes: list[str]) -> str:
     """What a checkpoint was trained from: the recipe as resolved and the data files' sha256.
 
@@ -462,12 +492,9 @@ def prepare_data(config: TrainConfig, cache: Path, resume: str | None) -> Prepar
     """Validates and loads the pairs, and finds the checkpoint to resume from (refusing a changed run)."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    from prefkit.data.sources import file_sha256
-
     out = Path(config.output_dir)
     train_file, eval_file = _data_files(config.data)
-    # Each file is read once for its hash: it names the pairs folder and goes into the fingerprint.
-    hashes = {f: file_sha256(Path(f)) for f in (train_file, eval_file) if f}
+    hashes = data_hashes(config)
     train_set = _load_pairs(train_file, hashes[train_file], cache)
     eval_set = _load_pairs(eval_file, hashes[eval_file], cache) if eval_file else None
     if eval_set is None and config.data.eval_split:
@@ -694,6 +721,7 @@ def train(
     if writes:
         trainer.processing_class.save_pretrained(str(out))
         write_run_outputs(out, metrics, trainer.state.log_history)
+        write_run_record(out, config, data.fingerprint, data.checkpoint, finished=True)
     return TrainResult(
         output_dir=str(out),
         steps=trainer.state.global_step,

@@ -147,6 +147,23 @@ def test_cross_fit_never_scores_a_pair_with_a_model_that_saw_its_prompt(tiny_mod
     (scorer,) = result.scorers
     assert scorer.name == "cross_fit" and scorer.no_vote == 0
     assert scorer.prefers_chosen + scorer.prefers_rejected + scorer.ties == 24
+    assert [f.trained for f in result.folds] == ["new"] * 3
+
+    # A rerun over the same folders (an audit stopped and started again) reuses every finished
+    # fold model and scores the same; a changed recipe trains them again.
+    def rerun(name: str):
+        config = AuditConfig(
+            file=str(path), output=str(tmp_path / name), cross_fit=3, recipe=str(recipe), work_dir=str(work)
+        )
+        return audit(config), pl.read_ndjson(tmp_path / name.replace(".jsonl", ".flagged.jsonl"))
+
+    first = pl.read_ndjson(tmp_path / "a.flagged.jsonl")
+    again, flagged = rerun("b.jsonl")
+    assert [f.trained for f in again.folds] == ["reused"] * 3
+    assert flagged.equals(first)
+    recipe.write_text(recipe.read_text().replace("max_steps: 1", "max_steps: 2"))
+    changed, _ = rerun("c.jsonl")
+    assert [f.trained for f in changed.folds] == ["new"] * 3
 
 
 def test_the_command_writes_and_reports(planted, tmp_path):
