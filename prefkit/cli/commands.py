@@ -206,6 +206,8 @@ def convert(sources, as_json, **options):
       prefkit convert nectar.jsonl --binarize all-pairs --max-pairs-per-prompt 3 -o nectar.jsonl
       prefkit convert pku.parquet --axis both -o pku.jsonl
       prefkit convert pairs.jsonl --to unpaired -o feedback.jsonl
+      prefkit convert thumbs.jsonl --field prompt=q --field completion=a \\
+          --field label=thumbs --to unpaired -o feedback.jsonl
     """
     from prefkit.errors import RejectsFound
 

@@ -103,7 +103,7 @@ def trained(result: TrainResult) -> None:
     t = result.tokens
     dropped = f" ({counts_text(t.dropped_reasons)})" if t.dropped else ""
     console.print(
-        f"pairs: read {t.read:,}, trained {t.trained:,}, dropped {t.dropped:,}{dropped}, "
+        f"{t.unit}: read {t.read:,}, trained {t.trained:,}, dropped {t.dropped:,}{dropped}, "
         f"truncated {t.truncated:,}, trimmed {t.trimmed:,}; see token_report.json and dropped.jsonl",
         highlight=False,
     )
@@ -249,7 +249,8 @@ def conversion(result, title: str, examples: bool = False) -> None:
 
 def file_validation(result: FileValidation, target=console) -> None:
     if result.ok:
-        target.print(f"[green]ok[/] {result.path}: {result.rows:,} rows, {result.style} style", soft_wrap=True)
+        what = "unpaired records" if result.kind == "unpaired" else "rows"
+        target.print(f"[green]ok[/] {result.path}: {result.rows:,} {what}, {result.style} style", soft_wrap=True)
         return
     table = Table(title=f"{result.path}: {result.rows:,} rows, {result.style} style", title_justify="left")
     for column in ("check", "column", "rows", "examples"):

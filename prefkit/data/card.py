@@ -3,7 +3,9 @@
 A card is a README.md with a YAML header (license, task categories, size category, configs with the
 splits) and statistics computed with polars: rows per source and split, length quantiles of
 prompt/chosen/rejected in characters and tokens (plus a PNG histogram beside the card), the score
-margin distribution, the share of ties, and the largest duplicate clusters with examples.
+margin distribution, the share of ties, and the largest duplicate clusters with examples. An
+unpaired file's card gives its records per source and label, the class balance with the KTO
+weights it calls for, and completion lengths by label.
 
 Tokens are counted as words and punctuation marks (``\\w+|[^\\w\\s]``) unless a token counter is
 given: ``prefkit card --model`` and ``prefkit mix --model`` pass one built on the model's tokenizer and
@@ -22,6 +24,7 @@ import yaml
 
 from prefkit.atomic_files import atomic_path, check_outputs
 from prefkit.data.messages import messages_text
+from prefkit.data.schema import detect_kind
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 TOKEN_PATTERN = r"\w+|[^\w\s]"
@@ -275,6 +278,119 @@ def _clusters(removed: list[dict], top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def class_balance(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per source, then in total: unpaired records, desirable (label true), undesirable, and the
+    desirable share.
+
+    >>> frame = pl.DataFrame({"source": ["a", "a", "b"], "label": [True, False, True]})
+    >>> class_balance(frame).rows()
+    [('a', 2, 1, 1, 0.5), ('b', 1, 1, 0, 1.0), ('all', 3, 2, 1, 0.667)]
+    """
+
+    def counts(grouped) -> pl.DataFrame:
+        return grouped.agg(
+            pl.len().alias("records"),
+            pl.col("label").sum().cast(pl.UInt32).alias("desirable"),
+            (~pl.col("label")).sum().cast(pl.UInt32).alias("undesirable"),
+            pl.col("label").mean().round(3).alias("desirable_share"),
+        )
+
+    per_source = counts(frame.group_by("source")).sort("source")
+    total = counts(frame.group_by(pl.lit("all").alias("source")))
+    return pl.concat([per_source, total.select(per_source.columns)])
+
+
+def kto_weights(desirable: int, undesirable: int) -> tuple[float, float, float, float] | None:
+    """The ranges KTO's paper (Eq. 8) sets for ``desirable_weight`` (with ``undesirable_weight`` 1)
+    and for ``undesirable_weight`` (with ``desirable_weight`` 1), as TRL's ``KTOTrainer`` checks them:
+    ``(desirable low, desirable high, undesirable low, undesirable high)``; None when the classes
+    are balanced (both weights 1) or one is empty.
+
+    >>> kto_weights(100, 300)
+    (3.0, 3.99, 0.25, 0.33)
+    >>> kto_weights(50, 50) is None
+    True
+    """
+    if desirable == undesirable or not desirable or not undesirable:
+        return None
+    ratio = undesirable / desirable
+    return round(ratio, 2), round(ratio * 1.33, 2), round(1 / ratio / 1.33, 2), round(1 / ratio, 2)
+
+
+def unpaired_card_text(
+    frame: pl.DataFrame, data_files: dict[str, str], token_counter: TokenCounter | None, tokenizer: str | None
+) -> str:
+    """The card of an unpaired file: records per source and label, the class balance and the KTO
+    weights it calls for, and completion lengths by label (a desirable class that is simply longer
+    teaches length)."""
+    as_pairs = frame.select("prompt", pl.col("completion").alias("chosen"), pl.col("completion").alias("rejected"))
+    counts = (token_counter or word_counts)(as_pairs)
+    frame = frame.with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
+    licenses = sorted({license_of(s) for s in frame["source"].unique().to_list()}) or ["other"]
+    header = {
+        "license": licenses,
+        "task_categories": ["text-generation"],
+        "tags": ["kto", "unpaired-preference", "rlhf", "prefkit"],
+        "size_categories": [size_category(frame.height)],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
+    }
+    from_pairs = frame["pair_id"].is_not_null().sum() if "pair_id" in frame.columns else 0
+    balance = class_balance(frame)
+    desirable, undesirable = balance.row(-1)[2], balance.row(-1)[3]
+    parts = [f"---\n{yaml.safe_dump(header, sort_keys=False)}---", "# Unpaired feedback", ""]
+    parts.append(
+        f"{frame.height:,} records (prompt, completion, label) in prefkit's canonical unpaired schema, TRL's "
+        f"unpaired preference format: `KTOTrainer` reads the files unchanged. {from_pairs:,} of them were cut "
+        "from preference pairs (`pair_id` names the pair). Made with prefkit."
+    )
+    parts += ["", "## Records per source and label", "", _markdown(balance)]
+    weights = kto_weights(desirable, undesirable)
+    parts += ["", "## Class balance", ""]
+    if weights is None:
+        parts.append(
+            f"{desirable:,} desirable and {undesirable:,} undesirable records: "
+            + (
+                "balanced, so KTO's `desirable_weight` and `undesirable_weight` stay 1."
+                if desirable == undesirable
+                else "one class is empty; KTO needs both."
+            )
+        )
+    else:
+        parts.append(
+            f"{desirable:,} desirable and {undesirable:,} undesirable records. KTO's paper (Eq. 8) asks that "
+            f"`desirable_weight × {desirable:,} / (undesirable_weight × {undesirable:,})` lie in [1, 4/3]: set "
+            f"`desirable_weight` in [{weights[0]}, {weights[1]}] (undesirable 1) or `undesirable_weight` in "
+            f"[{weights[2]}, {weights[3]}] (desirable 1), not both."
+        )
+    unit = f"{tokenizer} tokens" if tokenizer else "words and punctuation marks"
+    by_label = (
+        frame.group_by(
+            pl.when(pl.col("label")).then(pl.lit("desirable")).otherwise(pl.lit("undesirable")).alias("label")
+        )
+        .agg(
+            pl.len().alias("records"),
+            *[
+                pl.col("__tokens").quantile(q, interpolation="nearest").cast(pl.Int64).alias(f"p{int(q * 100)}")
+                for q in QUANTILES
+            ],
+            pl.col("__tokens").mean().round(1).alias("mean"),
+        )
+        .sort("label")
+    )
+    parts += [
+        "",
+        "## Completion lengths by label",
+        "",
+        f"In {unit} (prompt and completion, as training sees them with a tokenizer):" if tokenizer else f"In {unit}:",
+        "",
+        _markdown(by_label),
+    ]
+    parts += ["", "## Audit", ""]
+    audited = audit_table(frame)
+    parts.append(_markdown(audited) if audited is not None else "Not audited (no record carries `metadata.audit`).")
+    return "\n".join(parts) + "\n"
+
+
 def write_card(
     splits: dict[str, pl.DataFrame],
     path: Path,
@@ -306,9 +422,13 @@ def card_for_file(
     file = Path(file)
     output = Path(output)
     check_outputs([("-o", output), ("the histogram", output.with_name("lengths.png"))], [file])
-    frame = load_canonical(file)  # not canonical: ValidationFailed (exit 1), as everywhere
+    frame = load_canonical(file, kind=None)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
-    output = Path(output)
+    if detect_kind(frame.schema) == "unpaired":
+        text = unpaired_card_text(frame, {split_name: str(file)}, token_counter, tokenizer)
+        with atomic_path(output) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        return output
     return write_card(
         {split_name: frame},
         output,

@@ -1,6 +1,8 @@
 """``prefkit convert``: read, adapt, check, dedupe, write.
 
-Each step is a function over polars frames that can be tested alone. Every input record ends in
+Each step is a function over polars frames that can be tested alone. Unpaired sources (a
+completion and a label per record) take the same steps with their own checks and ids, and are
+written with ``to="unpaired"``, beside pairs cut in two. Every input record ends in
 the output or the rejects file, and ``candidates == written + rejected`` holds for each source and
 in total (see :class:`SourceCounts`: for one pair per record, ``candidates == read``).
 """
@@ -24,7 +26,7 @@ from prefkit.data.columns import DETAIL, FILE, LINE, REASON
 from prefkit.data.concurrency import ordered_map, prefetched
 from prefkit.data.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.data.reasons import RejectReason
-from prefkit.data.schema import OPTIONAL_COLUMNS, STYLES, canonical_columns, checks_for, frame_schema
+from prefkit.data.schema import KINDS, STYLES, canonical_columns, checks_for, frame_schema, optional_columns
 from prefkit.data.sources import (
     MAX_LINE_BYTES,
     REJECTED_TEXT_CHARS,
@@ -57,7 +59,8 @@ class ConvertConfig(PairingOptions):
         [],
         "Custom mapping KEY=PATH: pairs (prompt, chosen, rejected, score_chosen, score_rejected, system); "
         "labelled pairs (responses=A,B with label or preference); ranked lists (responses=LIST with rank or "
-        "score); rated rows (group, response, score or rank); metadata.NAME=PATH keeps a field of a pair's record.",
+        "score); rated rows (group, response, score or rank); unpaired feedback (prompt, completion, label: a "
+        "thumbs field); metadata.NAME=PATH keeps a field of a pair's record.",
         flags=("--field",),
         metavar="KEY=PATH",
     )
@@ -68,9 +71,10 @@ class ConvertConfig(PairingOptions):
     )
     to: str = option(
         "pairs",
-        "pairs: canonical prompt/chosen/rejected; unpaired: each pair as two records (prompt, completion, "
-        "label true for the chosen reply, false for the rejected; pair_id kept), as KTO trains.",
-        choices=("pairs", "unpaired"),
+        "pairs: canonical prompt/chosen/rejected; unpaired: records of prompt, completion and label, as KTO "
+        "trains: unpaired sources (thumbs feedback) as they are, each pair as two (label true for the chosen "
+        "reply, false for the rejected; pair_id kept).",
+        choices=KINDS,
     )
     rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
@@ -163,7 +167,7 @@ def adapt_batch(raw: RawRecords, fmt: Format | None, options: AdaptOptions, file
     pairs = fmt.adapt(raw.frame, options)
     origin = Path(raw.label).name if not raw.label.startswith("hf:") else raw.label
     source = pl.lit(f"{fmt.name}:{origin}")
-    if fmt.name == "trl" and raw.frame.schema.get("source") == pl.String:
+    if fmt.name in ("trl", "unpaired") and raw.frame.schema.get("source") == pl.String:
         source = pl.Series(raw.frame["source"]).fill_null(f"{fmt.name}:{origin}")
     return pairs.with_columns(source=source, **{FILE: pl.lit(file_index, pl.Int32)})
 
@@ -176,7 +180,7 @@ def _empty_pairs() -> pl.DataFrame:
 
 def apply_checks(pairs: pl.DataFrame, keep_ties: bool, min_margin: float | None = None) -> pl.DataFrame:
     """Marks rows that fail the schema's row checks, then ties, then weak margins (the first reason wins)."""
-    rules = [Rule(~check.passes(), check.reason, check.failure) for check in checks_for("conversational")]
+    rules = schema_rules("pairs")
     if "margin" in pairs.columns:
         rules.append(Rule(~pl.col("margin").is_finite(), RejectReason.INVALID_SCORE, "the margin is NaN or infinite"))
     if not keep_ties:
@@ -193,6 +197,29 @@ def apply_checks(pairs: pl.DataFrame, keep_ties: bool, min_margin: float | None 
     return mark(pairs, *rules)
 
 
+def is_unpaired(adapted: pl.DataFrame) -> bool:
+    """Whether an adapter gave unpaired records (a ``completion`` each) rather than pairs."""
+    return "completion" in adapted.columns
+
+
+def schema_rules(kind: str) -> list[Rule]:
+    """The schema's row checks of ``kind`` as reject rules (adapters give conversational rows)."""
+    return [Rule(~check.passes(), check.reason, check.failure) for check in checks_for("conversational", kind)]
+
+
+def apply_unpaired_checks(records: pl.DataFrame) -> pl.DataFrame:
+    """Marks unpaired records that fail the unpaired schema's row checks (the first reason wins)."""
+    return mark(records, *schema_rules("unpaired"))
+
+
+def record_id() -> pl.Expr:
+    """Stable content hash of an unpaired record's prompt and completion, as :func:`pair_id` hashes a
+    pair. The label is left out on purpose: the same reply labelled twice is one record, found as
+    a repeat (``duplicate``, or ``conflicting_labels`` when the labels differ)."""
+    text = serialize_pair(pl.col("prompt"), pl.col("completion"), pl.col("completion"))
+    return text.chash.blake3().str.head(16).alias("id")
+
+
 def pair_id() -> pl.Expr:
     """Stable content hash of a pair: the first 16 hex digits of BLAKE3 over :func:`serialize_pair`.
 
@@ -206,29 +233,46 @@ def pair_id() -> pl.Expr:
 SEEN_SCHEMA = {"id": pl.String, FILE: pl.Int32, LINE: pl.Int64}
 
 
+SEEN_RECORDS_SCHEMA = SEEN_SCHEMA | {"label": pl.Boolean}
+
+
 def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rejects every later copy of a pair already kept (same ``id``) with reason ``duplicate``.
 
     ``seen`` holds the id, file and line of every pair kept so far; returns the marked batch and
     ``seen`` grown by this batch's new pairs. The detail of a duplicate names the first copy. Only a
-    slim id/file/line frame is probed and joined, never the batch's heavy text columns.
+    slim id/file/line frame is probed and joined, never the batch's heavy text columns. For
+    unpaired records ``seen`` also holds the label (:data:`SEEN_RECORDS_SCHEMA`): a repeat labelled
+    the other way is ``conflicting_labels``; the first stays, as it is already written.
     """
-    slim = pairs.select("id", FILE, LINE, live=pl.col(REASON).is_null()).with_row_index("__row")
+    carried = [c for c in seen.columns if c not in SEEN_SCHEMA]
+    slim = pairs.select("id", FILE, LINE, *carried, live=pl.col(REASON).is_null()).with_row_index("__row")
     live = slim.filter("live")
     new = live.filter(pl.col("id").is_first_distinct() & ~pl.col("id").is_in(seen["id"].implode()))
-    seen = pl.concat([seen, new.select(SEEN_SCHEMA.keys())])
+    seen = pl.concat([seen, new.select(seen.columns)])
     repeats = live.join(new.select("__row"), on="__row", how="anti")
     if repeats.is_empty():
         return pairs, seen
     first = seen.rename({FILE: "__first_file", LINE: "__first_line"})
     label = pl.col("__first_file").replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
-    details = repeats.join(first, on="id", how="left").select(
-        "__row", pl.format("same pair as {} line {}", label, pl.col("__first_line")).alias("detail")
+    what = "record" if carried else "pair"
+    details = repeats.join(first, on="id", how="left", suffix="__first").select(
+        "__row",
+        pl.format(f"same {what} as {{}} line {{}}", label, pl.col("__first_line")).alias("detail"),
+        (pl.col("label") != pl.col("label__first")).alias("conflict") if carried else pl.lit(False).alias("conflict"),
     )
-    column = pl.Series("__duplicate_of", [None] * pairs.height, pl.String).scatter(details["__row"], details["detail"])
-    pairs = pairs.with_columns(column)
-    rule = Rule(pl.col("__duplicate_of").is_not_null(), RejectReason.DUPLICATE, pl.col("__duplicate_of"))
-    return mark(pairs, rule).drop("__duplicate_of"), seen
+    rows = details["__row"]
+    pairs = pairs.with_columns(
+        pl.Series("__duplicate_of", [None] * pairs.height, pl.String).scatter(rows, details["detail"]),
+        pl.Series("__conflict", [False] * pairs.height, pl.Boolean).scatter(rows, details["conflict"]),
+    )
+    conflict = Rule(
+        pl.col("__conflict"),
+        RejectReason.CONFLICTING_LABELS,
+        pl.format("{}, labelled the other way", pl.col("__duplicate_of")),
+    )
+    repeat = Rule(pl.col("__duplicate_of").is_not_null(), RejectReason.DUPLICATE, pl.col("__duplicate_of"))
+    return mark(pairs, conflict, repeat).drop("__duplicate_of", "__conflict"), seen
 
 
 def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
@@ -243,16 +287,29 @@ def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
     return pairs.select(canonical_columns(pairs))
 
 
-def guard_schema(frame: pl.DataFrame, style: str) -> None:
+def records_to_style(records: pl.DataFrame, style: str) -> pl.DataFrame:
+    """Unpaired records' canonical columns (``pair_id`` null where the source had none); ``standard``
+    flattens messages to strings."""
+    if "pair_id" not in records.columns:
+        records = records.with_columns(pair_id=pl.lit(None, pl.String))
+    if style == "standard":
+        records = records.with_columns(
+            prompt=render_standard_prompt(pl.col("prompt")), completion=reply_text(pl.col("completion"))
+        )
+    return records.select(canonical_columns(records, "unpaired"))
+
+
+def guard_schema(frame: pl.DataFrame, style: str, kind: str = "pairs") -> None:
     """Asserts the output's columns and dtypes; a failure here is a prefkit bug, never the data's.
 
     Row-level rules need no second pass: every written row already passed the schema's own
     ``RowCheck`` expressions in :func:`apply_checks`, the ones the pandera model validates with.
     """
-    expected = frame_schema(style)
+    expected = frame_schema(style, kind)
     actual = dict(frame.schema)
-    optional_ok = all(name not in actual or check(actual[name]) for name, check in OPTIONAL_COLUMNS.items())
-    if {k: v for k, v in actual.items() if k not in OPTIONAL_COLUMNS} != expected or not optional_ok:
+    optional = optional_columns(kind)
+    optional_ok = all(name not in actual or check(actual[name]) for name, check in optional.items())
+    if {k: v for k, v in actual.items() if k not in optional} != expected or not optional_ok:
         raise PrefkitError(f"internal error: output schema {actual} is not the canonical {expected}")
 
 
@@ -296,6 +353,8 @@ def converted_batches(
         pairs = adapt_batch(raw, fmt, options, file_index)
         if options.min_margin is not None and fmt is not None and raw.frame.height and "margin" not in pairs.columns:
             raise FieldMappingError(f"--min-margin: {fmt.name} records carry no margin ({raw.label})")
+        if is_unpaired(pairs):
+            return file_index, raw, fmt, apply_unpaired_checks(pairs).with_columns(record_id())
         checked = apply_checks(pairs, keep_ties, options.min_margin)
         return file_index, raw, fmt, checked.with_columns(pair_id())
 
@@ -331,22 +390,33 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
     labels = [str(path) for _, path in files]
     counts = [SourceCounts(source=label) for label in labels]
     listed: list[dict] = []
-    seen = pl.DataFrame(schema=SEEN_SCHEMA)
+    seen = {"pairs": pl.DataFrame(schema=SEEN_SCHEMA), "unpaired": pl.DataFrame(schema=SEEN_RECORDS_SCHEMA)}
     balance: Counter = Counter()
     with (
-        pair_sink(output, config.style) if output else discard() as write_pairs,
+        pair_sink(output, config.style, config.to) if output else discard() as write_pairs,
         in_background(write_pairs) as write_batch,
         line_sink(rejects_path) if rejects_path else discard() as write_reject_lines,
     ):
         # Dedupe and writing stay in input order on this thread.
         batches = converted_batches(files, forced, options, config.keep_ties, progress, config.max_line_bytes)
         for file_index, raw, fmt, pairs in batches:
-            pairs, seen = mark_duplicates(pairs, seen, labels)
+            kind = "unpaired" if is_unpaired(pairs) else "pairs"
+            if kind == "unpaired" and config.to == "pairs" and not dry_run:
+                raise UsageError(
+                    f"convert: {raw.label} holds unpaired feedback (a completion and a label per record): "
+                    "write it with --to unpaired"
+                )
+            pairs, seen[kind] = mark_duplicates(pairs, seen[kind], labels)
             kept, rejects = split_rejects(raw, pairs)
-            out = to_style(kept, config.style)
-            guard_schema(out, config.style)
+            if kind == "unpaired":
+                out = records_to_style(kept, config.style)
+                guard_schema(out, config.style, kind)
+            else:
+                out = to_style(kept, config.style)
+                guard_schema(out, config.style)
+                if config.to == "unpaired":
+                    out = unpair(out)
             if config.to == "unpaired":
-                out = unpair(out)
                 balance = Counter(label_balance(out)) + balance
             write_batch(out)
             if not dry_run:
@@ -395,6 +465,10 @@ def read_pairs(
     :func:`~prefkit.data.sources.display_names`)."""
     frames, rejected = [], []
     for _, raw, fmt, pairs in converted_batches(files, forced, options, keep_ties, progress):
+        if is_unpaired(pairs):
+            raise UsageError(
+                f"{raw.label} holds unpaired feedback (a completion and a label per record); this reads pairs"
+            )
         kept, rejects = split_rejects(raw, pairs)
         counts.add(raw, fmt, kept.height, rejects)
         rejected += reject_lines(raw, rejects, (names or {}).get(raw.label))

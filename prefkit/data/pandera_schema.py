@@ -13,7 +13,13 @@ import pandera.polars as pa
 import polars as pl
 
 from prefkit.data.messages import MESSAGES
-from prefkit.data.schema import CONVERSATIONAL_CHECKS, STANDARD_CHECKS, RowCheck
+from prefkit.data.schema import (
+    CONVERSATIONAL_CHECKS,
+    STANDARD_CHECKS,
+    UNPAIRED_CONVERSATIONAL_CHECKS,
+    UNPAIRED_STANDARD_CHECKS,
+    RowCheck,
+)
 
 
 class _PairFields(pa.DataFrameModel):
@@ -47,6 +53,29 @@ class _StandardFields(_PairFields):
     rejected: str = pa.Field()
 
 
+class _UnpairedFields(pa.DataFrameModel):
+    id: str = pa.Field(unique=True, str_length={"min_value": 1})
+    source: str = pa.Field(str_length={"min_value": 1})
+    label: bool = pa.Field()
+    # Null for a record that was never a pair; a file in TRL's unpaired layout may leave it out.
+    pair_id: Optional[str] = pa.Field(nullable=True)
+    metadata: Optional[pl.Struct] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        ordered = False
+
+
+class _UnpairedConversationalFields(_UnpairedFields):
+    prompt: MESSAGES = pa.Field()  # type: ignore[valid-type]
+    completion: MESSAGES = pa.Field()  # type: ignore[valid-type]
+
+
+class _UnpairedStandardFields(_UnpairedFields):
+    prompt: str = pa.Field()
+    completion: str = pa.Field()
+
+
 def _as_dataframe_check(check: RowCheck):
     def run(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(check.passes().fill_null(False))
@@ -59,13 +88,19 @@ def _with_row_checks(name: str, fields: type[pa.DataFrameModel], checks: tuple[R
     # become a subclass here instead of being restated as methods.
     namespace = {check.name: _as_dataframe_check(check) for check in checks}
     namespace["__module__"] = __name__
-    namespace["__doc__"] = f"The canonical schema, {name.removesuffix('Pairs').lower()} style."
+    namespace["__doc__"] = f"The canonical schema: {name}."
     return type(name, (fields,), namespace)
 
 
 ConversationalPairs = _with_row_checks("ConversationalPairs", _ConversationalFields, CONVERSATIONAL_CHECKS)
 StandardPairs = _with_row_checks("StandardPairs", _StandardFields, STANDARD_CHECKS)
+ConversationalUnpaired = _with_row_checks(
+    "ConversationalUnpaired", _UnpairedConversationalFields, UNPAIRED_CONVERSATIONAL_CHECKS
+)
+StandardUnpaired = _with_row_checks("StandardUnpaired", _UnpairedStandardFields, UNPAIRED_STANDARD_CHECKS)
 
 
-def model_for(style: str) -> type[pa.DataFrameModel]:
+def model_for(style: str, kind: str = "pairs") -> type[pa.DataFrameModel]:
+    if kind == "unpaired":
+        return ConversationalUnpaired if style == "conversational" else StandardUnpaired
     return ConversationalPairs if style == "conversational" else StandardPairs

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import polars as pl
 
-UNPAIRED_COLUMNS = ("id", "pair_id", "source", "prompt", "completion", "label")
-
 
 def unpair(pairs: pl.DataFrame) -> pl.DataFrame:
     """Canonical pairs as unpaired records, in pair order, the chosen record first.

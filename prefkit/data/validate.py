@@ -21,9 +21,9 @@ from prefkit.data.adapters.base import PairingOptions, as_text_struct
 from prefkit.data.convert import ConvertResult
 from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
-from prefkit.data.schema import OPTIONAL_COLUMNS, checks_for, detect_style, frame_schema
+from prefkit.data.schema import checks_for, detect_kind, detect_style, frame_schema, optional_columns
 from prefkit.data.sources import DETAIL, LINE, MAX_LINE_BYTES, REASON, read, resolve
-from prefkit.errors import ConfigError, UnknownFormatError, ValidationFailed
+from prefkit.errors import ConfigError, UnknownFormatError, UsageError, ValidationFailed
 from prefkit.results import Result, plain
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class FileValidation:
     failures: list[CheckFailure]
     hint: str | None = None
     """For a file that is not canonical but whose format prefkit knows: how to dry-run its conversion."""
+    kind: str = "pairs"
+    """``pairs`` or ``unpaired`` (records with a ``completion`` and a ``label``, as KTO trains)."""
 
     @property
     def ok(self) -> bool:
@@ -69,10 +71,10 @@ class FileValidation:
         return asdict(self) | {"ok": self.ok, "failing_rows": self.failing_rows}
 
 
-def _describe(check: str, style: str) -> str:
+def _describe(check: str, style: str, kind: str) -> str:
     if check.startswith("dtype("):
         return f"column has the wrong dtype, expected {check.removeprefix('dtype(').rstrip(')')}"
-    for row_check in checks_for(style):
+    for row_check in checks_for(style, kind):
         if row_check.name == check:
             return f"{row_check.reason}: {row_check.description}"
     known = {
@@ -102,7 +104,7 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
     fixes = []
     for name, dtype in frame.schema.items():
         if (
-            name in ("prompt", "chosen", "rejected")
+            name in ("prompt", "chosen", "rejected", "completion")
             and is_messages_dtype(dtype)
             and dtype != MESSAGES
             and {f.name for f in dtype.inner.fields} == {"role", "content"}
@@ -110,6 +112,9 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
             fixes.append(pl.col(name).cast(MESSAGES))
         if name in ("score_chosen", "score_rejected", "margin") and (dtype.is_numeric() or dtype == pl.Null):
             fixes.append(pl.col(name).cast(pl.Float64))
+        if name == "pair_id" and dtype == pl.Null:
+            # Unpaired records that were never pairs: JSON gives an all-null column no dtype.
+            fixes.append(pl.col(name).cast(pl.String))
         if name == "metadata" and isinstance(dtype, pl.Struct):
             fixes.append(as_text_struct(pl.col(name), dtype))
     if frame.schema.get("metadata") == pl.Null:
@@ -123,11 +128,16 @@ def validate_file(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Fil
     return _read_and_validate(path, max_line_bytes)[0]
 
 
-def load_canonical(path: str | Path, lines: bool = False) -> pl.DataFrame:
+def load_canonical(path: str | Path, lines: bool = False, kind: str | None = "pairs") -> pl.DataFrame:
     """A canonical file's rows, read once and validated; raises :class:`ValidationFailed` if it does
     not conform, naming the failing checks. What ``train``, ``eval``, ``lint`` and ``card`` read their
-    data with. ``lines`` adds each row's line number in the file as ``__line``."""
+    data with. ``lines`` adds each row's line number in the file as ``__line``; ``kind`` is the kind
+    the caller reads (``pairs``, ``unpaired``, None: either): a file of the other kind is a
+    :class:`UsageError` naming it."""
     result, frame, line_numbers = _read_and_validate(path)
+    if kind is not None and result.kind != kind and frame.height:
+        held = "unpaired records (prompt, completion, label)" if result.kind == "unpaired" else "pairs"
+        raise UsageError(f"{path} holds {held}; this step reads {kind}")
     if not result.ok:
         failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in result.failures[:5])
         raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", result)
@@ -156,15 +166,16 @@ def _read_and_validate(
     ]
     lines = raw.frame[LINE]
     frame = prepare(raw.frame.drop(LINE))
-    style = detect_style(frame.schema)
+    style, kind = detect_style(frame.schema), detect_kind(frame.schema)
     hint = None
     if frame.height or frame.width:
         try:
-            model_for(style).validate(frame, lazy=True)
+            model_for(style, kind).validate(frame, lazy=True)
         except pandera.errors.SchemaErrors as err:
-            failures.extend(_summarize(err.failure_cases, lines, style))
+            failures.extend(_summarize(err.failure_cases, lines, style, kind))
             hint = _format_hint(frame, path)
-    return FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint), frame, lines
+    result = FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint, kind=kind)
+    return result, frame, lines
 
 
 def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:
@@ -178,9 +189,9 @@ def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:
     return f"looks like {fmt.name}: prefkit validate --format {fmt.name} {path} shows what convert would reject"
 
 
-def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckFailure]:
+def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str, kind: str) -> list[CheckFailure]:
     out = []
-    row_checks = {c.name for c in checks_for(style)}
+    row_checks = {c.name for c in checks_for(style, kind)}
     for (column, check), group in cases.group_by("column", "check", maintain_order=True):
         indexed = group.filter(pl.col("index").is_not_null()).unique("index", maintain_order=True)
         if check in row_checks and indexed.is_empty():
@@ -191,12 +202,13 @@ def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str) -> list[CheckF
         ]
         if not examples:
             examples = [{"line": None, "value": _shorten(str(v))} for v in group["failure_case"].head(EXAMPLES)]
-        column_name = column if column in frame_schema(style) or column in OPTIONAL_COLUMNS else "<row>"
+        known = column in frame_schema(style, kind) or column in optional_columns(kind)
+        column_name = column if known else "<row>"
         out.append(
             CheckFailure(
                 check=check,
                 column=column_name,
-                description=_describe(check, style),
+                description=_describe(check, style, kind),
                 rows=max(indexed.height, 1),
                 examples=examples,
                 lines=lines.gather(indexed["index"].cast(pl.Int64)).to_list() if indexed.height else [],

@@ -32,10 +32,10 @@ def write_pairs(frame: pl.DataFrame, path: Path) -> None:
 
 
 @contextmanager
-def pair_sink(path: Path, style: str | None):
+def pair_sink(path: Path, style: str | None, kind: str = "pairs"):
     """Yields a function that appends canonical batches to ``path`` (JSON Lines or Parquet).
 
-    An empty Parquet output still gets the canonical schema of ``style``.
+    An empty Parquet output still gets the canonical schema of ``style`` and ``kind``.
     """
     check_pairs_path(path)
     with atomic_path(path) as tmp:
@@ -56,7 +56,7 @@ def pair_sink(path: Path, style: str | None):
             try:
                 yield write
                 if "writer" not in state and style is not None:
-                    write(pl.DataFrame(schema=frame_schema(style)))
+                    write(pl.DataFrame(schema=frame_schema(style, kind)))
             finally:
                 if "writer" in state:
                     state["writer"].close()

@@ -329,6 +329,8 @@ class TokenSummary:
     reasons: dict[str, int]
     trimmed: int
     """Prompts shortened by ``long_prompts: trim_turns``."""
+    unit: str = "pairs"
+    """What the counts count: ``pairs``, or ``records`` for KTO on an unpaired file."""
 
 
 @dataclass
@@ -404,7 +406,8 @@ def _data_files(settings: DataSettings) -> tuple[str, str | None]:
 
 
 def _load_pairs(path: str, sha256: str, cache: Path):
-    """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected.
+    """A canonical file as a disk-backed ``datasets.Dataset`` of prompt/chosen/rejected, or of
+    prompt/completion/label for an unpaired file.
 
     The file is validated, then saved once under ``cache/pairs-<sha256 of the file>``, so its
     dataset fingerprint, which keys the tokenized-data cache, is the same on every run.
@@ -413,13 +416,15 @@ def _load_pairs(path: str, sha256: str, cache: Path):
     import polars as pl
 
     from prefkit.data.columns import FILE, LINE
+    from prefkit.data.schema import detect_kind
     from prefkit.data.validate import load_canonical
     from prefkit.lm.dpo_trainer import saved_dataset
 
     def build():
-        frame = load_canonical(path, lines=True).select(
-            "prompt", "chosen", "rejected", "id", "source", LINE, pl.lit(Path(path).name).alias(FILE)
-        )
+        frame = load_canonical(path, lines=True, kind=None)
+        unpaired = detect_kind(frame.schema) == "unpaired"
+        text = ("prompt", "completion", "label") if unpaired else ("prompt", "chosen", "rejected")
+        frame = frame.select(*text, "id", "source", LINE, pl.lit(Path(path).name).alias(FILE))
         return datasets.Dataset.from_list(frame.to_dicts())
 
     # "v2": the folder holds where each pair came from (id, source, file, line) for the token audit.
@@ -497,6 +502,12 @@ def prepare_data(config: TrainConfig, cache: Path, resume: str | None) -> Prepar
     hashes = data_hashes(config)
     train_set = _load_pairs(train_file, hashes[train_file], cache)
     eval_set = _load_pairs(eval_file, hashes[eval_file], cache) if eval_file else None
+    for path, dataset in ((train_file, train_set), (eval_file, eval_set)):
+        if dataset is not None and "completion" in dataset.column_names and config.method != "kto":
+            raise UsageError(
+                f"{path} holds unpaired records (prompt, completion, label): method {config.method} trains on "
+                "pairs; method: kto trains on unpaired records"
+            )
     if eval_set is None and config.data.eval_split:
         parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
         train_set, eval_set = parts["train"], parts["test"]
@@ -587,37 +598,31 @@ def _with_prepared_data(trainer_class, config, data, model, tokenizer, prepare, 
     return trainer
 
 
-def kto_dataset(pairs, tokenizer, max_length: int | None):
-    """The pairs unpaired for ``KTOTrainer`` (prompt, completion, label), and the token audit:
-    KTO keeps every record and cuts a long one to ``max_length`` (its start kept), so a record
-    longer than that is counted as truncated, by name, never dropped."""
+def kto_dataset(data, tokenizer, max_length: int | None):
+    """``KTOTrainer``'s records (prompt, completion, label): an unpaired file's as they are, pairs
+    unpaired; and the token audit: KTO keeps every record and cuts a long one to ``max_length``
+    (its start kept), so a pair (or unpaired record) longer than that is counted as truncated, by
+    name, never dropped."""
     import datasets
     import polars as pl
 
     from prefkit.data.unpaired import unpair
     from prefkit.lm.reward import conversation_ids
 
-    frame = pl.DataFrame(
-        {
-            "id": pairs["id"],
-            "source": pairs["source"],
-            "prompt": pairs["prompt"],
-            "chosen": pairs["chosen"],
-            "rejected": pairs["rejected"],
-        }
-    )
-    records = unpair(frame)
+    if "completion" in data.column_names:
+        records = pl.DataFrame({name: data[name] for name in ("id", "prompt", "completion", "label")})
+        keys = records["id"]
+    else:
+        columns = ("id", "source", "prompt", "chosen", "rejected")
+        records = unpair(pl.DataFrame({name: data[name] for name in columns}))
+        keys = records["pair_id"]
     lengths = [
         len(conversation_ids(tokenizer, p, c))
         for p, c in zip(records["prompt"].to_list(), records["completion"].to_list(), strict=True)
     ]
-    truncated = {
-        pair_id
-        for pair_id, n in zip(records["pair_id"].to_list(), lengths, strict=True)
-        if max_length and n > max_length
-    }
+    truncated = {key for key, n in zip(keys.to_list(), lengths, strict=True) if max_length and n > max_length}
     audit = {
-        "pairs": len(pairs),
+        "pairs": len(data),
         "records": records.height,
         "dropped": 0,
         "errors": 0,
@@ -706,9 +711,11 @@ def train(
         trainer = build_trainer(config, data, cache, callbacks, progress)
     # Under several processes (accelerate launch, torchrun) every one trains; the first writes.
     writes = trainer.is_world_process_zero()
-    # KTO's dataset holds two records per pair.
-    per_pair = 2 if config.method == "kto" else 1
+    # KTO's dataset holds two records per pair (one per record of an unpaired file).
+    unpaired = "completion" in data.train.column_names
+    per_pair = 2 if config.method == "kto" and not unpaired else 1
     tokens = token_summary(trainer.token_audits, received=len(trainer.train_dataset) // per_pair)
+    tokens.unit = "records" if unpaired else "pairs"
     if writes:
         out.mkdir(parents=True, exist_ok=True)
         write_run_record(out, config, data.fingerprint, data.checkpoint)

@@ -24,6 +24,7 @@ from prefkit.errors import FieldMappingError, UnknownFormatError
 
 MESSAGES = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]
 TEMPLATES = {
+    "unpaired": {"prompt": "Q", "completion": "a", "label": "up"},
     "hh-rlhf": {"chosen": "\n\nHuman: Q\n\nAssistant: a", "rejected": "\n\nHuman: Q\n\nAssistant: b"},
     "ultrafeedback": {
         "prompt": "Q",
@@ -137,7 +138,13 @@ def check(name: str, lines: list[bytes]) -> None:
     folder = Path(tempfile.mkdtemp())
     source = folder / "in.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
-    config = ConvertConfig([str(source)], output=str(folder / "out.jsonl"), format=name, fields=FIELDS.get(name, []))
+    config = ConvertConfig(
+        [str(source)],
+        output=str(folder / "out.jsonl"),
+        format=name,
+        fields=FIELDS.get(name, []),
+        to="unpaired" if name == "unpaired" else "pairs",
+    )
     try:
         result = convert(config)
     except (FieldMappingError, UnknownFormatError):

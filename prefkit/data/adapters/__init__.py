@@ -23,6 +23,7 @@ from prefkit.data.adapters import (
     scored,
     shp,
     ultrafeedback,
+    unpaired,
 )
 from prefkit.data.adapters.base import AdaptOptions, as_text_struct, pairs_from_fields
 from prefkit.data.adapters.custom import adapt_custom
@@ -150,6 +151,12 @@ FORMATS: tuple[Format, ...] = (
     ),
     Format("hh-rlhf", "Anthropic/hh-rlhf raw transcripts (or with a prompt column)", hh_rlhf.looks_like, hh_rlhf.adapt),
     Format("trl", "TRL preference data or prefkit canonical files", _looks_like_trl, adapt_trl),
+    Format(
+        "unpaired",
+        "unpaired feedback: prompt, completion and a label (TRL's KTO layout, prefkit convert --to unpaired)",
+        unpaired.looks_like,
+        unpaired.adapt,
+    ),
     Format(
         "custom",
         "any layout (JSON Lines, JSON or Parquet) mapped with --field key=path",

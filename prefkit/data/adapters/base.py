@@ -120,9 +120,11 @@ NULL_OF_KIND = {"string": pl.String, "messages": MESSAGES, "number": pl.Float64}
 
 
 def kind_of(dtype: pl.DataType) -> str:
-    """``string``, ``messages``, ``number``, ``null`` or ``other``: what an adapter can accept."""
+    """``string``, ``messages``, ``number``, ``boolean``, ``null`` or ``other``: what an adapter can accept."""
     if dtype == pl.String:
         return "string"
+    if dtype == pl.Boolean:
+        return "boolean"
     if is_messages_dtype(dtype):
         return "messages"
     if dtype.is_numeric():

@@ -10,6 +10,9 @@
   objects by name (answer, response, text, content, completion); ``responses=answers.text`` names it.
 - **Rated rows**: one row per reply, ``group=PATH`` (rows with the same value share a prompt),
   ``response=PATH``, and ``score=PATH`` or ``rank=PATH``; ``prompt`` defaults to the group.
+- **Unpaired feedback**: ``completion=PATH`` and ``label=PATH`` (a boolean or a thumbs field:
+  up/down, 1/-1, 👍/👎, ...), with ``prompt``: one reply and its verdict per record, written with
+  ``--to unpaired`` (:mod:`prefkit.data.adapters.unpaired`).
 
 Paths are dotted into nested objects. Ranked and rated records are binarized by ``--binarize``.
 """
@@ -31,11 +34,13 @@ from prefkit.data.adapters.base import (
 )
 from prefkit.data.adapters.binarize import ranked_list_pairs, rated_rows_pairs
 from prefkit.data.adapters.labelled import labelled_pair, signed_pair
+from prefkit.data.adapters.unpaired import unpaired_records
 from prefkit.data.messages import text_message
 from prefkit.data.reasons import RejectReason
 from prefkit.errors import FieldMappingError
 
 PAIR_KEYS = ("prompt", "chosen", "rejected", "score_chosen", "score_rejected", "system")
+UNPAIRED_KEYS = ("prompt", "completion", "label", "system")
 SHAPE_KEYS = ("responses", "label", "preference", "rank", "score", "group", "response")
 TEXT_FIELDS = ("answer", "response", "text", "content", "completion")
 
@@ -43,9 +48,9 @@ TEXT_FIELDS = ("answer", "response", "text", "content", "completion")
 def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
     metadata = {key.removeprefix("metadata."): path for key, path in options.fields if key.startswith("metadata.")}
     mapping = {key: path for key, path in options.fields if not key.startswith("metadata.")}
-    unknown = sorted(set(mapping) - set(PAIR_KEYS) - set(SHAPE_KEYS))
+    unknown = sorted(set(mapping) - set(PAIR_KEYS) - set(SHAPE_KEYS) - set(UNPAIRED_KEYS))
     if unknown:
-        expected = ", ".join(PAIR_KEYS + SHAPE_KEYS)
+        expected = ", ".join(dict.fromkeys(PAIR_KEYS + SHAPE_KEYS + UNPAIRED_KEYS))
         raise FieldMappingError(f"--field {unknown[0]}=...: unknown key (expected one of {expected})")
     for key, path in options.fields:
         for part in path.split(","):
@@ -56,6 +61,8 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
                 )
     if metadata and ({"group", "responses"} & set(mapping)):
         raise FieldMappingError("--field metadata.KEY=PATH is read from records that hold one pair each")
+    if "completion" in mapping:
+        return _unpaired(frame, mapping, metadata)
     if "group" in mapping:
         return _rated_rows(frame, mapping, options)
     if "responses" in mapping:
@@ -81,6 +88,24 @@ def adapt_custom(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
         mapping.get("system"),
     )
     return pairs.with_columns(_metadata(frame, metadata)) if metadata else pairs
+
+
+def _unpaired(frame: pl.DataFrame, mapping: dict, metadata: dict[str, str]) -> pl.DataFrame:
+    extra = sorted(set(mapping) - set(UNPAIRED_KEYS))
+    if extra:
+        raise FieldMappingError(
+            f"--field {extra[0]}=...: unpaired records (--field completion=...) take only "
+            f"{', '.join(UNPAIRED_KEYS)} and metadata.NAME"
+        )
+    prompt = mapping.get("prompt", "prompt" if "prompt" in frame.columns else None)
+    return unpaired_records(
+        frame,
+        prompt,
+        mapping["completion"],
+        mapping.get("label", "label"),
+        mapping.get("system"),
+        _metadata(frame, metadata) if metadata else None,
+    )
 
 
 def _metadata(frame: pl.DataFrame, metadata: dict[str, str]) -> pl.Series:
