@@ -1,6 +1,7 @@
 """What ``prefkit audit`` finds: plant label flips in known pairs, audit, and count.
 
-    python benchmarks/bench_audit.py [--flip 0.2] [--folds 3] [--skip-sample] [--real 300] [--speed-pairs 128]
+    python benchmarks/bench_audit.py [--flip 0.2] [--folds 3] [--skip-sample] [--dpo] [--real 300] [--hh 300]
+        [--speed-pairs 128]
 
 1. The bundled sample (verifiable): 20% of the 480 training pairs flipped (seeded). Audited with
    the sample's verifier (a sanity check: the flagged set must be the planted set), then with a
@@ -8,11 +9,17 @@
    folds by prompt, each model trained on the other folds' noisy pairs); precision and recall of
    the flagged set against the planted flips, and each fold model's pairwise accuracy on the 120
    held-out pairs (clean labels).
-2. Real data (``--real N``, 0 to skip): the first N of UltraFeedback's 1,200 pairs
-   (``../shared/data``), flips planted at 10% and 20%, the same cross-fitted reward model
-   (max_length 512); precision and recall, and the fold models' accuracy on their held-out fold
-   before the flips are counted (against the original labels).
-3. Speed: reward-model scoring of ``--speed-pairs`` sample pairs, prefkit (batched, longest first)
+2. Real data (``--real N``, ``--hh N``; 0 to skip): the first N of UltraFeedback's 1,200 pairs
+   and of HH-RLHF harmless-base (``../shared/data``), flips planted at 10% and 20%, the same
+   cross-fitted reward model (max_length 512); precision and recall, and the fold models' pairwise
+   accuracy on their held-out fold against the original labels.
+3. What cleaning is worth (``--dpo``, after part 1): DPO with the quickstart recipe (the bundled
+   model, 45 steps) on the noisy file, on the file cleaned by each audit (``--action drop``: the
+   verifier's and the cross-fitted reward model's at ``--margin 0.1``), on the verifier's
+   ``--action flip`` and on the original labels; each run's 120 held-out prompts answered greedily
+   (48 tokens) and checked by the verifier, with the paired difference against the noisy run over
+   prompts, and implicit-reward accuracy on the held-out pairs.
+4. Speed: reward-model scoring of ``--speed-pairs`` sample pairs, prefkit (batched, longest first)
    against the loop a user writes (two forward passes per pair, unbatched), the same model; pairs/s,
    the ratio and the largest score difference (target: 3x, equal to 1e-4). Three runs.
 
@@ -29,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from harness import ROOT, header, spread
+from harness import ROOT, header, results_table, spread
 from rich.console import Console
-from rich.table import Table
 
 
 def plant(pairs: Path, out: Path, share: float, seed: int = 0) -> set[str]:
@@ -148,36 +154,105 @@ def sample_part(work: Path, args, console: Console) -> list[list[str]]:
     return rows
 
 
+def dpo_part(work: Path, args, console: Console) -> list[list[str]]:
+    """DPO on noisy, cleaned, flipped and original labels, judged by the model's own answers."""
+    from prefkit import api
+    from prefkit.data.verifiers import sample_task
+    from prefkit.lm.answer_eval import score_change
+
+    files = {"noisy (20% flipped)": work / "noisy.jsonl", "original labels": work / "train.jsonl"}
+    for name, spec, extra in (
+        ("verifier", ["verify:sample_task"], {}),
+        # The fold models are reused from part 1 (same recipe, same fold files).
+        (
+            "cross-fit RM",
+            [],
+            {"cross_fit": args.folds, "recipe": str(ROOT / "recipes" / "reward-quickstart.yaml"), "margin": 0.1},
+        ),
+    ):
+        for action in ("drop", "flip") if name == "verifier" else ("drop",):
+            out = work / f"{name.split()[0]}-{action}.jsonl"
+            api.audit(work / "noisy.jsonl", out, spec, action=action, work_dir=str(work / "folds"), **extra)
+            files[f"{name} --action {action}"] = out
+    heldout = work / "heldout.jsonl"
+    prompts = [json.loads(line)["prompt"][-1]["content"] for line in open(heldout, encoding="utf-8")]
+    rows, correct = [], {}
+    for name, data in files.items():
+        run = work / "dpo" / data.stem
+        started = time.perf_counter()
+        api.train(api.packaged_recipe(), data=str(data), output_dir=str(run))
+        result = api.evaluate(
+            str(run), heldout, generate=True, scorers=["verify:sample_task"], max_new_tokens=48, progress=None
+        )
+        answers = [a[0].text for a in result.answers.after_answers]
+        correct[name] = np.array([float(bool(sample_task(p, a))) for p, a in zip(prompts, answers, strict=True)])
+        after = result.answers.scores[0].after
+        ira = result.metrics.implicit_reward_accuracy
+        rows.append(
+            [
+                name,
+                f"{sum(1 for _ in open(data, encoding='utf-8'))}",
+                f"{after.value:.3f} ({after.low:.3f}-{after.high:.3f})",
+                "",
+                f"{ira.value:.3f} ({ira.low:.3f}-{ira.high:.3f})",
+                f"{time.perf_counter() - started:.0f}",
+            ]
+        )
+    noisy = correct["noisy (20% flipped)"]
+    for row, (name, right) in zip(rows, correct.items(), strict=True):
+        if name != "noisy (20% flipped)":
+            d = score_change("verify", noisy, right).difference
+            row[3] = f"{d.value:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
+    columns = (
+        "training file",
+        "pairs",
+        "held-out task accuracy",
+        "minus noisy (paired)",
+        "implicit-reward acc.",
+        "seconds",
+    )
+    title = "DPO on the audited sample, judged by the model's own answers"
+    console.print(results_table(title, columns, rows, left=("training file",)))
+    return []
+
+
 def real_part(work: Path, args, console: Console) -> list[list[str]]:
     from prefkit import api
 
-    data = args.data / "ultrafeedback-binarized-preferences-argilla.jsonl.gz"
-    api.convert(data, work / "uf-all.jsonl")
-    pl.read_ndjson(work / "uf-all.jsonl").head(args.real).write_ndjson(work / "uf.jsonl")
-    recipe = work / "reward-uf.yaml"
+    recipe = work / "reward-real.yaml"
     recipe.write_text(
         (ROOT / "recipes" / "reward-quickstart.yaml").read_text().replace("max_length: 128", "max_length: 512")
         + "long_prompts: drop\n"
     )
+    datasets = [
+        ("UltraFeedback", "uf", "ultrafeedback-binarized-preferences-argilla.jsonl.gz", args.real),
+        ("HH harmless-base", "hh", "hh-rlhf-harmless-base-test.jsonl.gz", args.hh),
+    ]
     rows = []
-    for share in (0.1, 0.2):
-        planted = plant(work / "uf.jsonl", work / f"uf-noisy-{share}.jsonl", share)
-        started = time.perf_counter()
-        crossed = api.audit(
-            work / f"uf-noisy-{share}.jsonl",
-            work / f"uf-crossed-{share}.jsonl",
-            cross_fit=args.folds,
-            recipe=str(recipe),
-            work_dir=str(work / f"uf-folds-{share}"),
-            max_length=512,
-        )
-        seconds = time.perf_counter() - started
-        accuracy = own_fold_accuracy(crossed, work / "uf.jsonl", work / f"uf-folds-{share}")
-        console.print(
-            f"UltraFeedback {share:.0%}, by --margin: {margin_curve(Path(crossed.flagged_file), planted, 'cross_fit')}"
-        )
-        scorer = f"cross-fit RM ({args.folds} folds)"
-        rows.append(table_row(f"UltraFeedback ({args.real})", share, scorer, crossed, planted, accuracy, seconds))
+    for title, short, name, n in datasets:
+        if not n:
+            continue
+        api.convert(args.data / name, work / f"{short}-all.jsonl")
+        pl.read_ndjson(work / f"{short}-all.jsonl").head(n).write_ndjson(work / f"{short}.jsonl")
+        for share in (0.1, 0.2):
+            noisy = work / f"{short}-noisy-{share}.jsonl"
+            planted = plant(work / f"{short}.jsonl", noisy, share)
+            folds = work / f"{short}-folds-{share}"
+            started = time.perf_counter()
+            crossed = api.audit(
+                noisy,
+                work / f"{short}-crossed-{share}.jsonl",
+                cross_fit=args.folds,
+                recipe=str(recipe),
+                work_dir=str(folds),
+                max_length=512,
+            )
+            seconds = time.perf_counter() - started
+            accuracy = own_fold_accuracy(crossed, work / f"{short}.jsonl", folds)
+            curve = margin_curve(Path(crossed.flagged_file), planted, "cross_fit")
+            console.print(f"{title} {share:.0%}, by --margin: {curve}")
+            scorer = f"cross-fit RM ({args.folds} folds)"
+            rows.append(table_row(f"{title} ({n})", share, scorer, crossed, planted, accuracy, seconds))
     return rows
 
 
@@ -229,7 +304,9 @@ def main() -> None:
     parser.add_argument("--flip", type=float, default=0.2)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--skip-sample", action="store_true")
+    parser.add_argument("--dpo", action="store_true", help="DPO on noisy, cleaned, flipped and original labels")
     parser.add_argument("--real", type=int, default=0, help="UltraFeedback pairs to audit (0: skip)")
+    parser.add_argument("--hh", type=int, default=0, help="HH-RLHF harmless-base pairs to audit (0: skip)")
     parser.add_argument("--speed-pairs", type=int, default=128, help="pairs to score for speed (0: skip)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-audit")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -245,24 +322,14 @@ def main() -> None:
         speed_part(args.work, args, console)
     if not args.skip_sample:
         rows += sample_part(args.work, args, console)
-    if args.real:
+    if args.dpo:
+        dpo_part(args.work, args, console)
+    if args.real or args.hh:
         rows += real_part(args.work, args, console)
     if rows:
-        table = Table(title="planted label flips found by prefkit audit", title_justify="left")
-        for column in (
-            "data",
-            "flipped",
-            "scorer",
-            "flagged/planted",
-            "precision",
-            "recall",
-            "RM held-out acc.",
-            "seconds",
-        ):
-            table.add_column(column, justify="left" if column in ("data", "scorer") else "right")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+        columns = ("data", "flipped", "scorer", "flagged/planted", "precision", "recall", "RM held-out acc.", "seconds")
+        title = "planted label flips found by prefkit audit"
+        console.print(results_table(title, columns, rows, left=("data", "scorer")))
 
 
 if __name__ == "__main__":

@@ -58,3 +58,16 @@ def header(packages: tuple[str, ...]) -> str:
         f"{datetime.date.today().isoformat()}, Python {platform.python_version()}, {os.cpu_count()} CPUs; "
         + ", ".join(versions)
     )
+
+
+def results_table(title: str, columns: tuple[str, ...], rows: list[list[str]], left: tuple[str, ...] = ()):
+    """A rich table of a benchmark's rows; ``left`` names the text columns (the rest are numbers,
+    right-aligned)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
