@@ -253,6 +253,7 @@ def real_part(work: Path, args, console: Console) -> list[list[str]]:
             console.print(f"{title} {share:.0%}, by --margin: {curve}")
             scorer = f"cross-fit RM ({args.folds} folds)"
             rows.append(table_row(f"{title} ({n})", share, scorer, crossed, planted, accuracy, seconds))
+            console.print(" | ".join(rows[-1]), highlight=False)  # a long run's figures as they come
     return rows
 
 

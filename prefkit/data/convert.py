@@ -212,12 +212,19 @@ def apply_unpaired_checks(records: pl.DataFrame) -> pl.DataFrame:
     return mark(records, *schema_rules("unpaired"))
 
 
-def record_id() -> pl.Expr:
+def record_id(from_pairs: bool = False) -> pl.Expr:
     """Stable content hash of an unpaired record's prompt and completion, as :func:`pair_id` hashes a
     pair. The label is left out on purpose: the same reply labelled twice is one record, found as
-    a repeat (``duplicate``, or ``conflicting_labels`` when the labels differ)."""
+    a repeat (``duplicate``, or ``conflicting_labels`` when the labels differ). With
+    ``from_pairs`` (the records carry ``pair_id``), a record cut from a pair keeps the id
+    :func:`~prefkit.data.unpaired.unpair` gave it, ``PAIR:chosen`` or ``PAIR:rejected``, so
+    converting an unpaired file again changes no id."""
     text = serialize_pair(pl.col("prompt"), pl.col("completion"), pl.col("completion"))
-    return text.chash.blake3().str.head(16).alias("id")
+    content = text.chash.blake3().str.head(16)
+    if not from_pairs:
+        return content.alias("id")
+    side = pl.when(pl.col("label")).then(pl.lit(":chosen")).otherwise(pl.lit(":rejected"))
+    return pl.when(pl.col("pair_id").is_not_null()).then(pl.col("pair_id") + side).otherwise(content).alias("id")
 
 
 def pair_id() -> pl.Expr:
@@ -354,7 +361,8 @@ def converted_batches(
         if options.min_margin is not None and fmt is not None and raw.frame.height and "margin" not in pairs.columns:
             raise FieldMappingError(f"--min-margin: {fmt.name} records carry no margin ({raw.label})")
         if is_unpaired(pairs):
-            return file_index, raw, fmt, apply_unpaired_checks(pairs).with_columns(record_id())
+            ids = record_id(from_pairs="pair_id" in pairs.columns)
+            return file_index, raw, fmt, apply_unpaired_checks(pairs).with_columns(ids)
         checked = apply_checks(pairs, keep_ties, options.min_margin)
         return file_index, raw, fmt, checked.with_columns(pair_id())
 

@@ -176,6 +176,10 @@ def test_pairs_and_feedback_sources_write_one_unpaired_file(write_jsonl, tmp_pat
     assert report["unpaired"] == {"records": 964, "desirable": 482, "undesirable": 482}
     records = read_jsonl(out)
     assert len(records) == 964 and sum(r["pair_id"] is None for r in records) == 4
+    # Converting the unpaired file again changes nothing: ids, order, labels.
+    again = tmp_path / "again.jsonl"
+    assert CliRunner().invoke(main, ["convert", str(out), "--to", "unpaired", "-o", str(again)]).exit_code == 0
+    assert read_jsonl(again) == records
     # The thumbs records keep their source name through the canonical file.
     assert {r["source"] for r in records if r["pair_id"] is None} == {"custom:thumbs.jsonl"}
 
