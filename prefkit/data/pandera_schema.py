@@ -22,23 +22,27 @@ from prefkit.data.schema import (
 )
 
 
-class _PairFields(pa.DataFrameModel):
+class _RecordFields(pa.DataFrameModel):
+    """What pairs and unpaired records share."""
+
     id: str = pa.Field(unique=True, str_length={"min_value": 1})
     source: str = pa.Field(str_length={"min_value": 1})
+    metadata: Optional[pl.Struct] = pa.Field(nullable=True)  # optional: a file may leave it out
+
+    class Config:
+        strict = True
+        ordered = False
+
+
+class _PairFields(_RecordFields):
     score_chosen: Optional[float] = pa.Field(nullable=True)
     score_rejected: Optional[float] = pa.Field(nullable=True)
-    # The optional columns: a file may leave them out.
-    margin: Optional[float] = pa.Field(nullable=True)
-    metadata: Optional[pl.Struct] = pa.Field(nullable=True)
+    margin: Optional[float] = pa.Field(nullable=True)  # optional
 
     @pa.check("margin", name="margin_finite")
     def _margin_finite(cls, data) -> pl.LazyFrame:
         # A margin of another dtype fails the dtype check; this one only judges numbers.
         return data.lazyframe.select(pl.col(data.key).cast(pl.Float64, strict=False).is_finite().fill_null(True))
-
-    class Config:
-        strict = True
-        ordered = False
 
 
 class _ConversationalFields(_PairFields):
@@ -53,17 +57,10 @@ class _StandardFields(_PairFields):
     rejected: str = pa.Field()
 
 
-class _UnpairedFields(pa.DataFrameModel):
-    id: str = pa.Field(unique=True, str_length={"min_value": 1})
-    source: str = pa.Field(str_length={"min_value": 1})
+class _UnpairedFields(_RecordFields):
     label: bool = pa.Field()
     # Null for a record that was never a pair; a file in TRL's unpaired layout may leave it out.
     pair_id: Optional[str] = pa.Field(nullable=True)
-    metadata: Optional[pl.Struct] = pa.Field(nullable=True)
-
-    class Config:
-        strict = True
-        ordered = False
 
 
 class _UnpairedConversationalFields(_UnpairedFields):
