@@ -381,7 +381,7 @@ def unpaired_card_text(
         "",
         "## Completion lengths by label",
         "",
-        f"In {unit} (prompt and completion, as training sees them with a tokenizer):" if tokenizer else f"In {unit}:",
+        f"The completion's {unit}" + (" under the model's chat template:" if tokenizer else ":"),
         "",
         _markdown(by_label),
     ]
