@@ -160,7 +160,8 @@ def dpo_part(work: Path, args, console: Console) -> list[list[str]]:
     from prefkit.data.verifiers import sample_task
     from prefkit.lm.answer_eval import score_change
 
-    files = {"noisy (20% flipped)": work / "noisy.jsonl", "original labels": work / "train.jsonl"}
+    noisy_name = f"noisy ({args.flip:.0%} flipped)"
+    files = {noisy_name: work / "noisy.jsonl", "original labels": work / "train.jsonl"}
     for name, spec, extra in (
         ("verifier", ["verify:sample_task"], {}),
         # The fold models are reused from part 1 (same recipe, same fold files).
@@ -198,9 +199,9 @@ def dpo_part(work: Path, args, console: Console) -> list[list[str]]:
                 f"{time.perf_counter() - started:.0f}",
             ]
         )
-    noisy = correct["noisy (20% flipped)"]
+    noisy = correct[noisy_name]
     for row, (name, right) in zip(rows, correct.items(), strict=True):
-        if name != "noisy (20% flipped)":
+        if name != noisy_name:
             d = score_change("verify", noisy, right).difference
             row[3] = f"{d.value:+.3f} ({d.low:+.3f} to {d.high:+.3f})"
     columns = (

@@ -226,3 +226,14 @@ def test_the_card_gives_the_class_balance_and_the_kto_weights(write_jsonl, tmp_p
     words = pl.Series([1, 5, 9])
     quantiles = [int(words.quantile(q, "nearest")) for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
     assert f"| desirable | 3 | {' | '.join(map(str, quantiles))} | 5.0 |" in text
+
+
+def test_a_label_column_of_no_usable_type_rejects_every_record(write_jsonl, tmp_path):
+    # Found by the fuzz test: a label null in every record (or a list) once crashed convert.
+    for name, label, reason in (("null", None, "missing_field"), ("list", [1], "wrong_type")):
+        source = write_jsonl(f"{name}.jsonl", [{"prompt": "Q", "completion": "a", "label": label}] * 2)
+        out = tmp_path / f"{name}.out.jsonl"
+        run = CliRunner().invoke(main, ["convert", str(source), "--to", "unpaired", "-o", str(out), "--json"])
+        assert run.exit_code == 0, run.output
+        report = json.loads(run.output)
+        assert (report["written"], report["reasons"]) == (0, {reason: 2}) and out.read_text() == ""

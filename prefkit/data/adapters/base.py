@@ -115,7 +115,7 @@ def mark(frame: pl.DataFrame, *rules: Rule) -> pl.DataFrame:
     ).drop(names)
 
 
-NULL_OF_KIND = {"string": pl.String, "messages": MESSAGES, "number": pl.Float64}
+NULL_OF_KIND = {"string": pl.String, "messages": MESSAGES, "number": pl.Float64, "boolean": pl.Boolean}
 """The dtype of a null standing in for a field of each kind in rows already rejected."""
 
 
