@@ -123,6 +123,18 @@ def write_histogram(frame: pl.DataFrame, path: Path, unit: str = "tokens (words 
     save_figure(fig, path)
 
 
+def front_matter(frame: pl.DataFrame, data_files: dict[str, str], tags: list[str]) -> str:
+    """The card's YAML header: licenses of the sources, task, tags, size category and the configs."""
+    header = {
+        "license": sorted({license_of(s) for s in frame["source"].unique().to_list()}) or ["other"],
+        "task_categories": ["text-generation"],
+        "tags": tags,
+        "size_categories": [size_category(frame.height)],
+        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
+    }
+    return f"---\n{yaml.safe_dump(header, sort_keys=False)}---"
+
+
 def card_text(
     splits: dict[str, pl.DataFrame],
     data_files: dict[str, str],
@@ -135,15 +147,7 @@ def card_text(
     """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words)."""
     everything = pl.concat([f.with_columns(pl.lit(name).alias("__split")) for name, f in splits.items()])
     n = everything.height
-    licenses = sorted({license_of(s) for s in everything["source"].unique().to_list()}) or ["other"]
-    header = {
-        "license": licenses,
-        "task_categories": ["text-generation"],
-        "tags": ["dpo", "preference", "rlhf", "prefkit"],
-        "size_categories": [size_category(n)],
-        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
-    }
-    parts = [f"---\n{yaml.safe_dump(header, sort_keys=False)}---", f"# {title}", ""]
+    parts = [front_matter(everything, data_files, ["dpo", "preference", "rlhf", "prefkit"]), f"# {title}", ""]
     parts.append(
         f"{n:,} preference pairs (prompt, chosen, rejected) in prefkit's canonical schema, TRL's "
         "preference format with an explicit prompt: `DPOTrainer` reads the files unchanged. "
@@ -326,18 +330,14 @@ def unpaired_card_text(
     as_pairs = frame.select("prompt", pl.col("completion").alias("chosen"), pl.col("completion").alias("rejected"))
     counts = (token_counter or word_counts)(as_pairs)
     frame = frame.with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
-    licenses = sorted({license_of(s) for s in frame["source"].unique().to_list()}) or ["other"]
-    header = {
-        "license": licenses,
-        "task_categories": ["text-generation"],
-        "tags": ["kto", "unpaired-preference", "rlhf", "prefkit"],
-        "size_categories": [size_category(frame.height)],
-        "configs": [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in data_files.items()]}],
-    }
     from_pairs = frame["pair_id"].is_not_null().sum() if "pair_id" in frame.columns else 0
     balance = class_balance(frame)
     desirable, undesirable = balance.row(-1)[2], balance.row(-1)[3]
-    parts = [f"---\n{yaml.safe_dump(header, sort_keys=False)}---", "# Unpaired feedback", ""]
+    parts = [
+        front_matter(frame, data_files, ["kto", "unpaired-preference", "rlhf", "prefkit"]),
+        "# Unpaired feedback",
+        "",
+    ]
     parts.append(
         f"{frame.height:,} records (prompt, completion, label) in prefkit's canonical unpaired schema, TRL's "
         f"unpaired preference format: `KTOTrainer` reads the files unchanged. {from_pairs:,} of them were cut "

@@ -26,7 +26,15 @@ from prefkit.data.columns import DETAIL, FILE, LINE, REASON
 from prefkit.data.concurrency import ordered_map, prefetched
 from prefkit.data.messages import render_standard_prompt, reply_text, serialize_pair
 from prefkit.data.reasons import RejectReason
-from prefkit.data.schema import KINDS, STYLES, canonical_columns, checks_for, frame_schema, optional_columns
+from prefkit.data.schema import (
+    KINDS,
+    STYLES,
+    canonical_columns,
+    checks_for,
+    detect_kind,
+    frame_schema,
+    optional_columns,
+)
 from prefkit.data.sources import (
     MAX_LINE_BYTES,
     REJECTED_TEXT_CHARS,
@@ -199,7 +207,7 @@ def apply_checks(pairs: pl.DataFrame, keep_ties: bool, min_margin: float | None 
 
 def is_unpaired(adapted: pl.DataFrame) -> bool:
     """Whether an adapter gave unpaired records (a ``completion`` each) rather than pairs."""
-    return "completion" in adapted.columns
+    return detect_kind(adapted.schema) == "unpaired"
 
 
 def schema_rules(kind: str) -> list[Rule]:
