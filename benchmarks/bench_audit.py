@@ -114,9 +114,9 @@ def sample_part(work: Path, args, console: Console) -> list[list[str]]:
     from prefkit import api
 
     raw = api.sample(work / "demo")
-    api.convert(raw["train"], work / "train.jsonl")
+    api.convert(raw.train, work / "train.jsonl")
     api.convert(
-        raw["heldout"],
+        raw.heldout,
         work / "heldout.jsonl",
         fields=["prompt=question", "chosen=answers.good", "rejected=answers.bad"],
     )
@@ -268,7 +268,7 @@ def speed_part(work: Path, args, console: Console) -> list[list[str]]:
     from prefkit.lm.reward import pair_rewards
 
     if not (work / "train.jsonl").exists():
-        api.convert(api.sample(work / "demo")["train"], work / "train.jsonl")
+        api.convert(api.sample(work / "demo").train, work / "train.jsonl")
     pairs = [json.loads(line) for line in open(work / "train.jsonl", encoding="utf-8")][: args.speed_pairs]
     path = resolve_model("smollm2-135m-instruct")
     torch.manual_seed(0)

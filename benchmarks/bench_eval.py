@@ -25,8 +25,8 @@ from rich.console import Console
 
 from prefkit.data.sample_data import generate
 from prefkit.lm.loading import materialize
+from prefkit.lm.logprobs import reply_logps
 from prefkit.lm.pair_tokens import tokenize_pair
-from prefkit.lm.scoring import reply_logps
 
 
 def naive(model, tokenized) -> tuple[np.ndarray, np.ndarray]:

@@ -27,11 +27,13 @@ COMMANDS = (
     "train",
     "generate",
     "score",
+    "audit",
     "evaluate",
     "compare",
     "quickstart",
 )
-"""The functions behind the commands of the same name (``evaluate`` is ``prefkit eval``)."""
+"""The functions behind the commands of the same name (``evaluate`` is ``prefkit eval``); a test
+checks this against the commands of ``prefkit --help``."""
 
 _EXPORTS = {
     **{name: "prefkit.api" for name in (*COMMANDS, "load_recipe", "packaged_recipe")},
@@ -48,6 +50,8 @@ _EXPORTS = {
     "DecontaminateConfig": "prefkit.data.dedupe",
     "DedupeResult": "prefkit.data.dedupe",
     "SampleConfig": "prefkit.data.sample_data",
+    "SampleResult": "prefkit.data.sample_data",
+    "CardResult": "prefkit.data.card",
     "LintConfig": "prefkit.lm.lint",
     "LintResult": "prefkit.lm.lint",
     "TokenAudit": "prefkit.lm.lint",
@@ -63,8 +67,11 @@ _EXPORTS = {
     "GenerateResult": "prefkit.lm.generate",
     "ScoreConfig": "prefkit.lm.score",
     "ScoreResult": "prefkit.lm.score",
+    "AuditConfig": "prefkit.lm.audit",
+    "AuditResult": "prefkit.lm.audit",
     "CompareConfig": "prefkit.lm.compare",
     "Answers": "prefkit.lm.compare",
+    "CompareResult": "prefkit.lm.compare",
     "QuickstartConfig": "prefkit.lm.quickstart",
     "QuickstartResult": "prefkit.lm.quickstart",
     "PrefkitError": "prefkit.errors",

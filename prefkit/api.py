@@ -14,19 +14,22 @@ imported only when one of those functions is called, so ``import prefkit`` stays
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prefkit.data.card import CardResult
 from prefkit.data.convert import ConvertConfig, ConvertResult
 from prefkit.data.dedupe import DedupeConfig, DedupeResult
 from prefkit.data.mix import MixConfig, MixResult
-from prefkit.data.sample_data import SampleConfig
+from prefkit.data.sample_data import SampleConfig, SampleResult
 from prefkit.data.validate import ValidateConfig, ValidationReport
+from prefkit.harmless_warnings import silenced
 from prefkit.progress import ReportProgress
 
 if TYPE_CHECKING:
     from prefkit.lm.audit import AuditResult
-    from prefkit.lm.compare import Answers
+    from prefkit.lm.compare import CompareResult
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintConfig, LintResult
@@ -35,6 +38,18 @@ if TYPE_CHECKING:
     from prefkit.lm.train import TrainConfig, TrainResult
 
 PathLike = str | Path
+
+
+def _quiet(function):
+    """Runs a command's function with the known-harmless third-party warnings silenced (and only
+    while it runs: :func:`prefkit.harmless_warnings.silenced`), as the CLI does."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with silenced():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def _paths(value: PathLike | list[PathLike]) -> list[str]:
@@ -46,6 +61,7 @@ def _paths(value: PathLike | list[PathLike]) -> list[str]:
     return [str(p) for p in value] if isinstance(value, list | tuple) else [str(value)]
 
 
+@_quiet
 def convert(
     sources: PathLike | list[PathLike] | ConvertConfig,
     output: PathLike | None = None,
@@ -61,7 +77,7 @@ def convert(
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> raw = sample(folder)
-    >>> result = convert(raw["train"], folder / "train.jsonl")
+    >>> result = convert(raw.train, folder / "train.jsonl")
     >>> result.sources[0].format, result.written, result.rejected, result.candidates == result.written + result.rejected
     ('hh-rlhf', 480, 3, True)
     >>> result.reasons
@@ -73,6 +89,7 @@ def convert(
     return run(config, progress=progress)
 
 
+@_quiet
 def validate(
     files: PathLike | list[PathLike] | ValidateConfig,
     model: str | None = None,
@@ -91,10 +108,10 @@ def validate(
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> raw = sample(folder)
-    >>> report = validate(raw["train"], format="hh-rlhf")
+    >>> report = validate(raw.train, format="hh-rlhf")
     >>> report.ok, report.records, report.failing
     (False, 483, 3)
-    >>> _ = convert(raw["train"], folder / "train.jsonl")
+    >>> _ = convert(raw.train, folder / "train.jsonl")
     >>> validate(folder / "train.jsonl").ok
     True
     """
@@ -123,6 +140,7 @@ def validate(
     return run(config, check_tokens=check)
 
 
+@_quiet
 def mix(
     sources: PathLike | list[PathLike] | MixConfig,
     output: PathLike,
@@ -141,7 +159,7 @@ def mix(
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder)["train"], folder / "train.jsonl")
+    >>> _ = convert(sample(folder).train, folder / "train.jsonl")
     >>> result = mix(folder / "train.jsonl", folder / "mix", test_size=0.1)
     >>> result.train + result.test, result.sources[0].kept
     (480, 480)
@@ -157,7 +175,7 @@ def mix(
             config.seed = seed
     elif isinstance(sources, str | Path) and str(sources).endswith((".yaml", ".yml")):
         if options:
-            raise _usage(f"{', '.join(sorted(options))}: set it in the recipe {sources}, not as an option")
+            raise _usage(f"{', '.join(sorted(options))}: set it in the recipe {sources}, not as an option or flag")
         config = load_recipe(sources, seed=seed)
     else:
         config = MixConfig.from_sources(_paths(sources), **options, **({"seed": seed} if seed is not None else {}))
@@ -165,6 +183,7 @@ def mix(
     return run(config, output, progress=progress, token_counter=counter, tokenizer=model)
 
 
+@_quiet
 def dedupe(source: PathLike, output: PathLike, progress: ReportProgress | None = None, **options: Any) -> DedupeResult:
     """Removes exact, per-prompt and near duplicates from one file (any format convert reads).
 
@@ -173,7 +192,7 @@ def dedupe(source: PathLike, output: PathLike, progress: ReportProgress | None =
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder)["train"], folder / "train.jsonl")
+    >>> _ = convert(sample(folder).train, folder / "train.jsonl")
     >>> result = dedupe(folder / "train.jsonl", folder / "dedup.jsonl", prompt=True, prompt_k=1)
     >>> result.read == result.written + sum(result.removed.values()), result.rejected
     (True, 0)
@@ -184,37 +203,43 @@ def dedupe(source: PathLike, output: PathLike, progress: ReportProgress | None =
     return dedupe_file(str(source), output, DedupeConfig(**options), progress=progress, **extra)
 
 
-def card(file: PathLike, output: PathLike, model: str | None = None) -> Path:
+@_quiet
+def card(file: PathLike, output: PathLike, model: str | None = None) -> CardResult:
     """Writes a Hugging Face style dataset card for a canonical file (``lengths.png`` beside it).
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder)["train"], folder / "train.jsonl")
-    >>> card(folder / "train.jsonl", folder / "README.md").read_text().startswith("---")
-    True
+    >>> _ = convert(sample(folder).train, folder / "train.jsonl")
+    >>> result = card(folder / "train.jsonl", folder / "README.md")
+    >>> result.kind, result.records, pathlib.Path(result.card).read_text().startswith("---")
+    ('pairs', 480, True)
     """
     from prefkit.data.card import card_for_file
 
     return card_for_file(file, output, token_counter=_token_counter(model), tokenizer=model)
 
 
-def sample(directory: PathLike, **options: Any) -> dict[str, Path]:
+@_quiet
+def sample(directory: PathLike, **options: Any) -> SampleResult:
     """Writes prefkit's verifiable sample: ``train`` in the raw HH layout (with 3 broken records) and
     ``heldout`` in a custom layout; ``options`` are :class:`~prefkit.data.sample_data.SampleConfig` fields.
 
-    >>> import tempfile
+    >>> import tempfile, pathlib
     >>> paths = sample(tempfile.mkdtemp(), train=10, heldout=4)
-    >>> [p.name for p in paths.values()], len(paths["heldout"].read_text().splitlines())
-    (['train.hh.jsonl', 'heldout.custom.jsonl'], 4)
+    >>> pathlib.Path(paths.train).name, pathlib.Path(paths.heldout).name, paths.train_pairs, paths.broken_lines
+    ('train.hh.jsonl', 'heldout.custom.jsonl', 10, 3)
     """
-    from prefkit.data.sample_data import write_sample
+    from prefkit.data.sample_data import BROKEN_HH_LINES, write_sample
 
-    return write_sample(Path(directory), SampleConfig(**options))
+    config = SampleConfig(**options)
+    paths = write_sample(Path(directory), config)
+    return SampleResult(str(paths["train"]), str(paths["heldout"]), config.train, config.heldout, len(BROKEN_HH_LINES))
 
 
 # ---------------------------------------------------------------- model side (prefkit[train])
 
 
+@_quiet
 def lint(files: PathLike | list[PathLike] | LintConfig, **options: Any) -> LintResult:
     """Audits canonical files at the token level, exactly as training tokenizes and truncates them.
 
@@ -223,7 +248,7 @@ def lint(files: PathLike | list[PathLike] | LintConfig, **options: Any) -> LintR
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder)["train"], folder / "train.jsonl")
+    >>> _ = convert(sample(folder).train, folder / "train.jsonl")
     >>> lint(folder / "train.jsonl", max_length=64).errors
     0
     >>> result = lint(folder / "train.jsonl", max_length=48)
@@ -264,14 +289,17 @@ def packaged_recipe() -> Path:
     return path()
 
 
+@_quiet
 def train(
     recipe: PathLike | TrainConfig,
     resume: str | None = None,
     callbacks: list | None = None,
     progress: ReportProgress | None = None,
+    overrides: list[str] = (),
     **keys: Any,
 ) -> TrainResult:
-    """Trains with DPO (TRL + LoRA) from a recipe; ``keys`` replace recipe keys as in :func:`load_recipe`.
+    """Trains with DPO (TRL + LoRA) from a recipe; ``keys`` replace recipe keys and ``overrides`` are
+    ``--set`` strings, as in :func:`load_recipe`.
 
     Audits every pair's tokens first (``token_report.json``, ``dropped.jsonl`` in the run folder),
     then trains; ``resume`` is ``"auto"`` or a checkpoint. The example trains a tiny random model
@@ -280,7 +308,7 @@ def train(
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder, train=16)["train"], folder / "train.jsonl")
+    >>> _ = convert(sample(folder, train=16).train, folder / "train.jsonl")
     >>> run = train(packaged_recipe(), model=str(tiny_random_model(folder / "tiny")), data=str(folder / "train.jsonl"),
     ...             output_dir=str(folder / "run"), max_steps=1, bf16=False)
     >>> run.steps, run.tokens.read, run.tokens.trained + run.tokens.dropped == run.tokens.read
@@ -289,10 +317,13 @@ def train(
     from prefkit.lm.train import TrainConfig
     from prefkit.lm.train import train as run
 
-    config = recipe if isinstance(recipe, TrainConfig) else load_recipe(recipe, **keys)
+    if isinstance(recipe, TrainConfig) and (overrides or keys):
+        raise _usage("overrides and keys change a recipe file; a TrainConfig is already built")
+    config = recipe if isinstance(recipe, TrainConfig) else load_recipe(recipe, overrides, **keys)
     return run(config, resume=resume, callbacks=callbacks, progress=progress)
 
 
+@_quiet
 def generate(
     sources: PathLike | list[PathLike],
     output: PathLike,
@@ -307,7 +338,7 @@ def generate(
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> pairs = convert(sample(folder, train=8)["train"], folder / "train.jsonl")
+    >>> pairs = convert(sample(folder, train=8).train, folder / "train.jsonl")
     >>> result = generate(folder / "train.jsonl", folder / "answers.jsonl", str(tiny_random_model(folder / "tiny")),
     ...                   n=2, temperature=1.0, max_new_tokens=4)
     >>> result.read, result.prompts, result.completions, result.finish_reasons
@@ -319,6 +350,7 @@ def generate(
     return run(GenerateConfig(sources=_paths(sources), output=str(output), model=model, **options), progress)
 
 
+@_quiet
 def score(
     generated: PathLike, output: PathLike, scorers: list[str], progress: ReportProgress | None = None, **options: Any
 ) -> ScoreResult:
@@ -346,6 +378,7 @@ def score(
     return run(ScoreConfig(generated=str(generated), output=str(output), scorers=list(scorers), **options), progress)
 
 
+@_quiet
 def audit(
     file: PathLike,
     output: PathLike,
@@ -373,6 +406,7 @@ def audit(
     return run(AuditConfig(file=str(file), output=str(output), scorers=list(scorers), **options), progress)
 
 
+@_quiet
 def evaluate(model: str, data: PathLike, progress: ReportProgress | None = None, **options: Any) -> EvalResult:
     """Preference accuracy of a model on canonical pairs, with bootstrap 95% intervals.
 
@@ -385,7 +419,7 @@ def evaluate(model: str, data: PathLike, progress: ReportProgress | None = None,
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = convert(sample(folder, heldout=6)["heldout"], folder / "heldout.jsonl",
+    >>> _ = convert(sample(folder, heldout=6).heldout, folder / "heldout.jsonl",
     ...             fields=["prompt=question", "chosen=answers.good", "rejected=answers.bad"])
     >>> result = evaluate(str(tiny_random_model(folder / "tiny")), folder / "heldout.jsonl")
     >>> result.metrics.pairs, result.reference_kind, 0 <= result.metrics.logprob_accuracy.value <= 1
@@ -397,23 +431,29 @@ def evaluate(model: str, data: PathLike, progress: ReportProgress | None = None,
     return run(EvalConfig(model=str(model), data=str(data), **options), progress)
 
 
-def compare(model: str, prompts: list[str], **options: Any) -> list[Answers]:
-    """The base and the trained model's answers to the same prompts; ``options`` are
-    :class:`~prefkit.lm.compare.CompareConfig` fields (``ref``, ``max_new_tokens``, ``sample``, ...).
+@_quiet
+def compare(model: str, prompts: list[str] = (), prompts_file: PathLike | None = None, **options: Any) -> CompareResult:
+    """The base and the trained model's answers to the same prompts (given, or read from
+    ``prompts_file``: a .txt of one prompt per line, or a preference file's last user turns);
+    ``options`` are :class:`~prefkit.lm.compare.CompareConfig` fields (``ref``, ``max_new_tokens``, ``sample``, ...).
 
     >>> import tempfile
     >>> from prefkit.lm.loading import tiny_random_model
     >>> tiny = str(tiny_random_model(tempfile.mkdtemp()))
-    >>> answers = compare(tiny, ["What is 2 + 2?"], ref=tiny, max_new_tokens=4)
-    >>> answers[0].prompt, answers[0].base == answers[0].trained
-    ('What is 2 + 2?', True)
+    >>> result = compare(tiny, ["What is 2 + 2?"], ref=tiny, max_new_tokens=4)
+    >>> result.answers[0].prompt, result.answers[0].base == result.answers[0].trained, result.reference == tiny
+    ('What is 2 + 2?', True, True)
     """
-    from prefkit.lm.compare import CompareConfig
+    from prefkit.lm.compare import CompareConfig, read_prompt_texts
     from prefkit.lm.compare import compare as run
 
-    return run(CompareConfig(model=str(model), prompts=list(prompts), **options))
+    if bool(prompts_file) == bool(prompts):
+        raise _usage("give prompts or a prompts file (one of the two)")
+    texts = read_prompt_texts(str(prompts_file)) if prompts_file else list(prompts)
+    return run(CompareConfig(model=str(model), prompts=texts, **options))
 
 
+@_quiet
 def quickstart(
     directory: PathLike = "prefkit-quickstart",
     train_callbacks: list | None = None,

@@ -74,3 +74,49 @@ print(light, prefkit.ConvertConfig.__module__, "torch" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] prefkit.data.convert False"
+
+
+def _module_name(path) -> str:
+    parts = path.relative_to(PROJECT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _prefkit_imports(path, modules: set[str]) -> set[str]:
+    """The prefkit modules one file imports, at the top or inside a function (either can close a circle)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from prefkit.cli import render`` imports the submodule; ``from prefkit.x import f`` the module.
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+            ]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name.startswith("prefkit."):  # the package root is the lazy front door, not a module edge
+                found.add(name)
+    return found
+
+
+def test_no_import_circle_inside_prefkit():
+    """No module of prefkit reaches itself through its imports (top-level or deferred): a circle
+    means two modules each hold half of one idea."""
+    paths = sorted((PROJECT / "prefkit").rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    edges = {_module_name(p): _prefkit_imports(p, modules) - {_module_name(p)} for p in paths}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(edges.get(module, ()))
+        return seen
+
+    in_circles = sorted(m for m in edges if m in reachable(m))
+    assert in_circles == []

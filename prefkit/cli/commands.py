@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from prefkit import __version__, api
 from prefkit.cli import render
-from prefkit.cli.options import json_option, only_set, option_from, options_from
+from prefkit.cli.options import given_on_command_line, json_option, only_set, option_from, options_from
 from prefkit.cli.output import err_console, print_json, progress_bar
 from prefkit.config import config_field
 from prefkit.data.adapters.base import PAIRING_FIELDS
@@ -260,8 +260,9 @@ def convert(sources, as_json, **options):
     help="With --github: annotate at most this many failing records.",
 )
 @json_option
+@click.pass_context
 @handle_errors
-def validate(files, model, github, max_annotations, as_json, **options):
+def validate(ctx, files, model, github, max_annotations, as_json, **options):
     """Check files against the canonical schema, or dry-run their conversion; exit 1 on failures.
 
     Without --format, every failing check is listed with example lines. With --format, nothing is
@@ -275,14 +276,13 @@ def validate(files, model, github, max_annotations, as_json, **options):
       prefkit validate train.jsonl --no-overlap test.jsonl --max-duplicate-share 0.01 --json
       prefkit validate train.jsonl --model smollm2-135m-instruct --max-length 512
     """
-    token_options = {k: options.pop(k) for k in ("max_length", "truncation_mode", "long_prompts")}
-    tokens = None
     if model is not None:
         require_train_extra("validate --model")
-        from prefkit.lm.lint import LintConfig
-
-        tokens = LintConfig(list(files), model, **only_set(token_options))
-    report = api.validate(ValidateConfig(files=list(files), **only_set(options)), tokens=tokens)
+    # Token settings go to the library only when given (it refuses them without --model).
+    token_settings = {"max_length", "truncation_mode", "long_prompts"}
+    for name in token_settings - given_on_command_line(ctx, token_settings):
+        options.pop(name)
+    report = api.validate(list(files), model=model, **only_set(options))
     print_json(report.to_dict()) if as_json else render.validation(report)
     if github:
         from prefkit.cli.github import annotations, write_github_files
@@ -305,9 +305,6 @@ def _parse_weights(text: str | None, n: int) -> list[float] | None:
     if len(weights) != n:
         raise UsageError(f"--weights: {len(weights)} weights for {n} sources")
     return weights
-
-
-QUICK_MIX_OPTIONS = ("weights", "total", "test_size", "near", "eval_files", "parquet", "style", *PAIRING_FIELDS)
 
 
 @main.command()
@@ -336,25 +333,20 @@ def mix(ctx, inputs, out_dir, card_model, as_json, **options):
       prefkit mix recipes/mix-hh-ultrafeedback.yaml -o data/mix
       prefkit mix hh.jsonl uf.jsonl --weights 0.5,0.5 --total 10000 --near --decontaminate test.jsonl -o data/mix
     """
-    given = {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-    if len(inputs) == 1 and inputs[0].endswith((".yaml", ".yml")):
-        quick = sorted(given & set(QUICK_MIX_OPTIONS))
-        if quick:
-            raise UsageError(f"--{quick[0].replace('_', '-')}: set it in the recipe {inputs[0]}, not as a flag")
-        sources, quick_options = inputs[0], {}
-    else:
-        sources = list(inputs)
-        quick_options = only_set({k: options[k] for k in ("total", "test_size", "parquet", "style", *PAIRING_FIELDS)})
-        quick_options |= {
-            "weights": _parse_weights(options["weights"], len(inputs)),
-            "near": options["near"],
-            "decontaminate": list(options["eval_files"]),
-        }
+    given = given_on_command_line(ctx, options)
+    seed = options.pop("seed") if "seed" in given else None
+    weights, eval_files = options.pop("weights"), options.pop("eval_files")
+    quick = {name: options[name] for name in given & set(options)}
+    if weights is not None:
+        quick["weights"] = _parse_weights(weights, len(inputs))
+    if eval_files:
+        quick["decontaminate"] = list(eval_files)
+    is_recipe = len(inputs) == 1 and inputs[0].endswith((".yaml", ".yml"))
+    sources = inputs[0] if is_recipe else list(inputs)
     if card_model is not None:
         require_train_extra("mix --model")
-    seed = options["seed"] if "seed" in given else None
     with progress_bar("mixing") as update:
-        result = api.mix(sources, out_dir, model=card_model, progress=update, seed=seed, **quick_options)
+        result = api.mix(sources, out_dir, model=card_model, progress=update, seed=seed, **quick)
     print_json(result.to_dict()) if as_json else render.mixed(result)
 
 
@@ -396,7 +388,7 @@ def card(file, output, card_model):
     """
     if card_model is not None:
         require_train_extra("card --model")
-    render.wrote(api.card(file, output, model=card_model))
+    render.carded(api.card(file, output, model=card_model))
 
 
 @main.command()
@@ -410,7 +402,7 @@ def sample(directory, **options):
     Example:
       prefkit sample demo --train 480 --heldout 120
     """
-    render.wrote(api.sample(directory, **options))
+    render.sampled(api.sample(directory, **options))
 
 
 # ---------------------------------------------------------------- model commands (prefkit[train])
@@ -467,9 +459,8 @@ def train(recipe, overrides, resume):
     require_train_extra("train")
     from prefkit.cli.training_display import training_display
 
-    config = api.load_recipe(recipe, list(overrides))
     with training_display() as (progress, show_steps):
-        result = api.train(config, resume=resume, callbacks=[show_steps], progress=progress)
+        result = api.train(recipe, resume=resume, callbacks=[show_steps], progress=progress, overrides=list(overrides))
     render.trained(result)
 
 
@@ -492,6 +483,8 @@ def train(recipe, overrides, resume):
     "n",
     "temperature",
     "max_new_tokens",
+    "answers",
+    "fail_on_scorer_error",
 )
 @json_option
 @handle_errors
@@ -559,7 +552,16 @@ def generate(sources, as_json, **options):
 @main.command()
 @click.argument("generated")
 @options_from(
-    ScoreConfig, "output", "scorers", "rank_by", "batch_size", "max_length", "rejects", "report", "trust_remote_code"
+    ScoreConfig,
+    "output",
+    "scorers",
+    "rank_by",
+    "batch_size",
+    "max_length",
+    "rejects",
+    "report",
+    "trust_remote_code",
+    "fail_on_scorer_error",
 )
 @json_option
 @handle_errors
@@ -598,6 +600,7 @@ def score(generated, as_json, **options):
     "max_length",
     "seed",
     "trust_remote_code",
+    "fail_on_scorer_error",
 )
 @json_option
 @handle_errors
@@ -629,24 +632,20 @@ def audit(file, as_json, **options):
 )
 @click.option("--prompt", "prompt_texts", multiple=True, help="A prompt (repeatable).")
 @options_from(CompareConfig, "max_new_tokens", "sample", "temperature", "seed", "trust_remote_code")
+@json_option
 @handle_errors
-def compare(prompts_file, prompt_texts, **options):
+def compare(prompts_file, prompt_texts, as_json, **options):
     """Side-by-side answers of the base and the trained model.
 
     \b
     Example:
       prefkit compare --model runs/quickstart --prompt "What is 17 + 25?"
-      prefkit compare --model runs/quickstart --prompts demo/heldout.jsonl --sample --seed 1
+      prefkit compare --model runs/quickstart --prompts demo/heldout.jsonl --sample --seed 1 --json
     """
     require_train_extra("compare")
-    from prefkit.lm.compare import read_prompts
-
-    if bool(prompts_file) == bool(prompt_texts):
-        raise UsageError("give --prompts FILE or --prompt TEXT (one of the two)")
-    prompts = read_prompts(prompts_file) if prompts_file else list(prompt_texts)
     options = only_set(options)
-    model = options.pop("model")
-    render.compared(api.compare(model, prompts, **options), model)
+    result = api.compare(options.pop("model"), list(prompt_texts), prompts_file=prompts_file, **options)
+    print_json(result.to_dict()) if as_json else render.compared(result)
 
 
 @main.command()

@@ -81,3 +81,9 @@ def only_set(options: dict[str, Any]) -> dict[str, Any]:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout instead of tables."
 )
+
+
+def given_on_command_line(ctx: click.Context, names) -> set[str]:
+    """The options among ``names`` the user typed (not defaults), for commands whose library call
+    refuses some options in some forms (a mix recipe, token settings without a model)."""
+    return {name for name in names if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}

@@ -12,20 +12,12 @@ import os
 import sys
 import warnings
 
-HARMLESS_WARNINGS = (
-    # transformers 5 renamed gradient checkpointing; TRL's DPOConfig still sets the old names.
-    (FutureWarning, r"`(is_)?gradient_checkpointing\w*` is deprecated"),
-    # transformers 5.2x renamed the forward's past_key_values to cache; TRL's own forward passes still
-    # use the old name (prefkit's use the new one, through prefkit.lm.compat).
-    (FutureWarning, r"`past_key_values` is deprecated and will be removed"),
-    # torch's DataLoader on a machine without an accelerator: pinning does nothing there.
-    (UserWarning, r".*'pin_memory' argument is set as true but no accelerator is found"),
-)
-
+from prefkit.harmless_warnings import HARMLESS_WARNINGS, SHOW
 
 def quiet_third_parties(verbose: bool) -> None:
     """Silences the harmless warnings, ``datasets``' and the hub's progress bars and the libraries'
     info logging; ``verbose`` leaves everything as the libraries set it."""
+    SHOW["all"] = verbose
     if verbose:
         return
     for category, pattern in HARMLESS_WARNINGS:

@@ -16,13 +16,15 @@ from prefkit.cli.output import console, counts_text, err_console, reasons_text
 from prefkit.lm.lint import reason_counts
 
 if TYPE_CHECKING:
+    from prefkit.data.card import CardResult
     from prefkit.data.convert import ConvertResult
     from prefkit.data.dedupe import DedupeResult
     from prefkit.data.mix import MixResult
+    from prefkit.data.sample_data import SampleResult
     from prefkit.data.validate import FileValidation, ValidationReport
     from prefkit.lm.answer_eval import AnswerMetrics
     from prefkit.lm.audit import AuditResult
-    from prefkit.lm.compare import Answers
+    from prefkit.lm.compare import Answers, CompareResult
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintResult
@@ -81,10 +83,20 @@ def deduped(result: DedupeResult) -> None:
     console.print(f"wrote {result.output}, removals {result.removed_file}, rejects {result.rejects}")
 
 
-def wrote(paths: dict[str, Path] | Path) -> None:
-    """``prefkit sample`` and ``prefkit card``: the files written."""
-    for name, path in paths.items() if isinstance(paths, dict) else [("", paths)]:
-        console.print(f"wrote {name + ': ' if name else ''}{path}")
+def sampled(result: SampleResult) -> None:
+    """``prefkit sample``: the files written."""
+    console.print(f"wrote train: {result.train}")
+    console.print(f"wrote heldout: {result.heldout}")
+
+
+def carded(result: CardResult) -> None:
+    """``prefkit card``: the card written."""
+    console.print(f"wrote {result.card}")
+
+
+def compared(result: CompareResult) -> None:
+    """``prefkit compare``: the answers side by side."""
+    console.print(answers_table(result.answers, f"prefkit compare: {result.model}"))
 
 
 def linted(result: LintResult) -> None:
@@ -170,7 +182,7 @@ def audited(result: AuditResult) -> None:
             + ("" if f.trained == "new" else f"; model {f.trained} from {f.model}"),
             highlight=False,
         )
-    sources = ", ".join(f"{name} {c['flagged']:,}/{c['pairs']:,}" for name, c in result.by_source.items())
+    sources = ", ".join(f"{name} {c.flagged:,}/{c.pairs:,}" for name, c in result.by_source.items())
     console.print(f"flagged by source: {sources}", highlight=False)
     done = {
         "flag": "marked in metadata.audit",
@@ -216,11 +228,6 @@ def answer_scores(answers: AnswerMetrics) -> None:
         for e in answers.examples:
             examples.add_row(e.prompt, escape(e.before) + mark(e.before_score), escape(e.after) + mark(e.after_score))
         console.print(examples)
-
-
-def compared(rows: list[Answers], model: str) -> None:
-    """``prefkit compare``: the answers side by side."""
-    console.print(answers_table(rows, f"prefkit compare: {model}"))
 
 
 def conversion(result, title: str, examples: bool = False) -> None:

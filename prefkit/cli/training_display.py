@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from prefkit.cli.output import err_console
 
@@ -94,6 +95,11 @@ def training_display() -> Iterator[tuple]:
 
     live = Live(Group(bar, table), console=err_console, refresh_per_second=4)
     with live:
-        yield progress, ShowSteps()
+        try:
+            yield progress, ShowSteps()
+        except BaseException:
+            # A run that stops before its first logged step leaves no empty table above its error line.
+            live.update(table if table.row_count else Text(""))
+            raise
         # The bar has done its work; what stays on screen is the log.
         live.update(table)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +26,7 @@ import yaml
 from prefkit.atomic_files import atomic_path, check_outputs
 from prefkit.data.messages import messages_text
 from prefkit.data.schema import detect_kind
+from prefkit.results import Result
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 TOKEN_PATTERN = r"\w+|[^\w\s]"
@@ -413,26 +415,39 @@ def write_card(
     return path
 
 
+@dataclass
+class CardResult(Result):
+    """The card written for a file: its path, the length histogram beside it (None when the card has
+    none), the file's kind (``pairs`` or ``unpaired``) and its records."""
+
+    card: str
+    histogram: str | None
+    kind: str
+    records: int
+
+
 def card_for_file(
     file: str | Path, output: str | Path, token_counter: TokenCounter | None = None, tokenizer: str | None = None
-) -> Path:
+) -> CardResult:
     """The same card for any canonical file (``prefkit card``)."""
     from prefkit.data.validate import load_canonical
 
     file = Path(file)
     output = Path(output)
-    check_outputs([("-o", output), ("the histogram", output.with_name("lengths.png"))], [file])
+    histogram = output.with_name("lengths.png")
+    check_outputs([("-o", output), ("the histogram", histogram)], [file])
     frame = load_canonical(file, kind=None)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
     if detect_kind(frame.schema) == "unpaired":
         text = unpaired_card_text(frame, {split_name: str(file)}, token_counter, tokenizer)
         with atomic_path(output) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        return output
-    return write_card(
+        return CardResult(str(output), None, "unpaired", frame.height)
+    write_card(
         {split_name: frame},
         output,
         data_files={split_name: str(file)},
         token_counter=token_counter,
         tokenizer=tokenizer,
     )
+    return CardResult(str(output), str(histogram) if histogram.exists() else None, "pairs", frame.height)

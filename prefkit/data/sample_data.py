@@ -24,6 +24,7 @@ from pathlib import Path
 
 from prefkit.atomic_files import write_lines
 from prefkit.config import DEFAULT_SEED, check_fields, option
+from prefkit.results import Result
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,18 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+@dataclass
+class SampleResult(Result):
+    """The sample's two files: ``train`` (raw HH layout, ``broken_lines`` of them broken on purpose)
+    and ``heldout`` (a custom layout)."""
+
+    train: str
+    heldout: str
+    train_pairs: int
+    heldout_pairs: int
+    broken_lines: int
 
 
 def write_sample(directory: Path, config: SampleConfig | None = None) -> dict[str, Path]:

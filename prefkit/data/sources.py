@@ -441,6 +441,8 @@ def _fast_parse(data: bytes, max_line_bytes: int = MAX_LINE_BYTES) -> pl.DataFra
         frame = pl.from_arrow(table)
     except pl.exceptions.PolarsError:  # e.g. object keys polars reads as one name ("" and "\u0000")
         return None
+    if not table.num_columns and not data.strip():
+        return pl.DataFrame()  # blank lines only: no records, like an empty file
     return frame if table.num_columns else pl.DataFrame({"__empty": [None] * table.num_rows})
 
 

@@ -66,6 +66,10 @@ class AnswerMetrics(Result):
     cut_at_max_after: int
     groups: list[GroupChange] = field(default_factory=list)
     examples: list[AnswerExample] = field(default_factory=list)
+    unscored: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per scorer that failed on some answers, their count by reason (``scorer_error``, ``invalid_score``)."""
+    records: list[dict] = field(default_factory=list, repr=False)
+    """Every answer, before and after, with each scorer's score: the answers file's lines."""
     before_answers: list[list[Completion]] = field(default_factory=list, repr=False)
     after_answers: list[list[Completion]] = field(default_factory=list, repr=False)
 
@@ -173,6 +177,7 @@ def evaluate_answers(
     trust_remote_code: bool = False,
     seed: int = 0,
     progress=None,
+    fail_on_scorer_error: bool = False,
 ) -> AnswerMetrics:
     """Answers the prompts of ``frame`` (``id``, ``prompt``, ``reference``) with the trained model
     and with the model before training (``reference_model``, else the adapter's base with adapters
@@ -184,7 +189,7 @@ def evaluate_answers(
 
     from prefkit.lm.pair_tokens import prompt_token_ids
     from prefkit.lm.sampling import generate_all
-    from prefkit.lm.score import ModelScoring, parse_scorers, run_scorer, user_text
+    from prefkit.lm.scorers import ModelScoring, parse_scorers, run_scorer, user_text
 
     specs = parse_scorers(scorers)
     token_ids = prompt_token_ids(tokenizer, frame["prompt"].to_list())
@@ -208,13 +213,15 @@ def evaluate_answers(
         with policy.disable_adapter() if hasattr(policy, "disable_adapter") else nullcontext():
             before_answers = answer(policy, "before")
         before_model = "base model (adapters disabled)"
-    options = ModelScoring(16, max_length, trust_remote_code)
-    before, after = {}, {}
+    options = ModelScoring(16, max_length, trust_remote_code, fail_on_scorer_error)
+    before, after, failures = {}, {}, {}
     for spec in specs:
-        before[spec.name] = run_scorer(spec, answer_records(frame, before_answers), options)
-        after[spec.name] = run_scorer(spec, answer_records(frame, after_answers), options)
+        scored_before = run_scorer(spec, answer_records(frame, before_answers), options)
+        scored_after = run_scorer(spec, answer_records(frame, after_answers), options)
+        before[spec.name], after[spec.name] = scored_before.values, scored_after.values
+        failures[spec.name] = scored_before.failures + scored_after.failures
     prompts = [user_text(p) for p in frame["prompt"].to_list()]
-    return answer_metrics(
+    metrics = answer_metrics(
         [s.name for s in specs],
         before,
         after,
@@ -226,3 +233,32 @@ def evaluate_answers(
         prompts,
         seed,
     )
+    metrics.unscored = {name: _reasons(f) for name, f in failures.items() if f}
+    metrics.records = scored_answer_records(frame, before_answers, after_answers, before, after, failures)
+    return metrics
+
+
+def _reasons(failures) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for failure in failures:
+        out[failure.reason] = out.get(failure.reason, 0) + 1
+    return out
+
+
+def scored_answer_records(frame, before_answers, after_answers, before, after, failures) -> list[dict]:
+    """Every answer scored, before and after, one record per answer with each scorer's score (and,
+    where a scorer failed on it, its reason): what ``eval --generate`` writes beside its report."""
+    rows = frame.select("id", "prompt", "reference").to_dicts()
+    reasons = {}
+    for name, found in failures.items():
+        for f in found:
+            reasons[(name, f.row, f.completion, f.id)] = f"{f.reason}: {f.detail}"
+    out = []
+    for model, answers, scores in (("before", before_answers, before), ("after", after_answers, after)):
+        for r, (row, completions) in enumerate(zip(rows, answers, strict=True)):
+            for k, completion in enumerate(completions):
+                record = row | {"model": model, "sample": k} | completion.to_dict()
+                record["scores"] = {name: values[r][k] for name, values in scores.items()}
+                unscored = {name: reasons[key] for name in scores if (key := (name, r, k, row["id"])) in reasons}
+                out.append(record | ({"unscored": unscored} if unscored else {}))
+    return out

@@ -39,16 +39,13 @@ import numpy as np
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import UsageError
-from prefkit.lm.evaluate import TRUST_REMOTE_CODE_HELP
+from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
+from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, JUDGE_HELP, reply_as_text
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
 ACTIONS = ("flag", "drop", "flip")
 VOTES = ("chosen", "rejected", "tie", "none")
-JUDGE_QUESTION = (
-    "Which response answers the user better? Reply with the letter only.\n\n"
-    "User: {prompt}\n\nResponse A: {first}\n\nResponse B: {second}\n\nThe better response is"
-)
 
 
 @dataclass
@@ -60,14 +57,7 @@ class AuditConfig:
         help="The audited pairs (.jsonl or .parquet): flagged ones marked, dropped or flipped by --action.",
         flags=("-o", "--output"),
     )
-    scorers: list[str] = option(
-        [],
-        "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR, implicit:RUN[:REF], or a pairwise "
-        "judge:MODEL|MODULE:FUNCTION (both orders; verdicts that do not survive the swap do not count); "
-        "NAME=SPEC names it.",
-        flags=("--scorer",),
-        metavar="SPEC",
-    )
+    scorers: list[str] = option([], JUDGE_HELP, flags=("--scorer",), metavar="SPEC")
     action: str = option(
         "flag", "flag: mark flagged pairs; drop: remove them; flip: swap their replies.", choices=ACTIONS
     )
@@ -86,6 +76,7 @@ class AuditConfig:
     max_length: int = option(1024, "Tokens per prompt + reply for model scorers.", min=8)
     seed: int = option(DEFAULT_SEED, "Seed of the folds.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -108,6 +99,16 @@ class ScorerVotes:
     no_vote: int
     inconsistent: int = 0
     """A judge's verdicts that changed with the order of the replies (counted among ``no_vote``)."""
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Pairs the scorer failed on, by reason (``scorer_error``, ``invalid_score``; counted among ``no_vote``)."""
+
+
+@dataclass
+class SourceFlags:
+    """One source's pairs, and how many of them were flagged."""
+
+    pairs: int
+    flagged: int
 
 
 @dataclass
@@ -138,7 +139,7 @@ class AuditResult(Result):
     min_agree: int
     margin: float
     scorers: list[ScorerVotes]
-    by_source: dict[str, dict[str, int]]
+    by_source: dict[str, SourceFlags]
     folds: list[FoldSummary] = field(default_factory=list)
     flagged_ids: list[str] = field(default_factory=list, repr=False)
 
@@ -160,94 +161,8 @@ def votes(chosen: np.ndarray, rejected: np.ndarray, margin: float = 0.0) -> np.n
     return out
 
 
-def swap_votes(first_order: list[str | None], second_order: list[str | None]) -> np.ndarray:
-    """A judge's vote per pair from its verdicts with the chosen reply shown first (``first_order``)
-    and second (``second_order``): ``chosen`` or ``rejected`` when the two agree on the reply,
-    ``inconsistent`` when they pick the same position (or differ otherwise), ``none`` when either
-    is missing.
-
-    >>> swap_votes(["A", "B", "A", None], ["B", "A", "A", "A"]).tolist()
-    ['chosen', 'rejected', 'inconsistent', 'none']
-    """
-    out = []
-    for one, two in zip(first_order, second_order, strict=True):
-        if one is None or two is None:
-            out.append("none")
-        elif (one, two) == ("A", "B"):
-            out.append("chosen")
-        elif (one, two) == ("B", "A"):
-            out.append("rejected")
-        else:
-            out.append("inconsistent")
-    return np.array(out, dtype=object)
-
-
-class ModelJudge:
-    """A causal LM as a pairwise judge: the verdict is the more probable next token of " A" and " B"
-    after :data:`JUDGE_QUESTION`, rendered with the judge's chat template."""
-
-    def __init__(self, target: str, trust_remote_code: bool = False):
-        from prefkit.lm.loading import load_policy
-
-        self.model, self.tokenizer, _ = load_policy(target, trust_remote_code)
-        self.model.eval()
-        letters = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("A", "B")]
-        if any(len(ids) != 1 for ids in letters):
-            raise UsageError(f"judge:{target}: its tokenizer does not spell A and B as one token each")
-        self.letters = [ids[0] for ids in letters]
-
-    def __call__(self, prompt: str, first: str, second: str) -> str:
-        import torch
-
-        question = JUDGE_QUESTION.format(prompt=prompt, first=first, second=second)
-        if getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": question}], add_generation_prompt=True, return_dict=False
-            )
-        else:
-            ids = self.tokenizer(question)["input_ids"]
-        with torch.inference_mode():
-            logits = self.model(torch.tensor([list(ids)])).logits[0, -1]
-        a, b = (float(logits[i]) for i in self.letters)
-        return "A" if a >= b else "B"
-
-
-def load_judge(target: str, trust_remote_code: bool = False):
-    """A ``judge:`` scorer: a function named ``MODULE:FUNCTION`` or ``PATH.py:FUNCTION``, else a model."""
-    from prefkit.data.verifiers import load_verifier
-
-    where = target.rpartition(":")[0]
-    if where and (where.endswith(".py") or "/" not in where):
-        return load_verifier(target)
-    return ModelJudge(target, trust_remote_code)
-
-
-def judge_votes(judge, pairs: list[dict]) -> np.ndarray:
-    """Every pair read by ``judge`` in both orders: :func:`swap_votes` of the two verdicts."""
-    from prefkit.lm.score import user_text
-
-    def verdict(value) -> str | None:
-        return value if value in ("A", "B") else None
-
-    first, second = [], []
-    for p in pairs:
-        question, chosen, rejected = user_text(p["prompt"]), reply_as_text(p["chosen"]), reply_as_text(p["rejected"])
-        first.append(verdict(judge(question, chosen, rejected)))
-        second.append(verdict(judge(question, rejected, chosen)))
-    return swap_votes(first, second)
-
-
-def reply_as_text(reply) -> str:
-    """A canonical reply (text, or its assistant messages) as the text a scorer reads.
-
-    >>> reply_as_text([{"role": "assistant", "content": "4"}])
-    '4'
-    """
-    return reply if isinstance(reply, str) else "\n".join(m["content"] for m in reply)
-
-
 def pair_records(pairs: list[dict]) -> list[dict]:
-    """Canonical pairs as the records :func:`prefkit.lm.score.run_scorer` reads: two completions
+    """Canonical pairs as the records :func:`prefkit.lm.scorers.run_scorer` reads: two completions
     each, the chosen reply first."""
     return [
         {
@@ -325,16 +240,173 @@ def _sidecar(output: Path, kind: str) -> Path:
     return sidecar(output, kind)
 
 
+@dataclass
+class CollectedVotes:
+    """Every scorer's vote on every pair (``voted``), the scores behind the completion scorers'
+    votes, each scorer's spec as written, and (cross-fitting) each pair's fold."""
+
+    voted: dict[str, np.ndarray]
+    scores: dict[str, tuple[np.ndarray, np.ndarray]]
+    specs: dict[str, str]
+    failures: dict[str, dict[str, int]]
+    folds: list[FoldSummary] = field(default_factory=list)
+    fold_of: np.ndarray | None = None
+
+
+def collect_votes(config: AuditConfig, frame, pairs: list[dict], progress: ReportProgress | None) -> CollectedVotes:
+    """Asks every scorer of the registry for its vote on every pair: completion scorers score both
+    replies (:func:`votes` turns the two scores into a vote), pairwise judges read both orders, and
+    with ``cross_fit`` the fold models score the pairs they never trained on."""
+    from prefkit.lm.scorers import SCORER_KINDS, ModelScoring, parse_scorers, run_scorer
+
+    specs = parse_scorers(config.scorers, pairwise=True)
+    if config.cross_fit and "cross_fit" in [s.name for s in specs]:
+        raise UsageError("a scorer is named cross_fit, the name --cross-fit gives its scores: rename it")
+    options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code, config.fail_on_scorer_error)
+    records = pair_records(pairs)
+    collected = CollectedVotes({}, {}, {}, {})
+    for k, spec in enumerate(specs):
+        if progress:
+            progress(f"{'judging' if spec.pairwise else 'scoring'} with {spec.name}", k, len(specs))
+        if spec.pairwise:
+            verdicts = SCORER_KINDS[spec.kind].vote(spec, pairs, options)
+            collected.voted[spec.name], failures = verdicts.votes, verdicts.failures
+        else:
+            scored = run_scorer(spec, records, options)
+            collected.scores[spec.name] = _as_array(scored.values)
+            collected.voted[spec.name], failures = votes(*collected.scores[spec.name], config.margin), scored.failures
+        collected.specs[spec.name] = spec.text
+        collected.failures[spec.name] = _reason_counts(f.reason for f in failures)
+    if config.cross_fit:
+        c, r, collected.fold_of, collected.folds = cross_fit_scores(config, frame, progress)
+        collected.scores["cross_fit"] = (c, r)
+        collected.voted["cross_fit"] = votes(c, r, config.margin)
+        collected.specs["cross_fit"] = f"cross-fit:{config.cross_fit} folds of {config.recipe}"
+        collected.failures["cross_fit"] = {}
+    # Completion scorers vote first, then the fold models, then judges: the report's order.
+    order = [s.name for s in specs if not s.pairwise] + (["cross_fit"] if config.cross_fit else [])
+    order += [s.name for s in specs if s.pairwise]
+    collected.voted = {name: collected.voted[name] for name in order}
+    return collected
+
+
+def _reason_counts(reasons) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+@dataclass
+class Flags:
+    """Which pairs are flagged: ``against`` counts the scorers preferring each pair's rejected reply."""
+
+    flagged: np.ndarray
+    against: np.ndarray
+    voters: int
+    min_agree: int
+
+    def reason(self, i: int) -> str:
+        return f"{int(self.against[i])} of {self.voters} scorers prefer the rejected reply (min_agree {self.min_agree})"
+
+
+def flag_pairs(voted: dict[str, np.ndarray], min_agree: int | None) -> Flags:
+    """A pair is flagged when at least ``min_agree`` scorers (default: all) vote its rejected reply better.
+
+    >>> flags = flag_pairs({"a": np.array(["rejected", "chosen"]), "b": np.array(["rejected", "rejected"])}, None)
+    >>> flags.flagged.tolist(), flags.reason(1)
+    ([True, False], '1 of 2 scorers prefer the rejected reply (min_agree 2)')
+    """
+    need = min_agree or len(voted)
+    against = sum((v == "rejected").astype(int) for v in voted.values())
+    return Flags(np.asarray(against >= need), np.asarray(against), len(voted), need)
+
+
+def scorer_votes(collected: CollectedVotes) -> list[ScorerVotes]:
+    """Each scorer's votes counted by kind."""
+    return [
+        ScorerVotes(
+            name,
+            collected.specs[name],
+            *(int((v == kind).sum()) for kind in ("chosen", "rejected", "tie")),
+            no_vote=int(((v == "none") | (v == "inconsistent")).sum()),
+            inconsistent=int((v == "inconsistent").sum()),
+            reasons=collected.failures[name],
+        )
+        for name, v in collected.voted.items()
+    ]
+
+
+def flagged_entries(pairs: list[dict], collected: CollectedVotes, flags: Flags) -> list[str]:
+    """The flagged file's lines: each flagged pair with every scorer's scores and vote, and its fold."""
+    from prefkit.data.columns import LINE
+
+    lines = []
+    for i in np.flatnonzero(flags.flagged):
+        entry = {
+            "id": pairs[i]["id"],
+            "source": pairs[i]["source"],
+            "line": pairs[i][LINE],
+            "reason": flags.reason(i),
+            "scores": {
+                name: {"chosen": _plain(c[i]), "rejected": _plain(r[i]), "vote": collected.voted[name][i]}
+                for name, (c, r) in collected.scores.items()
+            }
+            | {name: {"vote": collected.voted[name][i]} for name in collected.voted if name not in collected.scores},
+        }
+        if collected.fold_of is not None:
+            entry["fold"] = int(collected.fold_of[i])
+        lines.append(json.dumps(entry | {"pair": _pair(pairs[i])}, ensure_ascii=False))
+    return lines
+
+
+def apply_action(frame, pairs: list[dict], flags: Flags, action: str, file: str):
+    """The audited pairs (flagged ones marked, dropped or flipped) and a reject line for each pair
+    dropped or flipped."""
+    import polars as pl
+
+    from prefkit.data.columns import FILE, LINE
+    from prefkit.data.writers import reject_line
+
+    mark = pl.Series("flagged", flags.flagged)
+    audited = _with_audit_metadata(
+        frame.drop([c for c in (LINE, FILE) if c in frame.columns]), mark, "flipped" if action == "flip" else "flagged"
+    )
+    if action == "drop":
+        audited = audited.filter(~mark)
+    elif action == "flip":
+        audited = swap_replies(audited, mark)
+    reject_lines = []
+    if action in ("drop", "flip"):
+        done = "dropped" if action == "drop" else "flipped"
+        for i in np.flatnonzero(flags.flagged):
+            pair = json.dumps(_pair(pairs[i]), ensure_ascii=False)
+            reject_lines.append(
+                reject_line(file, pairs[i][LINE], "flagged_label", f"{flags.reason(i)}; {done}", pair, True)
+            )
+    return audited, reject_lines
+
+
+def flags_by_source(sources: list[str], flagged: np.ndarray) -> dict[str, SourceFlags]:
+    """Pairs and flagged pairs per source, in the order sources first appear.
+
+    >>> flags_by_source(["a", "b", "a"], np.array([True, False, False]))
+    {'a': SourceFlags(pairs=2, flagged=1), 'b': SourceFlags(pairs=1, flagged=0)}
+    """
+    out: dict[str, SourceFlags] = {}
+    for source, is_flagged in zip(sources, flagged.tolist(), strict=True):
+        counts = out.setdefault(source, SourceFlags(0, 0))
+        counts.pairs += 1
+        counts.flagged += int(is_flagged)
+    return out
+
+
 def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditResult:
     """Scores both replies of every pair with every scorer, flags the pairs whose rejected reply
     ``min_agree`` scorers prefer, and writes the audited file, the flagged pairs, the rejects and the report."""
-    import polars as pl
-
     from prefkit.atomic_files import check_outputs, line_sink, write_json
-    from prefkit.data.columns import FILE, LINE
     from prefkit.data.validate import load_canonical
-    from prefkit.data.writers import check_pairs_path, reject_line, write_pairs
-    from prefkit.lm.score import ModelScoring, parse_scorers, run_scorer
+    from prefkit.data.writers import check_pairs_path, write_pairs
 
     output = Path(config.output)
     check_pairs_path(output)
@@ -344,106 +416,17 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
     check_outputs(
         [("-o", output), ("flagged", flagged_path), ("rejects", rejects_path), ("report", report_path)], [config.file]
     )
-    judges = [t for t in config.scorers if t.partition("=")[2].startswith("judge:") or t.startswith("judge:")]
-    others = [t for t in config.scorers if t not in judges]
-    specs = parse_scorers(others)
     frame = load_canonical(config.file, lines=True)
     pairs = frame.to_dicts()
-    records = pair_records(pairs)
-    options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code)
-    scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    specs_text = dict(zip([s.name for s in specs], others, strict=True))
-    for k, spec in enumerate(specs):
-        if progress:
-            progress(f"scoring with {spec.name}", k, len(specs))
-        scores[spec.name] = _as_array(run_scorer(spec, records, options))
-    folds, fold_of = [], None
-    if config.cross_fit:
-        if "cross_fit" in scores:
-            raise UsageError("a scorer is named cross_fit, the name --cross-fit gives its scores: rename it")
-        c, r, fold_of, folds = cross_fit_scores(config, frame, progress)
-        scores["cross_fit"] = (c, r)
-        specs_text["cross_fit"] = f"cross-fit:{config.cross_fit} folds of {config.recipe}"
-    voted = {name: votes(c, r, config.margin) for name, (c, r) in scores.items()}
-    for text in judges:
-        name, _, spec = text.partition("=") if not text.startswith("judge:") else ("", "", text)
-        name = name or "judge"
-        if name in voted:
-            raise UsageError(f"two scorers are both named {name}: name them, NAME=SPEC")
-        if progress:
-            progress(f"judging with {name}", 0, None)
-        voted[name] = judge_votes(load_judge(spec.removeprefix("judge:"), config.trust_remote_code), pairs)
-        specs_text[name] = text
-    min_agree = config.min_agree or len(voted)
-    against = sum((v == "rejected").astype(int) for v in voted.values())
-    flagged = against >= min_agree
-    summaries = [
-        ScorerVotes(
-            name,
-            specs_text[name],
-            *(int((v == kind).sum()) for kind in ("chosen", "rejected", "tie")),
-            no_vote=int(((v == "none") | (v == "inconsistent")).sum()),
-            inconsistent=int((v == "inconsistent").sum()),
-        )
-        for name, v in voted.items()
-    ]
-
-    def reason(i: int) -> str:
-        return f"{int(against[i])} of {len(voted)} scorers prefer the rejected reply (min_agree {min_agree})"
-
-    flagged_lines = []
-    for i in np.flatnonzero(flagged):
-        entry = {
-            "id": pairs[i]["id"],
-            "source": pairs[i]["source"],
-            "line": pairs[i][LINE],
-            "reason": reason(i),
-            "scores": {
-                name: {"chosen": _plain(c[i]), "rejected": _plain(r[i]), "vote": voted[name][i]}
-                for name, (c, r) in scores.items()
-            }
-            | {name: {"vote": voted[name][i]} for name in voted if name not in scores},
-        }
-        if fold_of is not None:
-            entry["fold"] = int(fold_of[i])
-        flagged_lines.append(json.dumps(entry | {"pair": _pair(pairs[i])}, ensure_ascii=False))
-
-    mark = pl.Series("flagged", flagged)
-    audited = _with_audit_metadata(
-        frame.drop([c for c in (LINE, FILE) if c in frame.columns]),
-        mark,
-        "flipped" if config.action == "flip" else "flagged",
-    )
-    reject_lines = []
-    if config.action == "drop":
-        audited = audited.filter(~mark)
-    elif config.action == "flip":
-        audited = swap_replies(audited, mark)
-    if config.action in ("drop", "flip"):
-        for i in np.flatnonzero(flagged):
-            detail = f"{reason(i)}; {'dropped' if config.action == 'drop' else 'flipped'}"
-            reject_lines.append(
-                reject_line(
-                    config.file,
-                    pairs[i][LINE],
-                    "flagged_label",
-                    detail,
-                    json.dumps(_pair(pairs[i]), ensure_ascii=False),
-                    True,
-                )
-            )
+    collected = collect_votes(config, frame, pairs, progress)
+    flags = flag_pairs(collected.voted, config.min_agree)
+    audited, reject_lines = apply_action(frame, pairs, flags, config.action, config.file)
     write_pairs(audited, output)
     with line_sink(flagged_path) as write:
-        write(flagged_lines)
+        write(flagged_entries(pairs, collected, flags))
     with line_sink(rejects_path) as write:
         write(reject_lines)
-    sources = frame["source"].to_list()
-    by_source: dict[str, dict[str, int]] = {}
-    for i, source in enumerate(sources):
-        counts = by_source.setdefault(source, {"pairs": 0, "flagged": 0})
-        counts["pairs"] += 1
-        counts["flagged"] += int(flagged[i])
-    n_flagged = int(flagged.sum())
+    n_flagged = int(flags.flagged.sum())
     result = AuditResult(
         output=str(output),
         flagged_file=str(flagged_path),
@@ -453,12 +436,12 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
         written=audited.height,
         dropped=n_flagged if config.action == "drop" else 0,
         flipped=n_flagged if config.action == "flip" else 0,
-        min_agree=min_agree,
+        min_agree=flags.min_agree,
         margin=config.margin,
-        scorers=summaries,
-        by_source=by_source,
-        folds=folds,
-        flagged_ids=[pairs[i]["id"] for i in np.flatnonzero(flagged)],
+        scorers=scorer_votes(collected),
+        by_source=flags_by_source(frame["source"].to_list(), flags.flagged),
+        folds=collected.folds,
+        flagged_ids=[pairs[i]["id"] for i in np.flatnonzero(flags.flagged)],
     )
     write_json(result.to_dict(), report_path)
     return result

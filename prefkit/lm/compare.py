@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import UsageError
-from prefkit.lm.evaluate import MODEL_HELP, TRUST_REMOTE_CODE_HELP
-from prefkit.lm.loading import load_policy
+from prefkit.lm.loading import MODEL_HELP, TRUST_REMOTE_CODE_HELP, load_policy
+from prefkit.results import Result
 
 
 @dataclass
@@ -27,7 +27,7 @@ class CompareConfig:
         check_fields(self)
 
 
-def read_prompts(path: str) -> list[str]:
+def read_prompt_texts(path: str) -> list[str]:
     """Prompts from a text file (one per line) or from the last user turn of a preference file."""
     from pathlib import Path
 
@@ -72,7 +72,16 @@ class Answers:
     trained: str
 
 
-def compare(config: CompareConfig) -> list[Answers]:
+@dataclass
+class CompareResult(Result):
+    """Both models' answers to each prompt, in prompt order; ``reference`` says what answered "before"."""
+
+    model: str
+    reference: str
+    answers: list[Answers]
+
+
+def compare(config: CompareConfig) -> CompareResult:
     """Answers of the base and the trained model to each prompt, in prompt order."""
     from prefkit.lm.loading import load_causal_lm
 
@@ -85,4 +94,5 @@ def compare(config: CompareConfig) -> list[Answers]:
     else:
         with policy.disable_adapter():
             base = generate_answers(policy, tokenizer, config.prompts, config)
-    return [Answers(p, b, t) for p, b, t in zip(config.prompts, base, trained, strict=True)]
+    answers = [Answers(p, b, t) for p, b, t in zip(config.prompts, base, trained, strict=True)]
+    return CompareResult(config.model, config.ref or "base model (adapters disabled)", answers)

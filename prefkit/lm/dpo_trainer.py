@@ -312,14 +312,14 @@ class PrefkitDPOTrainer(DPOTrainer):
 
         TRL runs prompt + chosen and prompt + rejected as two full sequences; here the shared
         prefix and each prompt are computed once and their key/value cache reused
-        (:func:`prefkit.lm.scoring.reply_logps`), which on short replies is most of the work.
+        (:func:`prefkit.lm.logprobs.reply_logps`), which on short replies is most of the work.
         """
         import contextlib
 
         import torch
         from peft import PeftModel
 
-        from prefkit.lm.scoring import reply_logps
+        from prefkit.lm.logprobs import reply_logps
 
         model = self.accelerator.unwrap_model(self.model)
         columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"]).with_format("arrow")[:]

@@ -9,9 +9,18 @@ import numpy as np
 
 @dataclass
 class Estimate:
+    """A statistic and its 95% interval; printed as ``0.742 (0.667–0.817)``.
+
+    >>> print(Estimate(0.7416666, 0.6666666, 0.8166666))
+    0.742 (0.667–0.817)
+    """
+
     value: float
     low: float
     high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} ({self.low:.3f}–{self.high:.3f})"
 
 
 def bootstrap(values: np.ndarray, statistic=np.mean, n: int = 2000, seed: int = 0) -> Estimate:

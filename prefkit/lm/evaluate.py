@@ -19,6 +19,7 @@ preferred, and is not computed here.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +27,10 @@ from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ConfigError, UsageError
 from prefkit.lm.answer_eval import AnswerMetrics
 from prefkit.lm.estimates import Estimate, bootstrap, wins
+from prefkit.lm.loading import MODEL_HELP, TRUST_REMOTE_CODE_HELP
+from prefkit.lm.logprobs import PairLogps, reply_logps
 from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
-from prefkit.lm.scoring import PairLogps, reply_logps
+from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, SCORER_HELP
 from prefkit.progress import ReportProgress
 from prefkit.results import Result, plain
 
@@ -84,10 +87,6 @@ def preference_metrics(
     return metrics
 
 
-MODEL_HELP = "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."
-TRUST_REMOTE_CODE_HELP = "Allow model code from the hub (off unless you ask)."
-
-
 @dataclass
 class EvalConfig:
     """Options of ``prefkit eval``."""
@@ -115,18 +114,26 @@ class EvalConfig:
     )
     scorers: list[str] = option(
         [],
-        "With --generate: verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:DIR or implicit:RUN[:REF].",
+        f"With --generate: {SCORER_HELP}",
         flags=("--scorer",),
         metavar="SPEC",
     )
     n: int = option(1, "With --generate: answers per prompt.", min=1)
     temperature: float = option(0.0, "With --generate: sampling temperature; 0 is greedy.", min=0)
     max_new_tokens: int = option(128, "With --generate: longest answer, in tokens.", min=1)
+    answers: str | None = option(
+        None,
+        "With --generate: write every answer scored (before and after, each scorer's score) to this path; "
+        "default with --report: NAME.answers.jsonl beside it.",
+    )
+    fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
 
     def __post_init__(self) -> None:
         check_fields(self)
         if self.generate and not self.scorers:
             raise ConfigError("--generate needs a --scorer to judge the answers (e.g. --scorer verify:number)")
+        if self.answers and not self.generate:
+            raise ConfigError("--answers writes generated answers: add --generate")
         if self.scorers and not self.generate:
             raise ConfigError("--scorer scores generated answers: add --generate")
         if self.n > 1 and self.temperature == 0:
@@ -231,7 +238,10 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     from prefkit.lm.reward import is_reward_model
     from prefkit.lm.train import read_run_record
 
-    check_outputs([("--report", config.report), ("--per-pair", config.per_pair)], [config.data])
+    check_outputs(
+        [("--report", config.report), ("--per-pair", config.per_pair), ("--answers", answers_path(config))],
+        [config.data],
+    )
     frame = load_canonical(config.data, lines=True)
     # Read the groups before any model loads, so a mistyped --by fails at once.
     labels = group_labels(frame, config.by) if config.by else None
@@ -358,16 +368,33 @@ def _answers(config: EvalConfig, frame, policy, tokenizer, labels, progress) -> 
         trust_remote_code=config.trust_remote_code,
         seed=config.seed,
         progress=progress,
+        fail_on_scorer_error=config.fail_on_scorer_error,
     )
 
 
+def answers_path(config: EvalConfig) -> str | None:
+    """Where ``--generate`` writes its scored answers: ``--answers``, else beside ``--report``.
+
+    >>> answers_path(EvalConfig(model="m", data="d.jsonl", report="out/eval.json", generate=True, scorers=["verify:number"]))
+    'out/eval.answers.jsonl'
+    """
+    if config.answers or not (config.generate and config.report):
+        return config.answers
+    report = Path(config.report)
+    return str(report.with_name(f"{report.stem}.answers.jsonl"))
+
+
 def write_eval_outputs(result: EvalResult, config: EvalConfig) -> None:
-    """The report (``config.report``) and the per-pair log-probs (``config.per_pair``), when asked."""
+    """The report (``config.report``), the per-pair log-probs (``config.per_pair``) and the scored
+    answers (:func:`answers_path`), when asked."""
     import json
-    from pathlib import Path
 
     from prefkit.atomic_files import line_sink, write_json
 
+    answers = answers_path(config)
+    if answers and result.answers is not None:
+        with line_sink(Path(answers)) as write:
+            write(json.dumps(r, ensure_ascii=False) for r in result.answers.records)
     if config.report:
         write_json(result.to_dict(), Path(config.report))
     if config.per_pair:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ExtraMissing, UsageError
-from prefkit.lm.evaluate import TRUST_REMOTE_CODE_HELP
+from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
 from prefkit.lm.sampling import Completion, SamplingSettings
 from prefkit.progress import ReportProgress
 from prefkit.results import Result

@@ -42,6 +42,8 @@ BUNDLED = {
     )
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
+MODEL_HELP = "Trained model: a PEFT adapter folder, a model folder, a hub id or a bundled name."
+TRUST_REMOTE_CODE_HELP = "Allow model code from the hub (off unless you ask)."
 
 
 def cache_root() -> Path:
@@ -107,7 +109,17 @@ def resolve_model(name_or_path: str) -> str:
     """
     if name_or_path in BUNDLED:
         return str(materialize(name_or_path))
-    if Path(name_or_path).exists() or _HUB_ID.match(name_or_path):
+    path = Path(name_or_path)
+    if path.is_dir():
+        if not any((path / name).is_file() for name in ("config.json", "adapter_config.json")):
+            raise UsageError(
+                f"model '{name_or_path}': the folder holds no config.json or adapter_config.json, so it is "
+                "neither a model nor an adapter"
+            )
+        return name_or_path
+    if path.exists():
+        raise UsageError(f"model '{name_or_path}': a file, not a model folder (nor a hub id or a bundled name)")
+    if _HUB_ID.match(name_or_path):
         return name_or_path
     raise UsageError(f"model '{name_or_path}': no such folder (and not a hub id or a bundled name)")
 
@@ -116,7 +128,7 @@ def resolve_model(name_or_path: str) -> str:
 def _loading(name: str):
     try:
         yield
-    except OSError as err:  # missing files, an unreachable hub, a folder that is not a model
+    except (OSError, ValueError) as err:  # missing files, an unreachable hub, a config of no known model
         raise UsageError(f"model '{name}': cannot load ({str(err).splitlines()[0]})") from err
 
 

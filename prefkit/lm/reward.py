@@ -98,7 +98,7 @@ def reward_scores(model, tokenizer, ids: list[list[int]], batch_size: int = 16, 
     """The reward model's score of each tokenized conversation, longest first in padded batches."""
     import torch
 
-    from prefkit.lm.scoring import padded
+    from prefkit.lm.logprobs import padded
 
     ids = [row[:max_length] for row in ids]
     order = sorted(range(len(ids)), key=lambda k: -len(ids[k]))

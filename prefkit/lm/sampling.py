@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prefkit.lm.scoring import padded
+from prefkit.lm.logprobs import padded
 
 
 @dataclass(frozen=True)

@@ -422,6 +422,9 @@ def _load_pairs(path: str, sha256: str, cache: Path):
 
     def build():
         frame = load_canonical(path, lines=True, kind=None)
+        if frame.height == 0:
+            # An empty file (or only blank lines) has no columns to train on: the user's data, not a bug.
+            raise DataError(f"{path}: no pairs to train on (the file holds no records)")
         unpaired = detect_kind(frame.schema) == "unpaired"
         text = ("prompt", "completion", "label") if unpaired else ("prompt", "chosen", "rejected")
         frame = frame.select(*text, "id", "source", LINE, pl.lit(Path(path).name).alias(FILE))

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import polars as pl
 import pytest
 import yaml
@@ -38,7 +40,8 @@ def test_card_for_a_canonical_file(write_jsonl, run_convert, tmp_path):
     path = write_jsonl("hh.jsonl", [{"chosen": hh(f"q{i}", "yes"), "rejected": hh(f"q{i}", "no")} for i in range(20)])
     run_convert(path, output="train.jsonl")
     out = card_for_file(tmp_path / "train.jsonl", tmp_path / "card" / "README.md")
-    text = out.read_text()
+    assert (out.kind, out.records, out.histogram) == ("pairs", 20, str(tmp_path / "card" / "lengths.png"))
+    text = Path(out.card).read_text()
     header = yaml.safe_load(text.split("---")[1])
     assert header["license"] == ["mit"] and header["size_categories"] == ["n<1K"]
     assert header["configs"][0]["data_files"][0]["split"] == "train"

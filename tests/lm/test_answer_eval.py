@@ -76,6 +76,7 @@ def test_eval_generate_answers_before_and_after(tiny_model_dir, tiny_adapter_dir
             generate=True,
             scorers=["verify:sample_task", "verify:number"],
             max_new_tokens=4,
+            report=str(tmp_path / "eval.json"),
         )
     )
     answers = result.answers
@@ -87,3 +88,9 @@ def test_eval_generate_answers_before_and_after(tiny_model_dir, tiny_adapter_dir
     # The adapter changes the model, so some answers change.
     assert [a[0].text for a in answers.before_answers] != [a[0].text for a in answers.after_answers]
     assert result.to_dict()["answers"]["scores"][0]["scorer"] == "sample_task"
+    # Every answer scored is written beside the report, with each scorer's verdict on it.
+    written = [json.loads(line) for line in (tmp_path / "eval.answers.jsonl").read_text().splitlines()]
+    assert [w["model"] for w in written] == ["before"] * 5 + ["after"] * 5
+    assert [w["id"] for w in written[:5]] == [w["id"] for w in written[5:]] and len({w["id"] for w in written}) == 5
+    assert [w["text"] for w in written[5:]] == [a[0].text for a in answers.after_answers]
+    assert all(w["scores"] == {"sample_task": 0.0, "number": 0.0} for w in written)

@@ -205,12 +205,36 @@ def test_a_judge_counts_only_verdicts_that_survive_the_swap(planted, tmp_path):
     assert {s.name: (s.prefers_chosen, s.prefers_rejected, s.inconsistent) for s in fair.scorers}["j"] == (48, 12, 0)
 
 
+def test_a_judge_that_fails_on_some_pairs_leaves_them_without_a_vote(planted, tmp_path):
+    """A user's judge raising on the pairs whose question holds a '+': those pairs get no vote
+    (reason scorer_error, counted), the rest are judged, and the audit ends normally."""
+    path, flipped = planted
+    judges = tmp_path / "judges.py"
+    judges.write_text(
+        "from prefkit.data.verifiers import sample_task\n"
+        "def picky(prompt, a, b):\n"
+        "    if '+' in prompt:\n        raise RuntimeError('no sums')\n"
+        "    return 'A' if sample_task(prompt, a) else 'B'\n"
+    )
+    pairs = [json.loads(line) for line in path.read_text().splitlines()]
+    sums = sum("+" in p["prompt"][-1]["content"] for p in pairs)
+    assert 0 < sums < 60
+    result = audit(AuditConfig(file=str(path), output=str(tmp_path / "a.jsonl"), scorers=[f"judge:{judges}:picky"]))
+    (votes_,) = result.scorers
+    assert votes_.reasons == {"scorer_error": sums} and votes_.no_vote == sums
+    assert votes_.prefers_chosen + votes_.prefers_rejected == 60 - sums
+    flagged_sums = {p["id"] for p in pairs if "+" in p["prompt"][-1]["content"]} & set(result.flagged_ids)
+    assert flagged_sums == set() and set(result.flagged_ids) == flipped - {
+        p["id"] for p in pairs if "+" in p["prompt"][-1]["content"]
+    }
+
+
 def test_a_model_judge_reads_both_orders(tiny_model_dir, tmp_path):
-    from prefkit.lm.audit import ModelJudge, judge_votes
+    from prefkit.lm.scorers import ModelJudge, judge_votes
 
     judge = ModelJudge(str(tiny_model_dir))
     pairs = [{"prompt": msg("user", "2 + 2?"), "chosen": msg("assistant", "4"), "rejected": msg("assistant", "5")}]
     verdicts = (judge("2 + 2?", "4", "5"), judge("2 + 2?", "5", "4"))
     assert set(verdicts) <= {"A", "B"}
     expected = {("A", "B"): "chosen", ("B", "A"): "rejected"}.get(verdicts, "inconsistent")
-    assert judge_votes(judge, pairs).tolist() == [expected]
+    assert judge_votes(judge, pairs).votes.tolist() == [expected]

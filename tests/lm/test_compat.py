@@ -36,7 +36,7 @@ def test_scoring_passes_the_cache_without_a_deprecation(tiny_model_dir, recwarn)
     """prefkit's own forward calls use the current cache argument: no FutureWarning from them."""
     from transformers import AutoModelForCausalLM
 
-    from prefkit.lm.scoring import reply_logps
+    from prefkit.lm.logprobs import reply_logps
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     batch = [([1, 2, 3], [4, 5], [6]), ([1, 2, 7], [8], [9, 10])]

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from prefkit.errors import UsageError
 from prefkit.lm.evaluate import EvalConfig, evaluate, preference_metrics
+from prefkit.lm.logprobs import PairLogps, reply_logps
 from prefkit.lm.pair_tokens import tokenize_pair
-from prefkit.lm.scoring import PairLogps, reply_logps
 from tests.conftest import canonical_row, write_canonical
 
 PAIRS = [
@@ -193,11 +193,13 @@ def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     from prefkit.cli import main
     from prefkit.lm.compare import CompareConfig, compare
 
-    rows = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
+    result = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
+    rows = result.answers
+    assert result.reference == "base model (adapters disabled)"
     assert [r.prompt for r in rows] == ["Hi", "What is 2 + 2?"]
     assert any(r.base != r.trained for r in rows)  # the adapter changes greedy answers
     again = compare(CompareConfig(model=str(tiny_adapter_dir), prompts=["Hi", "What is 2 + 2?"], max_new_tokens=6))
-    assert again == rows  # greedy is deterministic
+    assert again.answers == rows  # greedy is deterministic
     (tmp_path / "p.txt").write_text("Hi\n\nHello there\n")
     result = CliRunner().invoke(
         main,
@@ -205,8 +207,13 @@ def test_compare_adapter_against_its_base(tiny_adapter_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Hello there" in result.output
+    as_json = CliRunner().invoke(
+        main, ["compare", "--model", str(tiny_adapter_dir), "--prompt", "Hi", "--max-new-tokens", "6", "--json"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["answers"] == [{"prompt": "Hi", "base": rows[0].base, "trained": rows[0].trained}]
     neither = CliRunner().invoke(main, ["compare", "--model", str(tiny_adapter_dir)])
-    assert neither.exit_code == 2 and "give --prompts FILE or --prompt TEXT (one of the two)" in neither.output
+    assert neither.exit_code == 2 and "give prompts or a prompts file (one of the two)" in neither.output
 
 
 def test_eval_reports_unscorable_pairs_truncation_and_ties(tiny_adapter_dir, tmp_path):

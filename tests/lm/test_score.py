@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from prefkit.errors import UsageError
-from prefkit.lm.score import ModelScoring, ScoreConfig, parse_scorer, run_scorer, score
+from prefkit.lm.score import ScoreConfig, score
+from prefkit.lm.scorers import ModelScoring, parse_scorer, run_scorer
 
 
 def generated(prompt: str, *texts: str, reference: str | None = None) -> dict:
@@ -57,12 +58,16 @@ def test_scorer_specs_and_their_mistakes(tmp_path):
     assert parse_scorer("verify:checks.py:is_polite").name == "is_polite"
     assert parse_scorer("reward-model:org/rm").name == "reward_model"
     for bad, message in [
-        ("judge:x", "expected KIND:TARGET"),
+        ("nope:x", "expected KIND:TARGET"),
         ("verify:", "expected KIND:TARGET"),
     ]:
         with pytest.raises(UsageError, match=message):
             parse_scorer(bad)
     source = write(tmp_path / "a.jsonl", [generated("q", "a")])
+    with pytest.raises(
+        UsageError, match="judge:x: a pairwise judge votes on pairs, not completions; use prefkit audit"
+    ):
+        score(ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=["judge:x"]))
     with pytest.raises(UsageError, match="both named number"):
         score(
             ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=["verify:number", "verify:number"])
@@ -142,8 +147,8 @@ def test_a_reward_model_ranks_the_completion_its_head_rewards_first(reward_model
         generated("Another prompt, longer than the first one, so that batches hold padding.", "oh yes", "oh no"),
     ]
     spec = parse_scorer(f"reward-model:{reward_model_dir}")
-    batched = run_scorer(spec, records, ModelScoring(batch_size=4))
-    one_by_one = run_scorer(spec, records, ModelScoring(batch_size=1))
+    batched = run_scorer(spec, records, ModelScoring(batch_size=4)).values
+    one_by_one = run_scorer(spec, records, ModelScoring(batch_size=1)).values
     assert np.allclose(np.array(batched[0] + batched[1]), np.array(one_by_one[0] + one_by_one[1]), atol=1e-5)
     assert int(np.argmax(batched[0])) == 1 and batched[1][0] > batched[1][1]
     assert batched[0][1] > 1.0 and abs(batched[0][0]) < 1e-4  # the feature, and nothing else
@@ -171,8 +176,67 @@ def test_an_implicit_scorer_prefers_what_its_adapter_was_trained_to_prefer(tiny_
         )
     )
     records = [generated(f"New question {i}?", "No way at all.", "Certainly, here it is.") for i in range(4)]
-    values = run_scorer(parse_scorer(f"implicit:{tmp_path / 'run'}"), records, ModelScoring())
+    values = run_scorer(parse_scorer(f"implicit:{tmp_path / 'run'}"), records, ModelScoring()).values
     assert all(trained_for > against for against, trained_for in values)
     # The reference is the base: with the adapter as its own reference, every implicit reward is 0.
-    same = run_scorer(parse_scorer(f"implicit:{tiny_model_dir}:{tiny_model_dir}"), records, ModelScoring())
+    same = run_scorer(parse_scorer(f"implicit:{tiny_model_dir}:{tiny_model_dir}"), records, ModelScoring()).values
     assert np.allclose(np.array(same), 0.0)
+
+
+FLAKY_VERIFIER = """
+import math
+
+def flaky(prompt, completion, reference):
+    if completion == "boom":
+        raise ValueError("cannot read this answer\\nsecond line")
+    if completion == "nan":
+        return math.nan
+    if completion == "text":
+        return "yes"
+    return completion == reference
+"""
+
+
+def test_a_verifier_failing_on_one_completion_leaves_it_unscored_with_the_reason(tmp_path):
+    """A user's verifier that raises, returns NaN or returns text on some completions: those are
+    unscored with the reason, every other completion is scored, and the run ends normally."""
+    (tmp_path / "checks.py").write_text(FLAKY_VERIFIER)
+    records = [generated("A?", "5", "boom", "nan", reference="5"), generated("B?", "text", "4", reference="4")]
+    source = write(tmp_path / "answers.jsonl", records)
+    spec = f"verify:{tmp_path / 'checks.py'}:flaky"
+    result = score(ScoreConfig(generated=source, output=str(tmp_path / "s.jsonl"), scorers=[spec]))
+    scored = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [[c["scores"]["flaky"] for c in r["completions"]] for r in scored] == [[1.0, None, None], [None, 1.0]]
+    assert [[c.get("unscored", {}).get("flaky") for c in r["completions"]] for r in scored] == [
+        [None, "scorer_error: ValueError: cannot read this answer", "invalid_score: the scorer returned nan"],
+        ["invalid_score: returned str; expected a number or bool", None],
+    ]
+    (summary,) = result.scorers
+    assert (summary.scored, summary.unscored, summary.mean) == (2, 3, 1.0)
+    assert summary.reasons == {"scorer_error": 1, "invalid_score": 2}
+    assert [(f.id, f.completion, f.reason) for f in summary.first_failures] == [
+        ("A?", 1, "scorer_error"),
+        ("B?", 0, "invalid_score"),
+        ("A?", 2, "invalid_score"),
+    ]
+    report = json.loads((tmp_path / "s.report.json").read_text())
+    assert report["scorers"][0]["reasons"] == {"scorer_error": 1, "invalid_score": 2}
+
+
+def test_the_score_command_goes_on_past_a_failing_verifier_or_stops_when_asked(tmp_path):
+    from click.testing import CliRunner
+
+    from prefkit.cli import main
+
+    (tmp_path / "checks.py").write_text(FLAKY_VERIFIER)
+    source = write(tmp_path / "answers.jsonl", [generated("A?", "5", "boom", reference="5")])
+    spec = f"verify:{tmp_path / 'checks.py'}:flaky"
+    runner = CliRunner()
+    done = runner.invoke(main, ["score", source, "-o", str(tmp_path / "s.jsonl"), "--scorer", spec, "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["scorers"][0]["reasons"] == {"scorer_error": 1}
+    out = tmp_path / "t.jsonl"
+    stopped = runner.invoke(main, ["score", source, "-o", str(out), "--scorer", spec, "--fail-on-scorer-error"])
+    assert stopped.exit_code == 1
+    assert "scorer flaky: scorer_error on A? completion 1: ValueError: cannot read this answer" in stopped.output
+    assert "bug in prefkit" not in stopped.output and not out.exists()

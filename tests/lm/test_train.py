@@ -247,10 +247,10 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    import prefkit.lm.scoring
+    import prefkit.lm.logprobs
 
     passes = []
-    for owner, name in ((DPOTrainer, "compute_ref_log_probs"), (prefkit.lm.scoring, "reply_logps")):
+    for owner, name in ((DPOTrainer, "compute_ref_log_probs"), (prefkit.lm.logprobs, "reply_logps")):
         original = getattr(owner, name)
 
         def counting(*args, _original=original, **kwargs):
@@ -427,7 +427,7 @@ def test_the_quickstart_recipe_killed_after_a_checkpoint_resumes_to_the_same_ada
 
     from prefkit.api import convert, packaged_recipe, sample
 
-    data = convert(sample(tmp_path / "data", train=24)["train"], tmp_path / "data" / "train.jsonl").output
+    data = convert(sample(tmp_path / "data", train=24).train, tmp_path / "data" / "train.jsonl").output
     env = os.environ | {"PREFKIT_CACHE": str(bundled_model_dir.parents[1])}
 
     def command(out, *extra):
@@ -463,3 +463,33 @@ def test_the_quickstart_recipe_killed_after_a_checkpoint_resumes_to_the_same_ada
     record = json.loads((killed / "prefkit_run.json").read_text())
     assert record["resumed_from"].endswith("checkpoint-2")
     assert json.loads((whole / "prefkit_run.json").read_text())["resumed_from"] is None
+
+
+def test_a_users_mistake_on_the_model_side_is_exit_1_or_2_with_one_line_never_a_bug(tiny_model_dir, tmp_path):
+    """Empty training data exits 1 naming the file; a folder or file that is no model exits 2 naming
+    what is missing; neither writes a crash report nor says 'bug'."""
+    from click.testing import CliRunner
+
+    from prefkit.cli import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(f"model: {tiny_model_dir}\nmax_steps: 1\nbf16: false\n")
+    runner = CliRunner()
+    done = runner.invoke(
+        main, ["train", str(recipe), "--set", f"data.train={empty}", "--set", f"output_dir={tmp_path / 'run'}"]
+    )
+    assert done.exit_code == 1, done.output
+    assert f"error: {empty}: no pairs to train on (the file holds no records)" in done.output
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("not a model")
+    data = write_canonical(tmp_path / "d.jsonl", [("Q", "a", "b")])
+    for model, message in [
+        (folder, "holds no config.json or adapter_config.json, so it is neither a model nor an adapter"),
+        (data, "a file, not a model folder"),
+    ]:
+        done = runner.invoke(main, ["eval", "--model", str(model), "--data", str(data)])
+        assert done.exit_code == 2 and message in done.output, done.output
+        assert "bug in prefkit" not in done.output and len(done.output.strip().splitlines()) == 1
