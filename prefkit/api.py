@@ -465,7 +465,8 @@ def quickstart(
 
     ``options`` are :class:`~prefkit.lm.quickstart.QuickstartConfig` fields (``recipe``,
     ``prompts``, ``temperature``, ``answer_tokens``, ``max_new_tokens``). With the packaged recipe it
-    takes about 8 minutes on 2 CPU cores; the example runs every stage with a recipe that trains a
+    takes 9½ minutes on a 2-core EPYC without bf16 (float32) and about 5 on a 2-core Xeon with
+    AMX/bf16 (docs/results.md); the example runs every stage with a recipe that trains a
     tiny random model for one step.
 
     >>> import tempfile, pathlib

@@ -34,9 +34,9 @@ def silenced(show: bool | None = None) -> Iterator[None]:
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as seen:
     ...     warnings.simplefilter("always")
-    ...     with silenced():
-    ...         warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning)
-    ...     warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning)
+    ...     with silenced(show=False):
+    ...         warnings.warn("'pin_memory' argument is set as true but no accelerator is found", UserWarning)
+    ...     warnings.warn("'pin_memory' argument is set as true but no accelerator is found", UserWarning)
     >>> len(seen)
     1
     """

@@ -653,9 +653,11 @@ def compare(prompts_file, prompt_texts, as_json, **options):
 @options_from(QuickstartConfig, "recipe", "max_new_tokens")
 @handle_errors
 def quickstart(directory, **options):
-    """The whole job on prefkit's bundled sample, in one command: write the sample in two raw
-    layouts, convert, validate, lint, train DPO with LoRA on the bundled offline model, score the
-    held-out pairs before and after, and show two answers before and after.
+    """The whole loop on prefkit's bundled sample, in one command: write the sample in two raw
+    layouts, convert and validate it, let the bundled model answer the training prompts, score its
+    answers with the sample's verifier and pair its wrong answers against the references, lint,
+    train DPO with LoRA, then judge the trained model by its own answers to held-out prompts before
+    and after (beside implicit-reward accuracy).
 
     \b
     Example:

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
-err_console = Console(stderr=True)
+# emoji=False: user text such as a scorer spec "judge:x:" or a reply holding ":smile:" prints as written.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 _stage: list[str] = []
 
 

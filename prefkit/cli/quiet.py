@@ -14,6 +14,7 @@ import warnings
 
 from prefkit.harmless_warnings import HARMLESS_WARNINGS, SHOW
 
+
 def quiet_third_parties(verbose: bool) -> None:
     """Silences the harmless warnings, ``datasets``' and the hub's progress bars and the libraries'
     info logging; ``verbose`` leaves everything as the libraries set it."""

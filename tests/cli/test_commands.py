@@ -219,7 +219,7 @@ def test_mix_quick_form_json_and_recipe_flag_conflict(write_jsonl, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"sources:\n  - path: {a}\n")
     conflict = run("mix", recipe, "--total", 5, "-o", tmp_path / "m2")
-    assert conflict.exit_code == 2 and "--total: set it in the recipe" in conflict.output
+    assert conflict.exit_code == 2 and "total: set it in the recipe" in conflict.output
 
 
 def test_every_command_has_example_lines_and_the_group_lists_them():

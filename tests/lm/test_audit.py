@@ -4,6 +4,7 @@ cross-fitting that never lets a model judge a prompt it trained on."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -80,9 +81,9 @@ def test_flip_restores_the_planted_labels_and_flag_keeps_every_pair(planted, tmp
     assert read_jsonl(tmp_path / "m.rejects.jsonl") == []
     from prefkit.api import card
 
-    text = card(tmp_path / "m.jsonl", tmp_path / "card" / "README.md").read_text()
+    text = Path(card(tmp_path / "m.jsonl", tmp_path / "card" / "README.md").card).read_text()
     assert "## Audit" in text and "| test | 60 | 12 | 0 |" in text.replace("  ", " ")
-    assert "Not audited" in card(path, tmp_path / "card2" / "README.md").read_text()
+    assert "Not audited" in Path(card(path, tmp_path / "card2" / "README.md").card).read_text()
 
 
 def test_min_agree_counts_scorers_and_a_silent_scorer_never_flags(tmp_path):

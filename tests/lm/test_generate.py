@@ -224,5 +224,7 @@ def test_the_commands_chain_generate_score_convert(tiny_model_dir, tmp_path):
     assert {r["metadata"]["chosen_origin"] for r in rows} == {"reference"}
     usage = runner.invoke(main, ["generate", str(prompts), "-o", str(answers), "--model", "m", "--n", "2"])
     assert usage.exit_code == 2 and "identical greedy answers" in usage.output
-    bad = runner.invoke(main, ["score", str(answers), "-o", str(scored), "--scorer", "judge:x"])
+    bad = runner.invoke(main, ["score", str(answers), "-o", str(scored), "--scorer", "nope:x"])
     assert bad.exit_code == 2 and "expected KIND:TARGET" in bad.output and "Traceback" not in bad.output
+    judge = runner.invoke(main, ["score", str(answers), "-o", str(scored), "--scorer", "judge:x"])
+    assert judge.exit_code == 2 and "--scorer judge:x: a pairwise judge votes on pairs" in judge.output

@@ -21,9 +21,15 @@ def test_materialized_folder_is_a_plain_trainable_model(bundled_tokenizer, tmp_p
 
 def test_hub_ids_and_existing_paths_pass_through_missing_paths_do_not(tmp_path):
     assert resolve_model("gpt2") == "gpt2" and resolve_model("HuggingFaceTB/SmolLM3-3B") == "HuggingFaceTB/SmolLM3-3B"
-    assert resolve_model(str(tmp_path)) == str(tmp_path)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path / "model")) == str(tmp_path / "model")
     with pytest.raises(UsageError, match="no such folder"):
         resolve_model(str(tmp_path / "runs" / "missing"))
+    with pytest.raises(UsageError, match="holds no config.json or adapter_config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(UsageError, match="a file, not a model folder"):
+        resolve_model(str(tmp_path / "model" / "config.json"))
 
 
 def test_cache_root_follows_env(monkeypatch, tmp_path):
