@@ -23,7 +23,7 @@ import torch
 from harness import header, spread
 from rich.console import Console
 
-from prefkit.data.sample_data import generate
+from prefkit.data.sample_data import sample_pairs
 from prefkit.lm.loading import materialize
 from prefkit.lm.logprobs import reply_logps
 from prefkit.lm.pair_tokens import tokenize_pair
@@ -56,7 +56,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with tempfile.TemporaryDirectory():
-        pairs = generate(args.pairs, seed=1)
+        pairs = sample_pairs(args.pairs, seed=1)
     tokenized = [
         tokenize_pair(
             tokenizer,

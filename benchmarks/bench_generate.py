@@ -68,11 +68,11 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=140)
     console.print(header(("prefkit", "torch", "transformers")))
-    from prefkit.data.sample_data import generate
+    from prefkit.data.sample_data import sample_pairs
 
     folder = Path(tempfile.mkdtemp())
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p.prompt}) + "\n" for p in generate(args.prompts, seed=1)))
+    prompts.write_text("".join(json.dumps({"prompt": p.prompt}) + "\n" for p in sample_pairs(args.prompts, seed=1)))
     table = Table(
         title=f"{args.prompts} sample prompts, at most {args.max_new_tokens} new tokens", title_justify="left"
     )

@@ -166,7 +166,7 @@ def mix(
     >>> sorted(pathlib.Path(result.files["train"]).parent.iterdir())[0].name
     'README.md'
     """
-    from prefkit.data.mix import load_recipe
+    from prefkit.data.mix import load_mix_recipe
     from prefkit.data.mix import mix as run
 
     if isinstance(sources, MixConfig):
@@ -176,7 +176,7 @@ def mix(
     elif isinstance(sources, str | Path) and str(sources).endswith((".yaml", ".yml")):
         if options:
             raise _usage(f"{', '.join(sorted(options))}: set it in the recipe {sources}, not as an option or flag")
-        config = load_recipe(sources, seed=seed)
+        config = load_mix_recipe(sources, seed=seed)
     else:
         config = MixConfig.from_sources(_paths(sources), **options, **({"seed": seed} if seed is not None else {}))
     counter = _token_counter(model)

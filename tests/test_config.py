@@ -62,10 +62,10 @@ def test_load_yaml_rejects_non_mappings_and_python_tags(tmp_path):
 
 
 def test_the_mix_recipe_resolves_to_its_sources_and_weights():
-    from prefkit.data.mix import load_recipe
+    from prefkit.data.mix import load_mix_recipe
 
     assert [p.name for p in RECIPES.glob("mix-*.yaml")] == ["mix-hh-ultrafeedback.yaml"]
-    config = load_recipe(RECIPES / "mix-hh-ultrafeedback.yaml")
+    config = load_mix_recipe(RECIPES / "mix-hh-ultrafeedback.yaml")
     assert [(s.path, s.weight) for s in config.sources] == [
         ("hf:Anthropic/hh-rlhf:train", 0.5),
         ("hf:HuggingFaceH4/ultrafeedback_binarized:train_prefs", 0.5),

@@ -139,14 +139,14 @@ class MixConfig:
         return config
 
 
-def load_recipe(path: str | Path, seed: int | None = None) -> MixConfig:
+def load_mix_recipe(path: str | Path, seed: int | None = None) -> MixConfig:
     """Reads and checks a mix recipe; ``seed`` overrides the recipe's. ``decontaminate: [files]`` is
     short for ``{files: [...]}``.
 
     >>> import tempfile, pathlib
     >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "mix.yaml"
     >>> _ = recipe.write_text("sources: [{path: a.jsonl, weight: 0.5}, {path: b.jsonl, weight: 0.5}]\\ntotal: 10\\n")
-    >>> config = load_recipe(recipe, seed=3)
+    >>> config = load_mix_recipe(recipe, seed=3)
     >>> [s.weight for s in config.sources], config.total, config.seed
     ([0.5, 0.5], 10, 3)
     """

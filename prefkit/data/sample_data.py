@@ -95,7 +95,7 @@ GENERATORS: tuple[Callable[[random.Random], SamplePair], ...] = (
 )
 
 
-def generate(n: int, seed: int, exclude: set[str] = frozenset()) -> list[SamplePair]:
+def sample_pairs(n: int, seed: int, exclude: set[str] = frozenset()) -> list[SamplePair]:
     """``n`` distinct pairs, cycling through the task kinds, none with a prompt in ``exclude``."""
     rng = random.Random(seed)
     pairs, seen = [], set(exclude)
@@ -153,8 +153,8 @@ class SampleResult(Result):
 def write_sample(directory: Path, config: SampleConfig | None = None) -> dict[str, Path]:
     """Writes ``train.hh.jsonl`` (HH layout, with a few broken lines) and ``heldout.custom.jsonl``."""
     config = config or SampleConfig()
-    train = generate(config.train, config.seed)
-    heldout = generate(config.heldout, config.seed + 1, exclude={p.prompt for p in train})
+    train = sample_pairs(config.train, config.seed)
+    heldout = sample_pairs(config.heldout, config.seed + 1, exclude={p.prompt for p in train})
     train_lines = [json.dumps(hh_record(p), ensure_ascii=False) for p in train]
     # Spread the broken lines through the file, as real dumps have them.
     for i, line in enumerate(BROKEN_HH_LINES):

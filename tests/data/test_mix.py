@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from prefkit.cli import main
 from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig, dedupe_file, prompt_key
-from prefkit.data.mix import MixConfig, MixSource, load_recipe, mix
+from prefkit.data.mix import MixConfig, MixSource, load_mix_recipe, mix
 from prefkit.data.sources import file_sha256
 from prefkit.data.validate import validate_file
 from prefkit.errors import ConfigError
@@ -111,7 +111,7 @@ def test_recipe_file_and_its_mistakes(write_jsonl, tmp_path):
     recipe.write_text(
         f"sources:\n  - path: {a}\n    max_rows: 20\nseed: 4\ntest_size: 0.2\ndedupe:\n  near: true\ndecontaminate: [{a}]\n"
     )
-    config = load_recipe(recipe)
+    config = load_mix_recipe(recipe)
     assert (config.sources[0].max_rows, config.dedupe.near, config.decontaminate.files) == (20, True, [str(a)])
     cases = {
         "sources:\n  - path: x.jsonl\n    wieght: 1\n": "sources[0].wieght: unknown key (did you mean 'weight'?)",
@@ -124,7 +124,7 @@ def test_recipe_file_and_its_mistakes(write_jsonl, tmp_path):
     for text, message in cases.items():
         recipe.write_text(text)
         with pytest.raises(ConfigError) as err:
-            load_recipe(recipe)
+            load_mix_recipe(recipe)
         assert message in str(err.value), text
     with pytest.raises(ConfigError, match=r"sources\[0\].path: .*no such file"):
         mix(MixConfig(sources=[MixSource(str(tmp_path / "missing.jsonl"))]), tmp_path / "out")

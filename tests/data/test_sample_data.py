@@ -2,13 +2,13 @@ import re
 
 import pytest
 
-from prefkit.data.sample_data import BROKEN_HH_LINES, UNITS, SampleConfig, generate, write_sample
+from prefkit.data.sample_data import BROKEN_HH_LINES, UNITS, SampleConfig, sample_pairs, write_sample
 from tests.conftest import read_jsonl
 
 
 def test_chosen_is_verifiably_right_and_rejected_wrong():
     checked = {}
-    for pair in generate(200, seed=3):
+    for pair in sample_pairs(200, seed=3):
         numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", pair.prompt)]
         if pair.kind == "addition":
             truth = f"= {int(sum(numbers))}."

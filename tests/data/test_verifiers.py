@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prefkit.data.sample_data import GENERATORS, generate
+from prefkit.data.sample_data import GENERATORS, sample_pairs
 from prefkit.data.verifiers import exact, last_number, load_verifier, number, numbers_in, sample_task, sample_task_kind
 from prefkit.errors import UsageError
 
@@ -45,7 +45,7 @@ def test_sample_task_tells_right_from_wrong(prompt, right, wrong):
 
 
 def test_sample_task_agrees_with_the_sample_labels_on_every_kind():
-    pairs = generate(400, seed=3)
+    pairs = sample_pairs(400, seed=3)
     assert {p.kind for p in pairs} == {"addition", "ordering", "conversion", "format"}
     assert all(sample_task(p.prompt, p.chosen) is True for p in pairs)
     assert all(sample_task(p.prompt, p.rejected) is False for p in pairs)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import main
-from prefkit.data.sample_data import generate
+from prefkit.data.sample_data import sample_pairs
 from prefkit.errors import UsageError
 from prefkit.lm.audit import AuditConfig, audit, votes
 from tests.conftest import read_jsonl, write_canonical
@@ -25,7 +25,7 @@ def msg(role: str, text: str) -> list[dict]:
 @pytest.fixture
 def planted(tmp_path):
     """60 sample pairs (every task kind), 12 of them (20%) with chosen and rejected swapped."""
-    pairs = generate(60, seed=5)
+    pairs = sample_pairs(60, seed=5)
     flips = set(np.random.default_rng(0).choice(60, size=12, replace=False).tolist())
     rows = [
         (
@@ -67,7 +67,7 @@ def test_the_verifier_flags_exactly_the_planted_flips_and_drop_accounts_for_each
 
 def test_flip_restores_the_planted_labels_and_flag_keeps_every_pair(planted, tmp_path):
     path, flipped = planted
-    original = {p.prompt: p.chosen for p in generate(60, seed=5)}
+    original = {p.prompt: p.chosen for p in sample_pairs(60, seed=5)}
     result = audit(
         AuditConfig(file=str(path), output=str(tmp_path / "f.jsonl"), scorers=["verify:sample_task"], action="flip")
     )
@@ -111,7 +111,7 @@ def test_cross_fit_never_scores_a_pair_with_a_model_that_saw_its_prompt(tiny_mod
     from prefkit.data.dedupe import prompt_key
 
     # 24 pairs over 8 prompts (three pairs each), so folds must keep a prompt's pairs together.
-    pairs = generate(8, seed=2)
+    pairs = sample_pairs(8, seed=2)
     rows = [
         (msg("user", p.prompt), msg("assistant", p.chosen + " " * k), msg("assistant", p.rejected))
         for p in pairs

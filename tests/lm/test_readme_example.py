@@ -30,9 +30,7 @@ def test_the_readme_python_example_runs_as_written(bundled_model_dir, tmp_path):
     train, test = map(int, re.match(r"train (\d+), test (\d+)", lines[1]).groups())
     assert train + test == 480 and 0 < test < 100
     assert re.match(rf"{train} of {train} pairs trained for 10 steps", lines[2])
-    accuracy = re.match(
-        r"held-out implicit-reward accuracy ([\d.]+) \(([\d.]+)–([\d.]+)\)$", lines[3]
-    )
+    accuracy = re.match(r"held-out implicit-reward accuracy ([\d.]+) \(([\d.]+)–([\d.]+)\)$", lines[3])
     assert accuracy, lines[3]
     value, low, high = map(float, accuracy.groups())
     assert low <= value <= high
