@@ -40,18 +40,18 @@ def annotations(report: ValidationReport, cap: int) -> list[str]:
                 found.append((f.path, None, f"{failure.check}: {failure.description}"))
             found += [(f.path, line, f"{failure.check}: {failure.description}") for line in failure.lines]
     if report.conversion is not None:
-        found += [(r["source"], r["line"], f"{r['reason']}: {r['detail']}") for r in report.conversion.first_rejects]
+        found += [(r.source, r.line, f"{r.reason}: {r.detail}") for r in report.conversion.first_rejects]
     for m in report.overlap or []:
-        similarity = f", similarity {m['similarity']:.2f}" if m["similarity"] is not None else ""
+        similarity = f", similarity {m.similarity:.2f}" if m.similarity is not None else ""
         found.append(
             (
-                m["file"],
-                m["line"],
-                f"prompt overlaps {m['duplicate_of_file']} line {m['duplicate_of_line']} ({m['method']}{similarity})",
+                m.file,
+                m.line,
+                f"prompt overlaps {m.duplicate_of_file} line {m.duplicate_of_line} ({m.method}{similarity})",
             )
         )
     if report.tokens is not None:
-        found += [(str(r["source"]), r["line"], f"{r['reason']}: {r['detail']}") for r in report.tokens.error_records]
+        found += [(str(r.source), r.line, f"{r.reason}: {r.detail}") for r in report.tokens.error_records]
     lines = [annotation(*item) for item in found[:cap]]
     total = max(len(found), report.failing)
     if total > cap:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from prefkit.data.dedupe import DedupeResult
     from prefkit.data.mix import MixResult
     from prefkit.data.sample_data import SampleResult
-    from prefkit.data.validate import FileValidation, ValidationReport
+    from prefkit.data.validate import CheckExample, FileValidation, ValidationReport
     from prefkit.lm.answer_eval import AnswerMetrics
     from prefkit.lm.audit import AuditResult
     from prefkit.lm.compare import Answers, CompareResult
@@ -38,7 +38,7 @@ def converted(result: ConvertResult) -> None:
     if result.unpaired is not None:
         u = result.unpaired
         console.print(
-            f"unpaired: {u['records']:,} records, desirable {u['desirable']:,}, undesirable {u['undesirable']:,}",
+            f"unpaired: {u.records:,} records, desirable {u.desirable:,}, undesirable {u.undesirable:,}",
             highlight=False,
         )
     console.print(f"wrote {result.output} ({result.style}), rejects {result.rejects}, report {result.report}")
@@ -248,9 +248,9 @@ def conversion(result, title: str, examples: bool = False) -> None:
         by_reason: dict[str, int] = {}
         for r in result.first_rejects:
             # A few lines per reason: the table is for reading; --json and --report have them all.
-            if by_reason.setdefault(r["reason"], 0) < 3:
-                by_reason[r["reason"]] += 1
-                listed.add_row(Path(r["source"]).name, str(r["line"]), r["reason"], str(r["detail"] or ""))
+            if by_reason.setdefault(r.reason, 0) < 3:
+                by_reason[r.reason] += 1
+                listed.add_row(Path(r.source).name, str(r.line), r.reason, str(r.detail or ""))
         console.print(listed)
 
 
@@ -281,11 +281,11 @@ def gates(report) -> None:
                 table.add_column(column, overflow="fold")
             for m in report.overlap[:20]:
                 table.add_row(
-                    Path(m["file"]).name,
-                    str(m["line"]),
-                    f"{Path(m['duplicate_of_file']).name}:{m['duplicate_of_line']}",
-                    m["method"] + (f" {m['similarity']:.2f}" if m["similarity"] is not None else ""),
-                    m["prompt"][:80],
+                    Path(m.file).name,
+                    str(m.line),
+                    f"{Path(m.duplicate_of_file).name}:{m.duplicate_of_line}",
+                    m.method + (f" {m.similarity:.2f}" if m.similarity is not None else ""),
+                    m.prompt[:80],
                 )
             console.print(table)
     if report.duplicates is not None:
@@ -314,7 +314,7 @@ def token_audit(audit, title: str) -> None:
     )
     kept = audit.long_prompts.kept
     console.print(
-        f"pairs training keeps: {kept['drop']:,} with long_prompts drop, {kept['trim_turns']:,} with trim_turns",
+        f"pairs training keeps: {kept.drop:,} with long_prompts drop, {kept.trim_turns:,} with trim_turns",
         highlight=False,
     )
     for source, bias in audit.length_bias.items():
@@ -328,8 +328,8 @@ def token_audit(audit, title: str) -> None:
         for column in ("reason", "pairs", "examples"):
             errors.add_column(column, overflow="fold")
         for reason, count in audit.reasons.items():
-            first = [r for r in audit.error_records if r["reason"] == reason][:3]
-            examples = "; ".join(f"{Path(str(r['source'])).name}:{r['line']} {r['detail']}" for r in first)
+            first = [r for r in audit.error_records if r.reason == reason][:3]
+            examples = "; ".join(f"{Path(str(r.source)).name}:{r.line} {r.detail}" for r in first)
             errors.add_row(reason, f"{count:,}", examples)
         console.print(errors)
 
@@ -450,9 +450,9 @@ def quickstart(result) -> None:
     console.print(f"done in {total / 60:.1f} min ({stages}); everything is in {result.directory}", highlight=False)
 
 
-def _examples(examples: list[dict]) -> str:
+def _examples(examples: list[CheckExample]) -> str:
     """Row failures show their line numbers; schema-level failures show the offending value."""
-    lines = [str(e["line"]) for e in examples if e["line"] is not None]
+    lines = [str(e.line) for e in examples if e.line is not None]
     if lines:
         return "line " + ", ".join(lines)
-    return "; ".join(str(e["value"])[:60] for e in examples)
+    return "; ".join(str(e.value)[:60] for e in examples)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import yaml
@@ -27,6 +28,9 @@ from prefkit.atomic_files import atomic_path, check_outputs
 from prefkit.data.messages import messages_text
 from prefkit.data.schema import detect_kind
 from prefkit.results import Result
+
+if TYPE_CHECKING:
+    from prefkit.data.dedupe import Removal
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 TOKEN_PATTERN = r"\w+|[^\w\s]"
@@ -137,29 +141,31 @@ def front_matter(frame: pl.DataFrame, data_files: dict[str, str], tags: list[str
     return f"---\n{yaml.safe_dump(header, sort_keys=False)}---"
 
 
-def card_text(
-    splits: dict[str, pl.DataFrame],
-    data_files: dict[str, str],
-    source_counts: list[dict] | None = None,
-    removed: list[dict] | None = None,
-    histogram: str | None = None,
-    title: str = "Preference pairs",
-    tokenizer: str | None = None,
-) -> str:
-    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words)."""
+@dataclass
+class PairStatistics:
+    """What a pairs card reports, computed once: each table a polars frame, None where the data has
+    nothing to show (no scores, no margins, not audited)."""
+
+    pairs: int
+    sources: pl.DataFrame | None
+    per_split: pl.DataFrame
+    lengths: pl.DataFrame
+    length_bias: pl.DataFrame
+    scored_pairs: int
+    ties: float | None
+    score_margins: pl.DataFrame | None
+    margins: pl.DataFrame | None
+    audit: pl.DataFrame | None
+
+
+def pair_statistics(splits: dict[str, pl.DataFrame], source_counts: list[dict] | None = None) -> PairStatistics:
+    """The statistics of :func:`card_text` for ``splits`` (which carry ``__tokens_*`` columns)."""
     everything = pl.concat([f.with_columns(pl.lit(name).alias("__split")) for name, f in splits.items()])
-    n = everything.height
-    parts = [front_matter(everything, data_files, ["dpo", "preference", "rlhf", "prefkit"]), f"# {title}", ""]
-    parts.append(
-        f"{n:,} preference pairs (prompt, chosen, rejected) in prefkit's canonical schema, TRL's "
-        "preference format with an explicit prompt: `DPOTrainer` reads the files unchanged. "
-        "Made with prefkit."
-    )
+    sources = None
     if source_counts:
-        counts = pl.DataFrame(source_counts).select(
+        sources = pl.DataFrame(source_counts).select(
             "source", "format", "read", "rejected", "deduped", "decontaminated", "not_sampled", "repeated", "kept"
         )
-        parts += ["", "## Sources", "", _markdown(counts)]
     per_split = (
         everything.group_by("source", "__split")
         .len()
@@ -168,66 +174,92 @@ def card_text(
         .select("source", *[name for name in splits if name in everything["__split"]])
         .sort("source")
     )
-    parts += ["", "## Rows per source and split", "", _markdown(per_split)]
-    unit = (
-        f"Tokens are {tokenizer}'s, with its chat template, as DPO training sees them."
-        if tokenizer
-        else "Tokens are words and punctuation marks, not a model tokenizer's tokens (`--model` counts real ones)."
-    )
-    parts += ["", "## Lengths", "", unit, ""]
-    parts.append(_markdown(length_table(everything)))
-    if histogram:
-        parts += ["", f"![token lengths]({histogram})"]
-    parts += [
-        "",
-        "## Length bias",
-        "",
-        (
-            "Share of pairs whose chosen reply has more tokens than the rejected one, and the mean difference "
-            "(chosen − rejected):"
-        ),
-        "",
-        _markdown(length_bias(everything)),
-    ]
-    parts += ["", "## Scores", ""]
     scored = everything.filter(pl.col("score_chosen").is_not_null() & pl.col("score_rejected").is_not_null())
-    if scored.height:
-        margin = pl.col("score_chosen") - pl.col("score_rejected")
-        stats = scored.select(
+    margin = pl.col("score_chosen") - pl.col("score_rejected")
+    has_margin = "margin" in everything.columns and everything["margin"].is_not_null().any()
+    return PairStatistics(
+        pairs=everything.height,
+        sources=sources,
+        per_split=per_split,
+        lengths=length_table(everything),
+        length_bias=length_bias(everything),
+        scored_pairs=scored.height,
+        ties=scored.select((margin == 0).mean()).item() if scored.height else None,
+        score_margins=scored.select(
             *[margin.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES]
         )
-        ties = scored.select((margin == 0).mean()).item()
+        if scored.height
+        else None,
+        margins=margin_table(everything) if has_margin else None,
+        audit=audit_table(everything),
+    )
+
+
+def card_text(
+    splits: dict[str, pl.DataFrame],
+    data_files: dict[str, str],
+    source_counts: list[dict] | None = None,
+    removed: list[Removal] | None = None,
+    histogram: str | None = None,
+    title: str = "Preference pairs",
+    tokenizer: str | None = None,
+) -> str:
+    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words)."""
+    everything = pl.concat(list(splits.values()))
+    stats = pair_statistics(splits, source_counts)
+    parts = [front_matter(everything, data_files, ["dpo", "preference", "rlhf", "prefkit"]), f"# {title}", ""]
+    parts.append(
+        f"{stats.pairs:,} preference pairs (prompt, chosen, rejected) in prefkit's canonical schema, TRL's "
+        "preference format with an explicit prompt: `DPOTrainer` reads the files unchanged. "
+        "Made with prefkit."
+    )
+    if stats.sources is not None:
+        parts += ["", "## Sources", "", _markdown(stats.sources)]
+    parts += ["", "## Rows per source and split", "", _markdown(stats.per_split)]
+    parts += ["", "## Lengths", "", _length_unit(tokenizer), "", _markdown(stats.lengths)]
+    if histogram:
+        parts += ["", f"![token lengths]({histogram})"]
+    parts += ["", "## Length bias", "", LENGTH_BIAS_INTRO, "", _markdown(stats.length_bias)]
+    parts += ["", "## Scores", ""]
+    if stats.score_margins is not None:
         parts += [
-            f"{scored.height:,} pairs carry scores; ties (equal scores): {ties:.1%}.",
+            f"{stats.scored_pairs:,} pairs carry scores; ties (equal scores): {stats.ties:.1%}.",
             "",
             "Score margin (chosen − rejected):",
             "",
-            _markdown(stats),
+            _markdown(stats.score_margins),
         ]
     else:
         parts.append("No pair carries scores.")
     parts += ["", "## Preference strength", ""]
-    if "margin" in everything.columns and everything["margin"].is_not_null().any():
+    if stats.margins is not None:
         parts += [
             "The `margin` each source defines (a rating gap, a rank gap, a score ratio), per source:",
             "",
-            _markdown(margin_table(everything)),
+            _markdown(stats.margins),
         ]
     else:
         parts.append("No pair carries a margin.")
     parts += ["", "## Audit", ""]
-    audited = audit_table(everything)
-    if audited is not None:
-        parts += [
-            "Pairs `prefkit audit` marked (`metadata.audit`: flagged, or flipped), per source:",
-            "",
-            _markdown(audited),
-        ]
+    if stats.audit is not None:
+        parts += ["Pairs `prefkit audit` marked (`metadata.audit`: flagged, or flipped), per source:", ""]
+        parts.append(_markdown(stats.audit))
     else:
         parts.append("Not audited (no pair carries `metadata.audit`).")
-    parts += ["", "## Largest duplicate clusters", ""]
-    parts.append(_clusters(removed or []))
+    parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
     return "\n".join(parts) + "\n"
+
+
+LENGTH_BIAS_INTRO = (
+    "Share of pairs whose chosen reply has more tokens than the rejected one, and the mean difference "
+    "(chosen − rejected):"
+)
+
+
+def _length_unit(tokenizer: str | None) -> str:
+    if tokenizer:
+        return f"Tokens are {tokenizer}'s, with its chat template, as DPO training sees them."
+    return "Tokens are words and punctuation marks, not a model tokenizer's tokens (`--model` counts real ones)."
 
 
 def audit_table(frame: pl.DataFrame) -> pl.DataFrame | None:
@@ -267,16 +299,16 @@ def margin_table(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _clusters(removed: list[dict], top: int = 5) -> str:
-    dups = [r for r in removed if not r["method"].startswith("decontaminate")]
+def _clusters(removed: list[Removal], top: int = 5) -> str:
+    dups = [r for r in removed if not r.method.startswith("decontaminate")]
     if not dups:
         return "No duplicates were removed."
-    sizes = Counter(r["duplicate_of"] for r in dups)
+    sizes = Counter(r.duplicate_of for r in dups)
     lines = ["| kept pair | copies removed | methods | example removed prompt |", "| --- | --- | --- | --- |"]
     for kept_id, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-        members = [r for r in dups if r["duplicate_of"] == kept_id]
-        methods = ", ".join(sorted({r["method"] for r in members}))
-        example = members[0]["prompt"].replace("\n", " ").replace("|", "\\|")[:80]
+        members = [r for r in dups if r.duplicate_of == kept_id]
+        methods = ", ".join(sorted({r.method for r in members}))
+        example = members[0].prompt.replace("\n", " ").replace("|", "\\|")[:80]
         lines.append(f"| `{kept_id}` | {size} | {methods} | {example} |")
     decontaminated = len(removed) - len(dups)
     if decontaminated:
@@ -323,30 +355,73 @@ def kto_weights(desirable: int, undesirable: int) -> tuple[float, float, float, 
     return round(ratio, 2), round(ratio * 1.33, 2), round(1 / ratio / 1.33, 2), round(1 / ratio, 2)
 
 
+@dataclass
+class UnpairedStatistics:
+    """What an unpaired card reports: records cut from pairs, the class balance per source, the KTO
+    weight ranges it calls for (None when balanced or one class is empty), lengths by label, the audit."""
+
+    records: int
+    from_pairs: int
+    balance: pl.DataFrame
+    desirable: int
+    undesirable: int
+    kto_weights: tuple | None
+    lengths_by_label: pl.DataFrame
+    audit: pl.DataFrame | None
+
+
+def unpaired_statistics(frame: pl.DataFrame, token_counter: TokenCounter | None) -> UnpairedStatistics:
+    """The statistics of :func:`unpaired_card_text`, completion lengths counted by ``token_counter`` (None: words)."""
+    as_pairs = frame.select("prompt", pl.col("completion").alias("chosen"), pl.col("completion").alias("rejected"))
+    counts = (token_counter or word_counts)(as_pairs)
+    frame = frame.with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
+    balance = class_balance(frame)
+    desirable, undesirable = balance.row(-1)[2], balance.row(-1)[3]
+    by_label = (
+        frame.group_by(
+            pl.when(pl.col("label")).then(pl.lit("desirable")).otherwise(pl.lit("undesirable")).alias("label")
+        )
+        .agg(
+            pl.len().alias("records"),
+            *[
+                pl.col("__tokens").quantile(q, interpolation="nearest").cast(pl.Int64).alias(f"p{int(q * 100)}")
+                for q in QUANTILES
+            ],
+            pl.col("__tokens").mean().round(1).alias("mean"),
+        )
+        .sort("label")
+    )
+    return UnpairedStatistics(
+        records=frame.height,
+        from_pairs=frame["pair_id"].is_not_null().sum() if "pair_id" in frame.columns else 0,
+        balance=balance,
+        desirable=desirable,
+        undesirable=undesirable,
+        kto_weights=kto_weights(desirable, undesirable),
+        lengths_by_label=by_label,
+        audit=audit_table(frame),
+    )
+
+
 def unpaired_card_text(
     frame: pl.DataFrame, data_files: dict[str, str], token_counter: TokenCounter | None, tokenizer: str | None
 ) -> str:
     """The card of an unpaired file: records per source and label, the class balance and the KTO
     weights it calls for, and completion lengths by label (a desirable class that is simply longer
     teaches length)."""
-    as_pairs = frame.select("prompt", pl.col("completion").alias("chosen"), pl.col("completion").alias("rejected"))
-    counts = (token_counter or word_counts)(as_pairs)
-    frame = frame.with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
-    from_pairs = frame["pair_id"].is_not_null().sum() if "pair_id" in frame.columns else 0
-    balance = class_balance(frame)
-    desirable, undesirable = balance.row(-1)[2], balance.row(-1)[3]
+    stats = unpaired_statistics(frame, token_counter)
+    desirable, undesirable, weights = stats.desirable, stats.undesirable, stats.kto_weights
     parts = [
         front_matter(frame, data_files, ["kto", "unpaired-preference", "rlhf", "prefkit"]),
         "# Unpaired feedback",
         "",
     ]
     parts.append(
-        f"{frame.height:,} records (prompt, completion, label) in prefkit's canonical unpaired schema, TRL's "
-        f"unpaired preference format: `KTOTrainer` reads the files unchanged. {from_pairs:,} of them were cut "
+        f"{stats.records:,} records (prompt, completion, label) in prefkit's canonical unpaired schema, TRL's "
+        f"unpaired preference format: `KTOTrainer` reads the files unchanged. {stats.from_pairs:,} of them were cut "
         "from preference pairs (`pair_id` names the pair). Made with prefkit."
     )
-    parts += ["", "## Records per source and label", "", _markdown(balance)]
-    weights = kto_weights(desirable, undesirable)
+    parts += ["", "## Records per source and label", "", _markdown(stats.balance)]
     parts += ["", "## Class balance", ""]
     if weights is None:
         parts.append(
@@ -365,30 +440,16 @@ def unpaired_card_text(
             f"[{weights[2]}, {weights[3]}] (desirable 1), not both."
         )
     unit = f"{tokenizer} tokens" if tokenizer else "words and punctuation marks"
-    by_label = (
-        frame.group_by(
-            pl.when(pl.col("label")).then(pl.lit("desirable")).otherwise(pl.lit("undesirable")).alias("label")
-        )
-        .agg(
-            pl.len().alias("records"),
-            *[
-                pl.col("__tokens").quantile(q, interpolation="nearest").cast(pl.Int64).alias(f"p{int(q * 100)}")
-                for q in QUANTILES
-            ],
-            pl.col("__tokens").mean().round(1).alias("mean"),
-        )
-        .sort("label")
-    )
     parts += [
         "",
         "## Completion lengths by label",
         "",
         f"The completion's {unit}" + (" under the model's chat template:" if tokenizer else ":"),
         "",
-        _markdown(by_label),
+        _markdown(stats.lengths_by_label),
     ]
     parts += ["", "## Audit", ""]
-    audited = audit_table(frame)
+    audited = stats.audit
     parts.append(_markdown(audited) if audited is not None else "Not audited (no record carries `metadata.audit`).")
     return "\n".join(parts) + "\n"
 
@@ -398,7 +459,7 @@ def write_card(
     path: Path,
     data_files: dict[str, str],
     source_counts: list[dict] | None = None,
-    removed: list[dict] | None = None,
+    removed: list[Removal] | None = None,
     token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
 ) -> Path:

@@ -48,7 +48,7 @@ from prefkit.data.unpaired import label_balance, unpair
 from prefkit.data.writers import check_pairs_path, discard, in_background, pair_sink, reject_line, sidecar
 from prefkit.errors import FieldMappingError, PrefkitError, RejectsFound, UsageError
 from prefkit.progress import ReportProgress
-from prefkit.results import Result
+from prefkit.results import Reject, Result
 
 # Reasons whose record is not valid JSON text, so the rejects file stores it as a string.
 _RAW_TEXT_REASONS = {RejectReason.INVALID_JSON, RejectReason.INVALID_UTF8, RejectReason.LINE_TOO_LONG}
@@ -103,7 +103,11 @@ class ConvertConfig(PairingOptions):
 
 
 def parse_fields(items: list[str]) -> tuple[tuple[str, str], ...]:
-    """``["prompt=question", "chosen=a.good"]`` becomes ``(("prompt", "question"), ("chosen", "a.good"))``."""
+    """``--field`` mappings as ``(canonical name, the source's key path)`` pairs.
+
+    >>> parse_fields(["prompt=question", "chosen=a.good"])
+    (('prompt', 'question'), ('chosen', 'a.good'))
+    """
     pairs = []
     for item in items:
         key, sep, path = item.partition("=")
@@ -150,6 +154,15 @@ class SourceCounts:
 
 
 @dataclass
+class UnpairedCounts:
+    """Unpaired records written, and how many of them are desirable (label true) and undesirable."""
+
+    records: int
+    desirable: int
+    undesirable: int
+
+
+@dataclass
 class ConvertResult(Result):
     output: str | None
     rejects: str | None
@@ -161,15 +174,21 @@ class ConvertResult(Result):
     rejected: int
     reasons: dict[str, int]
     sources: list[SourceCounts]
-    first_rejects: list[dict]
-    """The first rejected records ({source, line, reason, detail}), at most ``LISTED``."""
+    first_rejects: list[Reject]
+    """The first rejected records, at most ``LISTED``."""
     seconds: float
-    unpaired: dict[str, int] | None = None
-    """With ``to="unpaired"``: the records written, ``desirable`` (label true) and ``undesirable``."""
+    unpaired: UnpairedCounts | None = None
+    """With ``to="unpaired"``: the records written, desirable (label true) and undesirable."""
 
 
 def adapt_batch(raw: RawRecords, fmt: Format | None, options: AdaptOptions, file_index: int) -> pl.DataFrame:
-    """Runs one adapter over a batch and attaches ``source`` (kept from canonical input when present)."""
+    """Runs one adapter over a batch and attaches ``source`` (kept from canonical input when present).
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> adapt_batch(raw, fmt, AdaptOptions(), 0)["source"].to_list()
+    ['trl:example.jsonl', 'trl:example.jsonl']
+    """
     if fmt is None or not raw.frame.height:
         return _empty_pairs().with_columns(source=pl.lit(None, pl.String), **{FILE: pl.lit(file_index, pl.Int32)})
     pairs = fmt.adapt(raw.frame, options)
@@ -187,7 +206,13 @@ def _empty_pairs() -> pl.DataFrame:
 
 
 def apply_checks(pairs: pl.DataFrame, keep_ties: bool, min_margin: float | None = None) -> pl.DataFrame:
-    """Marks rows that fail the schema's row checks, then ties, then weak margins (the first reason wins)."""
+    """Marks rows that fail the schema's row checks, then ties, then weak margins (the first reason wins).
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> apply_checks(adapt_batch(raw, fmt, AdaptOptions(), 0), keep_ties=False)[REASON].to_list()
+    [None, 'identical_responses']
+    """
     rules = schema_rules("pairs")
     if "margin" in pairs.columns:
         rules.append(Rule(~pl.col("margin").is_finite(), RejectReason.INVALID_SCORE, "the margin is NaN or infinite"))
@@ -206,17 +231,33 @@ def apply_checks(pairs: pl.DataFrame, keep_ties: bool, min_margin: float | None 
 
 
 def is_unpaired(adapted: pl.DataFrame) -> bool:
-    """Whether an adapter gave unpaired records (a ``completion`` each) rather than pairs."""
+    """Whether an adapter gave unpaired records (a ``completion`` each) rather than pairs.
+
+    >>> is_unpaired(pl.DataFrame({"prompt": ["q"], "completion": ["a"], "label": [True]}))
+    True
+    """
     return detect_kind(adapted.schema) == "unpaired"
 
 
 def schema_rules(kind: str) -> list[Rule]:
-    """The schema's row checks of ``kind`` as reject rules (adapters give conversational rows)."""
+    """The schema's row checks of ``kind`` as reject rules (adapters give conversational rows).
+
+    >>> [str(rule.reason) for rule in schema_rules("unpaired")][:2]
+    ['empty_prompt', 'invalid_role']
+    """
     return [Rule(~check.passes(), check.reason, check.failure) for check in checks_for("conversational", kind)]
 
 
 def apply_unpaired_checks(records: pl.DataFrame) -> pl.DataFrame:
-    """Marks unpaired records that fail the unpaired schema's row checks (the first reason wins)."""
+    """Marks unpaired records that fail the unpaired schema's row checks (the first reason wins).
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> records = pl.DataFrame({"prompt": [turn("user", "2 + 2?")] * 2, "completion": [turn("assistant", "4"),
+    ...     turn("assistant", " ")], "label": [True, False], REASON: [None, None], DETAIL: [None, None]},
+    ...     schema_overrides={REASON: pl.String, DETAIL: pl.String})
+    >>> apply_unpaired_checks(records)[REASON].to_list()
+    [None, 'empty_response']
+    """
     return mark(records, *schema_rules("unpaired"))
 
 
@@ -226,7 +267,15 @@ def record_id(from_pairs: bool = False) -> pl.Expr:
     a repeat (``duplicate``, or ``conflicting_labels`` when the labels differ). With
     ``from_pairs`` (the records carry ``pair_id``), a record cut from a pair keeps the id
     :func:`~prefkit.data.unpaired.unpair` gave it, ``PAIR:chosen`` or ``PAIR:rejected``, so
-    converting an unpaired file again changes no id."""
+    converting an unpaired file again changes no id.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> records = pl.DataFrame({"prompt": [turn("user", "q")] * 2, "completion": [turn("assistant", "a")] * 2,
+    ...                         "label": [True, False], "pair_id": ["p1", None]})
+    >>> ids = records.select(record_id(from_pairs=True)).to_series().to_list()
+    >>> ids[0], ids[1] == records.select(record_id()).to_series()[1]
+    ('p1:chosen', True)
+    """
     text = serialize_pair(pl.col("prompt"), pl.col("completion"), pl.col("completion"))
     content = text.chash.blake3().str.head(16)
     if not from_pairs:
@@ -240,6 +289,11 @@ def pair_id() -> pl.Expr:
 
     BLAKE3 is a fixed, specified function (unlike polars' own ``hash``, which may change between
     versions), so ids stay the same across machines and releases.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pair = {"prompt": [turn("user", "2 + 2?")], "chosen": [turn("assistant", "4")], "rejected": [turn("assistant", "5")]}
+    >>> pl.DataFrame(pair).select(pair_id()).item()
+    '023f06737b2fc44d'
     """
     text = serialize_pair(pl.col("prompt"), pl.col("chosen"), pl.col("rejected"))
     return text.chash.blake3().str.head(16).alias("id")
@@ -259,6 +313,13 @@ def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) 
     slim id/file/line frame is probed and joined, never the batch's heavy text columns. For
     unpaired records ``seen`` also holds the label (:data:`SEEN_RECORDS_SCHEMA`): a repeat labelled
     the other way is ``conflicting_labels``; the first stays, as it is already written.
+
+    >>> batch = pl.DataFrame({"id": ["a", "b", "a"], FILE: [0, 0, 0], LINE: [1, 2, 3], REASON: [None, None, None],
+    ...                       DETAIL: [None, None, None]}, schema_overrides={FILE: pl.Int32, REASON: pl.String,
+    ...                       DETAIL: pl.String})
+    >>> marked, seen = mark_duplicates(batch, pl.DataFrame(schema=SEEN_SCHEMA), ["a.jsonl"])
+    >>> marked.select(REASON, DETAIL).rows(), seen["id"].to_list()
+    ([(None, None), (None, None), ('duplicate', 'same pair as a.jsonl line 1')], ['a', 'b'])
     """
     carried = [c for c in seen.columns if c not in SEEN_SCHEMA]
     slim = pairs.select("id", FILE, LINE, *carried, live=pl.col(REASON).is_null()).with_row_index("__row")
@@ -292,7 +353,14 @@ def mark_duplicates(pairs: pl.DataFrame, seen: pl.DataFrame, labels: list[str]) 
 
 def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
     """Selects the canonical columns, the optional ones where present; ``standard`` flattens
-    messages to strings."""
+    messages to strings.
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> kept, _ = split_rejects(raw, pairs)
+    >>> to_style(kept, "standard").select("prompt", "chosen", "rejected").rows()
+    [('2 + 2?', '4', '5')]
+    """
     if style == "standard":
         pairs = pairs.with_columns(
             prompt=render_standard_prompt(pl.col("prompt")),
@@ -304,7 +372,14 @@ def to_style(pairs: pl.DataFrame, style: str) -> pl.DataFrame:
 
 def records_to_style(records: pl.DataFrame, style: str) -> pl.DataFrame:
     """Unpaired records' canonical columns (``pair_id`` null where the source had none); ``standard``
-    flattens messages to strings."""
+    flattens messages to strings.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> records = pl.DataFrame({"id": ["r"], "source": ["s"], "prompt": [turn("user", "2 + 2?")],
+    ...                         "completion": [turn("assistant", "4")], "label": [True]})
+    >>> records_to_style(records, "standard").select("prompt", "completion", "pair_id").rows()
+    [('2 + 2?', '4', None)]
+    """
     if "pair_id" not in records.columns:
         records = records.with_columns(pair_id=pl.lit(None, pl.String))
     if style == "standard":
@@ -319,6 +394,10 @@ def guard_schema(frame: pl.DataFrame, style: str, kind: str = "pairs") -> None:
 
     Row-level rules need no second pass: every written row already passed the schema's own
     ``RowCheck`` expressions in :func:`apply_checks`, the ones the pandera model validates with.
+
+    >>> guard_schema(pl.DataFrame({"id": ["a"]}), "standard")
+    Traceback (most recent call last):
+    prefkit.errors.PrefkitError: internal error: output schema {'id': String} is not the canonical ...
     """
     expected = frame_schema(style, kind)
     actual = dict(frame.schema)
@@ -329,7 +408,14 @@ def guard_schema(frame: pl.DataFrame, style: str, kind: str = "pairs") -> None:
 
 
 def resolve_all(specs: list[str]) -> list[tuple[str, Path | HubSource]]:
-    """Every (SOURCE argument, file) pair; resolving all before reading any makes a typo fail fast."""
+    """Every (SOURCE argument, file) pair; resolving all before reading any makes a typo fail fast.
+
+    >>> [path.name for _, path in resolve_all([_example_file()])]
+    ['example.jsonl']
+    >>> resolve_all(["missing.jsonl"])
+    Traceback (most recent call last):
+    prefkit.errors.SourceError: missing.jsonl: no such file or folder
+    """
     return [(spec, path) for spec in specs for path in resolve(spec)]
 
 
@@ -347,6 +433,11 @@ def converted_batches(
     ``__reason`` set on those to reject. The format is detected once per SOURCE argument, from its
     first non-empty batch. Reading runs a batch ahead on a thread and two batches are adapted at
     once; what the caller does with a batch (dedupe, write) stays in input order.
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> index, fmt.name, pairs[REASON].to_list()  # the line that is not JSON is in raw.rejects
+    (0, 'trl', [None, 'identical_responses'])
     """
     formats: dict[str, Format] = {}
 
@@ -387,6 +478,12 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
     renamed into place only when every source has been read. ``dry_run`` runs every step but
     writes nothing (``prefkit validate --format``): the result says what would be rejected and why.
     With ``config.strict``, any rejected record raises :class:`RejectsFound` once the outputs exist.
+
+    >>> import tempfile, pathlib
+    >>> output = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
+    >>> result = convert(ConvertConfig(sources=[_example_file()], output=str(output)))
+    >>> result.read, result.written, result.rejected, result.reasons
+    (3, 1, 2, {'identical_responses': 1, 'invalid_json': 1})
     """
     started = time.perf_counter()
     output = rejects_path = report_path = None
@@ -405,7 +502,7 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
     check_outputs(outputs, (p for _, p in files if isinstance(p, Path)))
     labels = [str(path) for _, path in files]
     counts = [SourceCounts(source=label) for label in labels]
-    listed: list[dict] = []
+    listed: list[Reject] = []
     seen = {"pairs": pl.DataFrame(schema=SEEN_SCHEMA), "unpaired": pl.DataFrame(schema=SEEN_RECORDS_SCHEMA)}
     balance: Counter = Counter()
     with (
@@ -438,7 +535,7 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
             if not dry_run:
                 write_reject_lines(reject_lines(raw, rejects))
             listed += [
-                {"source": raw.label, "line": line, "reason": reason, "detail": detail}
+                Reject(raw.label, line, reason, detail)
                 for line, reason, detail in rejects.head(LISTED - len(listed)).iter_rows()
             ]
             counts[file_index].add(raw, fmt, kept.height, rejects)
@@ -457,7 +554,7 @@ def convert(config: ConvertConfig, progress: ReportProgress | None = None, dry_r
         seconds=round(time.perf_counter() - started, 3),
     )
     if config.to == "unpaired":
-        result.unpaired = {"records": sum(balance.values())} | {k: balance[k] for k in ("desirable", "undesirable")}
+        result.unpaired = UnpairedCounts(sum(balance.values()), balance["desirable"], balance["undesirable"])
     if report_path:
         write_json(result.to_dict(), report_path)
     if config.strict and result.rejected:
@@ -478,7 +575,13 @@ def read_pairs(
     """Every kept pair of ``files`` in memory (canonical columns, ``__file`` from ``first_file``,
     ``__line``) and the rejects-file lines of the rest; ``counts`` is updated. What ``mix`` and
     ``dedupe`` read with. ``names`` renames sources in the rejects lines (see
-    :func:`~prefkit.data.sources.display_names`)."""
+    :func:`~prefkit.data.sources.display_names`).
+
+    >>> counts = SourceCounts(source="example")
+    >>> pairs, rejected = read_pairs(resolve_all([_example_file()]), None, AdaptOptions(), False, counts)
+    >>> pairs.height, len(rejected), (counts.read, counts.written, counts.rejected)
+    (1, 2, (3, 1, 2))
+    """
     frames, rejected = [], []
     for _, raw, fmt, pairs in converted_batches(files, forced, options, keep_ties, progress):
         if is_unpaired(pairs):
@@ -493,13 +596,29 @@ def read_pairs(
 
 
 def split_rejects(raw: RawRecords, pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A converted batch's kept pairs, and its rejects (read failures and marked rows) in line order."""
+    """A converted batch's kept pairs, and its rejects (read failures and marked rows) in line order.
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> kept, rejects = split_rejects(raw, pairs)
+    >>> kept.height, rejects.select(LINE, REASON).rows()
+    (1, [(2, 'invalid_json'), (3, 'identical_responses')])
+    """
     kept = pairs.filter(pl.col(REASON).is_null())
     marked = pairs.filter(pl.col(REASON).is_not_null()).select(raw.rejects.columns)
     return kept, pl.concat([raw.rejects, marked]).sort(LINE)
 
 
 def reject_lines(raw: RawRecords, rejects: pl.DataFrame, label: str | None = None) -> list[str]:
+    """The rejects file's lines of a batch's rejects, each with its record's text (JSON where it is JSON).
+
+    >>> files = resolve_all([_example_file()])
+    >>> ((index, raw, fmt, pairs),) = converted_batches(files, None, AdaptOptions(), keep_ties=False)
+    >>> import json
+    >>> _, rejects = split_rejects(raw, pairs)
+    >>> [(json.loads(line)["reason"], json.loads(line)["record"]) for line in reject_lines(raw, rejects)]
+    [('invalid_json', '{oops'), ('identical_responses', {'prompt': '3 + 3?', 'chosen': '6', 'rejected': '6'})]
+    """
     texts = raw.record_text(rejects[LINE].to_list()) if rejects.height else {}
     return [
         reject_line(
@@ -514,3 +633,18 @@ def _kept_text(text: str, reason: str) -> str:
     if reason == RejectReason.LINE_TOO_LONG and len(text) > REJECTED_TEXT_CHARS:
         return text[:REJECTED_TEXT_CHARS] + "…"
     return text
+
+
+def _example_file() -> str:
+    """A small TRL-layout file for this module's examples: a good pair, a line that is not JSON, and
+    a pair whose replies are the same."""
+    import tempfile
+
+    lines = [
+        '{"prompt": "2 + 2?", "chosen": "4", "rejected": "5"}',
+        "{oops",
+        '{"prompt": "3 + 3?", "chosen": "6", "rejected": "6"}',
+    ]
+    path = Path(tempfile.mkdtemp()) / "example.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)

@@ -31,7 +31,7 @@ from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.messages import messages_text
 from prefkit.data.writers import check_pairs_path, sidecar, write_pairs
 from prefkit.progress import ReportProgress
-from prefkit.results import Result
+from prefkit.results import Result, plain
 
 REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64}
 
@@ -68,7 +68,8 @@ def _nfkc(texts: pl.Series) -> pl.Series:
 def normalize_text(expr: pl.Expr) -> pl.Expr:
     """NFKC, lowercase, whitespace runs collapsed to one space, trimmed.
 
-    ``"  Ｈello\\u00a0\\n World "`` becomes ``"hello world"``.
+    >>> pl.select(normalize_text(pl.lit("  Ｈello\\u00a0\\n World "))).item()
+    'hello world'
     """
     # Matching only what must change (a run, or whitespace other than a plain space) leaves most
     # strings untouched, where "\s+" would rewrite every single space.
@@ -77,12 +78,31 @@ def normalize_text(expr: pl.Expr) -> pl.Expr:
 
 
 def prompt_key() -> pl.Expr:
-    """The normalized prompt text of a canonical row: what ``prompt`` dedupe and splits group by."""
+    """The normalized prompt text of a canonical row: what ``prompt`` dedupe and splits group by.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool.select(prompt_key()).to_series().to_list()
+    ['user: hi there!', 'user: hi there!', 'user: bye now']
+    """
     return normalize_text(messages_text(pl.col("prompt")))
 
 
 def exact_key() -> pl.Expr:
-    """A 128-bit hash of the normalized pair (the three parts separated so boundaries count)."""
+    """A 128-bit hash of the normalized pair (the three parts separated so boundaries count).
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> keys = pool.select(exact_key()).to_series()
+    >>> keys.dtype, keys[0] == keys[1], keys[0] == keys[2]
+    (UInt128, True, False)
+    """
     parts = [normalize_text(messages_text(pl.col(c))) for c in ("prompt", "chosen", "rejected")]
     return pl.concat_str(parts, separator="\x1d").nchash.xxh3_128()
 
@@ -101,7 +121,16 @@ def _removed(rows, dup_of, method: str, similarity=None) -> pl.DataFrame:
 
 
 def exact_duplicates(pool: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose normalized pair equals an earlier row's."""
+    """Rows whose normalized pair equals an earlier row's; ``__dup_of`` is that earlier row.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> exact_duplicates(pool).rows()
+    [(1, 0, 'exact', None)]
+    """
     keyed = pool.select(ROW, exact_key().alias("key"))
     first = pl.col(ROW).first().over("key")
     dups = keyed.with_columns(first.alias("__dup_of")).filter(pl.col(ROW) != pl.col("__dup_of"))
@@ -114,6 +143,14 @@ def prompt_duplicates(pool: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
     Best means the largest ``margin`` (the source's preference strength) where the pair has one,
     else the largest ``|score_chosen - score_rejected|``; ties and pairs with neither are ordered
     by a seeded random key.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> prompt_duplicates(pool, k=1, seed=0).rows()  # row 1 has the larger score gap: row 0 goes
+    [(0, 1, 'prompt', None)]
     """
     margin = (pl.col("score_chosen") - pl.col("score_rejected")).abs()
     if "margin" in pool.columns:
@@ -135,8 +172,8 @@ def prompt_duplicates(pool: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
 def shingles(text: pl.Expr, ngram: int) -> pl.Expr:
     """Word n-grams of normalized text with punctuation removed; short texts fall back to their words.
 
-    ``"What is the capital, of France?"`` with ``ngram=2`` gives
-    ``["what is", "is the", "the capital", "capital of", "of france"]``.
+    >>> pl.select(shingles(pl.lit("What is the capital, of France?"), 2)).item().to_list()
+    ['what is', 'is the', 'the capital', 'capital of', 'of france']
     """
     words = (
         normalize_text(text)
@@ -158,6 +195,9 @@ def lsh_bands(threshold: float, num_perm: int, miss_weight: float = 0.9) -> int:
     The fit weighs missed candidates (``miss_weight``) against false ones, as datasketch's
     ``_optimal_param`` does. Every candidate is verified against the threshold afterwards, so a
     false candidate costs only time while a missed one is lost recall: misses weigh more.
+
+    >>> lsh_bands(0.7, 128), lsh_bands(0.9, 128)
+    (16, 8)
     """
     x = np.linspace(0, 1, 1001)
     best, best_err = 1, float("inf")
@@ -205,6 +245,16 @@ def _token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Ser
 
 
 def near_text(fields: str) -> pl.Expr:
+    """The text near-duplicate search compares: the prompt, or (``pair``) prompt and both replies.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool.select(near_text("pair")).to_series()[2]
+    'user: Bye now\\nassistant: b\\nassistant: d'
+    """
     text = messages_text(pl.col("prompt"))
     if fields == "pair":
         text = pl.concat_str(text, messages_text(pl.col("chosen")), messages_text(pl.col("rejected")), separator="\n")
@@ -212,7 +262,16 @@ def near_text(fields: str) -> pl.Expr:
 
 
 def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.DataFrame:
-    """Rows in a near-duplicate cluster with an earlier row; each points at its cluster's first row."""
+    """Rows in a near-duplicate cluster with an earlier row; each points at its cluster's first row.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> near_duplicates(pool, DedupeConfig(near=True, near_threshold=0.5), seed=0).rows()
+    [(1, 0, 'near', 1.0)]
+    """
     rows, tokens = _token_lists(pool, near_text(config.near_fields), config.ngram)
     if not tokens:
         return pl.DataFrame(schema=REMOVED_SCHEMA)
@@ -269,6 +328,15 @@ def contaminated(
     """Pool rows whose prompt matches an evaluation prompt; ``__dup_of`` is the evaluation row.
 
     ``eval_prompts`` is a canonical frame (only ``prompt`` is used) with its own ``__row``.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32), "prompt": [turn("user", "BYE now")]})
+    >>> contaminated(pool, held_out, DecontaminateConfig(), seed=0).rows()
+    [(2, 0, 'decontaminate-exact', None)]
     """
     keyed = pool.select(ROW, prompt_key().alias("key"))
     eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_key().alias("key")).unique(
@@ -313,6 +381,14 @@ def remove_duplicates(
     """Runs the configured dedupe steps, then decontamination, each on what the previous kept.
 
     Returns one removal per row (``__row``, ``__dup_of``, ``method``, ``similarity``).
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> remove_duplicates(pool, DedupeConfig(prompt=True), seed=0).rows()  # exact first; prompt finds no more
+    [(1, 0, 'exact', None)]
     """
     steps = []
     if dedupe.exact:
@@ -332,14 +408,46 @@ def remove_duplicates(
     return pl.concat(removed)
 
 
+@dataclass(frozen=True)
+class Removal:
+    """A pair removed as a duplicate (or, ``decontaminate*``, as a match of an evaluation prompt):
+    where it was, how it was found, and the kept or evaluation pair it repeats."""
+
+    id: str
+    source: str
+    file: str
+    line: int
+    method: str
+    duplicate_of: str
+    duplicate_of_file: str
+    duplicate_of_line: int
+    similarity: float | None
+    prompt: str
+    """The removed pair's last prompt turn."""
+
+    def to_dict(self) -> dict:
+        return plain(self)
+
+
 def removal_records(
     removed: pl.DataFrame,
     pool: pl.DataFrame,
     labels: list[str],
     eval_pool: pl.DataFrame | None = None,
     eval_labels: list[str] = (),
-) -> list[dict]:
-    """One record per removed pair: what it was, and which kept (or evaluation) pair it duplicates."""
+) -> list[Removal]:
+    """One :class:`Removal` per removed pair: what it was, and which kept (or evaluation) pair it duplicates.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = pool.with_columns(id=pl.Series(["p0", "p1", "p2"]), source=pl.lit("mine"), __file=0, __line=pool["__row"] + 1)
+    >>> (removal,) = removal_records(exact_duplicates(pool), pool, ["a.jsonl"])
+    >>> removal.id, removal.line, removal.method, removal.duplicate_of, removal.duplicate_of_line
+    ('p1', 2, 'exact', 'p0', 1)
+    """
     pool = pool.select(ROW, "id", "source", FILE, LINE, "prompt")
 
     def targets(frame: pl.DataFrame) -> pl.DataFrame:
@@ -356,26 +464,36 @@ def removal_records(
         names = eval_labels if against_eval else labels
         joined = frame.join(targets(eval_pool if against_eval else pool), on="__dup_of", how="left")
         records += [
-            {
-                "id": r["id"],
-                "source": r["source"],
-                "file": labels[r[FILE]],
-                "line": r[LINE],
-                "method": method,
-                "duplicate_of": r["dup_id"],
-                "duplicate_of_file": names[r["dup_file"]],
-                "duplicate_of_line": r["dup_line"],
-                "similarity": r["similarity"],
-                "prompt": r["prompt"][-1]["content"] if r["prompt"] else "",
-            }
+            Removal(
+                id=r["id"],
+                source=r["source"],
+                file=labels[r[FILE]],
+                line=r[LINE],
+                method=method,
+                duplicate_of=r["dup_id"],
+                duplicate_of_file=names[r["dup_file"]],
+                duplicate_of_line=r["dup_line"],
+                similarity=r["similarity"],
+                prompt=r["prompt"][-1]["content"] if r["prompt"] else "",
+            )
             for r in joined.iter_rows(named=True)
         ]
-    records.sort(key=lambda r: (r["file"], r["line"]))
+    records.sort(key=lambda r: (r.file, r.line))
     return records
 
 
 def removed_counts(removed: pl.DataFrame) -> dict[str, int]:
-    """Removals per method, in the order the steps ran: ``{"exact": 3, "near": 12}``."""
+    """Removals per method, in the order the steps ran.
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
+    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
+    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32), "prompt": [turn("user", "BYE now")]})
+    >>> removed_counts(remove_duplicates(pool, DedupeConfig(), 0, held_out))
+    {'exact': 1, 'decontaminate-exact': 1}
+    """
     return dict(removed.group_by("method", maintain_order=True).len().iter_rows())
 
 
@@ -402,6 +520,14 @@ def dedupe_file(
 
     Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the
     pair it duplicates) and ``NAME.rejects.jsonl`` beside the output.
+
+    >>> import json, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> pairs = [{"prompt": "Hi there!", "chosen": "a", "rejected": "c"}, {"prompt": "hi  there!", "chosen": "a", "rejected": "c"}]
+    >>> _ = (folder / "raw.jsonl").write_text("".join(json.dumps(p) + "\\n" for p in pairs))
+    >>> result = dedupe_file(str(folder / "raw.jsonl"), folder / "dedup.jsonl", DedupeConfig())
+    >>> result.read, result.written, result.removed
+    (2, 1, {'exact': 1})
     """
     output = Path(output)
     check_pairs_path(output)
@@ -417,7 +543,7 @@ def dedupe_file(
     write_pairs(to_style(kept, style), output)
     labels = [str(p) for _, p in files]
     with line_sink(paths["removed"]) as write:
-        write(json.dumps(r, ensure_ascii=False) for r in removal_records(removed, pool, labels))
+        write(json.dumps(r.to_dict(), ensure_ascii=False) for r in removal_records(removed, pool, labels))
     with line_sink(paths["rejects"]) as write:
         write(rejects)
     return DedupeResult(

@@ -14,7 +14,7 @@ import polars as pl
 
 from prefkit.data.adapters import AdaptOptions
 from prefkit.data.convert import SourceCounts, read_pairs, resolve_all
-from prefkit.data.dedupe import ROW, DecontaminateConfig, contaminated, exact_duplicates, removal_records
+from prefkit.data.dedupe import ROW, DecontaminateConfig, Removal, contaminated, exact_duplicates, removal_records
 
 
 def read_pool(specs: list[str], options: AdaptOptions = AdaptOptions()) -> tuple[pl.DataFrame, list[str]]:
@@ -26,7 +26,7 @@ def read_pool(specs: list[str], options: AdaptOptions = AdaptOptions()) -> tuple
 
 def prompt_overlap(
     pool: pl.DataFrame, labels: list[str], eval_specs: list[str], threshold: float, seed: int = 0
-) -> list[dict]:
+) -> list[Removal]:
     """Training pairs whose prompt matches an evaluation prompt, exactly or with Jaccard similarity
     of at least ``threshold`` (MinHash LSH, as mix's decontamination), each with the evaluation
     file and line it matches."""
@@ -41,7 +41,7 @@ class DuplicateShare:
 
     pairs: int
     duplicates: int
-    examples: list[dict]
+    examples: list[Removal]
     """The first duplicates: file and line of the copy and of the pair it repeats."""
     share: float = 0.0
     """``duplicates / pairs`` (0 for no pairs)."""

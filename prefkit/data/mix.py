@@ -373,7 +373,7 @@ def mix(
         write(loaded.rejects)
     removed_rows = removal_records(removed, loaded.pool, loaded.labels, eval_pool, eval_labels)
     with line_sink(out / "removed.jsonl") as write:
-        write(json.dumps(r, ensure_ascii=False) for r in removed_rows)
+        write(json.dumps(r.to_dict(), ensure_ascii=False) for r in removed_rows)
     manifest = _manifest(config, loaded, train, test, removed)
     write_json(manifest, out / "manifest.json")
 

@@ -8,7 +8,7 @@ pandera's lazy validation on the same model ``convert`` writes against.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,9 +27,18 @@ from prefkit.errors import ConfigError, UnknownFormatError, UsageError, Validati
 from prefkit.results import Result, plain
 
 if TYPE_CHECKING:
+    from prefkit.data.dedupe import Removal
     from prefkit.data.gates import DuplicateShare
 
 EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class CheckExample:
+    """A failing row's line (None for a failure of the whole file) and the offending value."""
+
+    line: int | None
+    value: str | None
 
 
 @dataclass
@@ -40,13 +49,15 @@ class CheckFailure:
     column: str
     description: str
     rows: int
-    examples: list[dict] = field(default_factory=list)  # {"line": n, "value": "..."}
+    examples: list[CheckExample] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     """Every failing line; empty for a failure of the whole file (a missing column, a wrong dtype)."""
 
 
 @dataclass
-class FileValidation:
+class FileValidation(Result):
+    """One file's schema check: its style and kind, its rows and every failing check."""
+
     path: str
     style: str | None
     rows: int
@@ -67,8 +78,7 @@ class FileValidation:
             return self.rows
         return len({line for f in self.failures for line in f.lines})
 
-    def to_dict(self) -> dict:
-        return asdict(self) | {"ok": self.ok, "failing_rows": self.failing_rows}
+    derived_fields = ("ok", "failing_rows")
 
 
 def _describe(check: str, style: str, kind: str) -> str:
@@ -157,9 +167,7 @@ def _read_and_validate(
             column="<line>",
             description=f"{reason}: the line is not a JSON object",
             rows=group.height,
-            examples=[
-                {"line": ln, "value": detail} for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()
-            ],
+            examples=[CheckExample(ln, detail) for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()],
             lines=group[LINE].to_list(),
         )
         for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True)
@@ -197,11 +205,11 @@ def _summarize(cases: pl.DataFrame, lines: pl.Series, style: str, kind: str) -> 
         if check in row_checks and indexed.is_empty():
             continue  # the check could not run (a column is missing or mistyped), reported above
         examples = [
-            {"line": int(lines[int(i)]), "value": _shorten(str(value))}
+            CheckExample(int(lines[int(i)]), _shorten(str(value)))
             for i, value in indexed.head(EXAMPLES).select("index", "failure_case").iter_rows()
         ]
         if not examples:
-            examples = [{"line": None, "value": _shorten(str(v))} for v in group["failure_case"].head(EXAMPLES)]
+            examples = [CheckExample(None, _shorten(str(v))) for v in group["failure_case"].head(EXAMPLES)]
         known = column in frame_schema(style, kind) or column in optional_columns(kind)
         column_name = column if known else "<row>"
         out.append(
@@ -304,7 +312,7 @@ class ValidationReport(Result):
     """Records failing the schema (or that a dry-run convert would reject), plus pairs with a token error."""
     files: list[FileValidation] = field(default_factory=list)
     conversion: ConvertResult | None = None
-    overlap: list[dict] | None = None
+    overlap: list[Removal] | None = None
     duplicates: DuplicateShare | None = None
     tokens: TokenCheck | None = None
     """The token-level audit (``model`` given and every file conforms), else None."""

@@ -32,7 +32,7 @@ from prefkit.lm.logprobs import PairLogps, reply_logps
 from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
 from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, SCORER_HELP
 from prefkit.progress import ReportProgress
-from prefkit.results import Result, plain
+from prefkit.results import Reject, Result, plain
 
 
 @dataclass
@@ -53,7 +53,7 @@ class PreferenceMetrics:
     each counts half in the accuracies, neither right nor wrong."""
     truncated: int = 0
     """Pairs longer than ``max_length``: their replies lose their end before scoring."""
-    unscored: list[dict] = field(default_factory=list)
+    unscored: list[Reject] = field(default_factory=list)
     """Pairs that could not be scored (``{id, reason, detail}``): nothing of a reply fits."""
     notes: list[str] = field(default_factory=list)
 
@@ -253,7 +253,7 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     # cannot be scored, and one whose replies become identical scores as a tie.
     checked = audit_frame(tokenizer, frame, config.max_length, "keep_start", "drop")
     unscorable = NO_SIGNAL - {TokenReason.IDENTICAL_AFTER_TRUNCATION}
-    skip = {r["line"]: r for r in checked.error_records if r["reason"] in unscorable}
+    skip = {r.line: r for r in checked.error_records if r.reason in unscorable}
     lines = frame[LINE].to_list()
     keep = [i for i, line in enumerate(lines) if line not in skip]
     columns = checked.tokens.as_columns()
@@ -272,9 +272,7 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     beta = config.beta if config.beta is not None else read_run_record(config.model).get("beta", 0.1)
     metrics = preference_metrics(scored, reference, beta, config.seed)
     metrics.truncated = sum(len(p) + max(len(c), len(r)) > config.max_length for p, c, r in tokenized)
-    metrics.unscored = [
-        {"id": r["id"], "line": r["line"], "reason": r["reason"], "detail": r["detail"]} for r in skip.values()
-    ]
+    metrics.unscored = [Reject(None, r.line, r.reason, r.detail, r.id) for r in skip.values()]
     ids = frame["id"].to_list()
     result = EvalResult(
         model=config.model,

@@ -165,10 +165,8 @@ def load_generator(config: GenerateConfig):
 def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> GenerateResult:
     """Answers every prompt of ``config.sources`` ``n`` times; writes the output, rejects and report."""
     from prefkit.atomic_files import check_outputs, line_sink, write_json
-    from prefkit.data.columns import FILE, LINE
     from prefkit.data.prompts import read_prompts
     from prefkit.data.sources import resolve
-    from prefkit.data.writers import reject_line
     from prefkit.lm.pair_tokens import prompt_token_ids
 
     output = Path(config.output)
@@ -201,36 +199,12 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     token_ids = prompt_token_ids(tokenizer, prompts)
     limit = context_length(model_config, tokenizer)
     too_long = [i for i, ids in enumerate(token_ids) if limit is not None and len(ids) + config.max_new_tokens > limit]
-    reject_lines = list(found.reject_lines)
     records = frame.to_dicts()
-    for i in too_long:
-        record = {k: v for k, v in records[i].items() if k not in (FILE, LINE)}
-        detail = f"{len(token_ids[i])} prompt tokens + max_new_tokens {config.max_new_tokens} > the model's context of {limit}"
-        where = found.files[records[i][FILE]]
-        reject_lines.append(
-            reject_line(
-                where, records[i][LINE], "prompt_too_long", detail, json.dumps(record, ensure_ascii=False), True
-            )
-        )
+    reject_lines = [*found.reject_lines, *too_long_rejects(records, too_long, token_ids, found.files, config, limit)]
     skipped = set(too_long)
     answer = [i for i in range(len(records)) if i not in skipped]
     completions, resumed = _generate(config, model, tokenizer, [token_ids[i] for i in answer], folder, progress)
-    settings = {"model": config.model, "adapter": config.adapter, "engine": config.engine} | {
-        k: getattr(config, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed")
-    }
-    out = []
-    for i, answers in zip(answer, completions, strict=True):
-        record = records[i]
-        out.append(
-            {
-                "id": record["id"],
-                "prompt": record["prompt"],
-                "reference": record.get("reference"),
-                "completions": [c.to_dict() for c in answers],
-                "metadata": record.get("metadata"),
-                "generation": settings,
-            }
-        )
+    out = answer_records([records[i] for i in answer], completions, config)
     with line_sink(output) as write:
         write(json.dumps(r, ensure_ascii=False) for r in out)
     with line_sink(rejects_path) as write:
@@ -257,6 +231,48 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     write_json(result.to_dict(), report_path)
     shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def too_long_rejects(
+    records: list[dict], too_long: list[int], token_ids: list[list[int]], files: list[str], config, limit: int | None
+) -> list[str]:
+    """A ``prompt_too_long`` reject line for each prompt that cannot fit ``max_new_tokens`` more
+    tokens in the model's context, naming its file and line."""
+    from prefkit.data.columns import FILE, LINE
+    from prefkit.data.writers import reject_line
+
+    lines = []
+    for i in too_long:
+        record = {k: v for k, v in records[i].items() if k not in (FILE, LINE)}
+        detail = f"{len(token_ids[i])} prompt tokens + max_new_tokens {config.max_new_tokens} > the model's context of {limit}"
+        text = json.dumps(record, ensure_ascii=False)
+        lines.append(reject_line(files[records[i][FILE]], records[i][LINE], "prompt_too_long", detail, text, True))
+    return lines
+
+
+def answer_records(records: list[dict], completions: list[list[Completion]], config) -> list[dict]:
+    """The output's records: each prompt with its completions and the settings that made them.
+
+    >>> from prefkit.lm.sampling import Completion
+    >>> config = GenerateConfig(sources=["p.jsonl"], output="a.jsonl", model="m")
+    >>> (record,) = answer_records([{"id": "a", "prompt": "2 + 2?"}], [[Completion("4", "stop", 2)]], config)
+    >>> record["completions"], record["generation"]["max_new_tokens"]
+    ([{'text': '4', 'finish_reason': 'stop', 'tokens': 2}], 128)
+    """
+    settings = {"model": config.model, "adapter": config.adapter, "engine": config.engine} | {
+        k: getattr(config, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed")
+    }
+    return [
+        {
+            "id": record["id"],
+            "prompt": record["prompt"],
+            "reference": record.get("reference"),
+            "completions": [c.to_dict() for c in answers],
+            "metadata": record.get("metadata"),
+            "generation": settings,
+        }
+        for record, answers in zip(records, completions, strict=True)
+    ]
 
 
 def _generate(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -37,7 +36,7 @@ from prefkit.config import check_fields, option
 from prefkit.data.columns import FILE, LINE
 from prefkit.lm.loading import DEFAULT_MODEL
 from prefkit.lm.pair_tokens import TokenizedPairs, paused_gc, tokenize_pairs, truncate
-from prefkit.results import Result, plain
+from prefkit.results import Result, TokenReject, count_reasons
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TRUNCATION_MODES = ("keep_start", "keep_end")
@@ -134,12 +133,19 @@ class LengthBias:
 
 
 @dataclass
+class KeptByChoice:
+    """Pairs training keeps under each ``long_prompts`` choice."""
+
+    drop: int
+    trim_turns: int
+
+
+@dataclass
 class LongPrompts:
     """The ``long_prompts`` choice made, and how many pairs each choice would let training keep."""
 
     choice: str
-    kept: dict[str, int]
-    """Pairs training keeps under each choice: ``{"drop": n, "trim_turns": m}``."""
+    kept: KeptByChoice
     trimmed: int
     """Prompts trimmed under the choice made (0 under ``drop``)."""
 
@@ -160,13 +166,12 @@ class TokenAudit(Result):
     trimmed: list[dict]
     """Each trimmed prompt: ``{index, turns_removed, prompt_tokens_before, prompt_tokens_after}`` (and
     ``id`` and ``line`` where known)."""
-    error_records: list[dict] = field(repr=False)
-    """Each pair with an error, as the rejects file writes it: ``{source, line, id, reason, detail, dropped}``."""
+    error_records: list[TokenReject] = field(repr=False)
+    """Each pair with an error, as the rejects file writes it."""
     kept: list[int] = field(repr=False)
     tokens: TokenizedPairs = field(repr=False)
 
-    def to_dict(self) -> dict:
-        return plain(self) | {"dropped": self.dropped}
+    derived_fields = ("dropped",)
 
     @property
     def dropped(self) -> int:
@@ -295,9 +300,9 @@ def _judge_all(tokens: TokenizedPairs, max_length, mode: str, special: dict, whe
     return verdicts
 
 
-def _records_and_kept(verdicts: dict, n: int, where: list[dict]) -> tuple[list[dict], list[int]]:
+def _records_and_kept(verdicts: dict, n: int, where: list[dict]) -> tuple[list[TokenReject], list[int]]:
     records = [
-        where[i] | {"reason": str(reason), "detail": detail, "dropped": reason in NO_SIGNAL}
+        TokenReject(**where[i], reason=str(reason), detail=detail, dropped=reason in NO_SIGNAL)
         for i, (reason, detail) in sorted(verdicts.items())
     ]
     kept = [i for i in range(n) if i not in verdicts or verdicts[i][0] not in NO_SIGNAL]
@@ -395,7 +400,7 @@ def _summary(chunks: list[_Chunk], max_length: int | None, long_prompts: str) ->
         length_bias=_length_bias(lengths, [s for c in chunks for s in c.sources]),
         long_prompts=LongPrompts(
             choice=long_prompts,
-            kept={k: sum(c.kept_by_choice[k] for c in chunks) for k in LONG_PROMPTS},
+            kept=KeptByChoice(**{k: sum(c.kept_by_choice[k] for c in chunks) for k in LONG_PROMPTS}),
             trimmed=len(trimmed),
         ),
         trimmed=trimmed,
@@ -488,7 +493,7 @@ class LintResult(Result):
         return self.audit.errors
 
     @property
-    def error_records(self) -> list[dict]:
+    def error_records(self) -> list[TokenReject]:
         return self.audit.error_records
 
     def to_dict(self) -> dict:
@@ -534,7 +539,7 @@ def lint(config: LintConfig) -> LintResult:
         write_json(out.to_dict(), Path(config.report))
     if config.rejects:
         with line_sink(Path(config.rejects)) as write:
-            write(json.dumps(r, ensure_ascii=False) for r in result.error_records)
+            write(json.dumps(r.to_dict(), ensure_ascii=False) for r in result.error_records)
     return out
 
 
@@ -587,12 +592,12 @@ def _columns_chunk(tokenizer, columns: dict[str, list], max_length, truncation_m
 
 
 def reason_counts(records) -> dict[str, int]:
-    """Records per reason, by reason name.
+    """Rejected rows per reason, by reason name.
 
-    >>> reason_counts([{"reason": "tie"}, {"reason": "duplicate"}, {"reason": "tie"}])
-    {'duplicate': 1, 'tie': 2}
+    >>> reason_counts([TokenReject("a", 1, "x", "tie", None, True), TokenReject("a", 2, "y", "tie", None, True)])
+    {'tie': 2}
     """
-    return dict(sorted(Counter(r["reason"] for r in records).items()))
+    return count_reasons(r.reason for r in records)
 
 
 def token_counter(model: str, trust_remote_code: bool = False):

@@ -75,40 +75,33 @@ class QuickstartResult(Result):
     """Per stage, in the order they ran."""
 
 
-def quickstart(
-    config: QuickstartConfig,
-    train_callbacks: list | None = None,
-    progress: ReportProgress | None = None,
-) -> QuickstartResult:
-    """Runs every step; ``progress`` hears each stage's name as it starts (``(name, 0, None)``) and
-    the training's own progress; ``train_callbacks`` go to :func:`prefkit.lm.train.train`. Raises on
-    the first failing step."""
-    import time
+class StageClock:
+    """Times named stages one after another and tells ``progress`` as each one starts."""
 
+    def __init__(self, progress: ReportProgress | None = None):
+        import time
+
+        self.clock = time.perf_counter
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self.started = self.clock()
+
+    def __call__(self, name: str | None) -> None:
+        now = self.clock()
+        if self.current is not None:
+            self.seconds[self.current] = round(now - self.started, 1)
+        self.current, self.started = name, now
+        if name is not None and self.progress:
+            self.progress(name, 0, None)
+
+
+def sample_data(config: QuickstartConfig, data: Path, stage: StageClock) -> tuple[dict, list]:
+    """The sample written, converted (train and held-out) and validated: ``(conversions, validations)``."""
     from prefkit.data.convert import ConvertConfig, convert
     from prefkit.data.sample_data import SampleConfig, write_sample
     from prefkit.data.validate import validate_files
     from prefkit.errors import ValidationFailed
-    from prefkit.lm.evaluate import EvalConfig, evaluate
-    from prefkit.lm.generate import GenerateConfig, generate
-    from prefkit.lm.lint import LintConfig, lint
-    from prefkit.lm.score import ScoreConfig, score
-    from prefkit.lm.train import load_train_recipe, train
-
-    root = Path(config.directory)
-    data, run = root / "data", root / "run"
-    seconds: dict[str, float] = {}
-    current: str | None = None
-    started = time.perf_counter()
-
-    def stage(name: str | None) -> None:
-        nonlocal current, started
-        now = time.perf_counter()
-        if current is not None:
-            seconds[current] = round(now - started, 1)
-        current, started = name, now
-        if name is not None and progress:
-            progress(name, 0, None)
 
     stage("sample")
     raw = write_sample(data, SampleConfig(train=config.prompts))
@@ -128,10 +121,16 @@ def quickstart(
     for result in validations:
         if not result.ok:
             raise ValidationFailed(f"{result.path}: not canonical; run prefkit validate {result.path}", result)
-    recipe = load_train_recipe(
-        config.recipe or packaged_recipe(),
-        [f"data.train={data / 'pairs.jsonl'}", f"output_dir={run}"],
-    )
+    return conversions, validations
+
+
+def own_pairs(config: QuickstartConfig, recipe, data: Path, stage: StageClock, progress) -> tuple:
+    """The model's own answers to the training prompts, scored by the verifier and paired (its wrong
+    answer against the reference): ``(generated, scored, pairs conversion)``."""
+    from prefkit.data.convert import ConvertConfig, convert
+    from prefkit.lm.generate import GenerateConfig, generate
+    from prefkit.lm.score import ScoreConfig, score
+
     stage("generate")
     generated = generate(
         GenerateConfig(
@@ -149,11 +148,35 @@ def quickstart(
     stage("score")
     scored = score(ScoreConfig(generated=generated.output, output=str(data / "scored.jsonl"), scorers=[VERIFIER]))
     stage("pair")
-    conversions["pairs"] = convert(
+    pairs = convert(
         ConvertConfig(
             sources=[scored.output], output=str(data / "pairs.jsonl"), binarize="best-worst", pair_reference=True
         )
     )
+    return generated, scored, pairs
+
+
+def quickstart(
+    config: QuickstartConfig,
+    train_callbacks: list | None = None,
+    progress: ReportProgress | None = None,
+) -> QuickstartResult:
+    """Runs every step; ``progress`` hears each stage's name as it starts (``(name, 0, None)``) and
+    the training's own progress; ``train_callbacks`` go to :func:`prefkit.lm.train.train`. Raises on
+    the first failing step."""
+    from prefkit.lm.evaluate import EvalConfig, evaluate
+    from prefkit.lm.lint import LintConfig, lint
+    from prefkit.lm.train import load_train_recipe, train
+
+    root = Path(config.directory)
+    data, run = root / "data", root / "run"
+    stage = StageClock(progress)
+    conversions, validations = sample_data(config, data, stage)
+    recipe = load_train_recipe(
+        config.recipe or packaged_recipe(),
+        [f"data.train={data / 'pairs.jsonl'}", f"output_dir={run}"],
+    )
+    generated, scored, conversions["pairs"] = own_pairs(config, recipe, data, stage, progress)
     stage("lint")
     arguments = recipe.training_arguments()
     audit = lint(
@@ -191,5 +214,5 @@ def quickstart(
         lint=audit,
         train=trained,
         eval=scored_eval,
-        seconds=seconds,
+        seconds=stage.seconds,
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from prefkit.data.columns import LINE
 from prefkit.lm.loading import _loading, resolve_model
+from prefkit.results import TokenReject
 
 
 def as_messages(prompt) -> list[dict]:
@@ -136,16 +137,8 @@ def reward_dataset(pairs, tokenizer, max_length: int | None):
         rejected = conversation_ids(tokenizer, row["prompt"], row["rejected"])
         longest = max(len(chosen), len(rejected))
         if max_length is not None and longest > max_length:
-            records.append(
-                {
-                    "source": row.get("source"),
-                    "line": row.get(LINE),
-                    "id": row.get("id"),
-                    "reason": "too_long",
-                    "detail": f"{longest} tokens > max_length {max_length}",
-                    "dropped": True,
-                }
-            )
+            detail = f"{longest} tokens > max_length {max_length}"
+            records.append(TokenReject(row.get("source"), row.get(LINE), row.get("id"), "too_long", detail, True))
             continue
         columns["chosen_ids"].append(chosen)
         columns["rejected_ids"].append(rejected)

@@ -749,7 +749,7 @@ def token_summary(audits: dict[str, dict], received: int) -> TokenSummary:
         read=train["pairs"],
         trained=received,
         dropped=train["dropped"],
-        dropped_reasons=reason_counts(r for r in train["error_records"] if r["dropped"]),
+        dropped_reasons=reason_counts(r for r in train["error_records"] if r.dropped),
         truncated=train["truncated"]["pairs"],
         errors=train["errors"],
         reasons=train["reasons"],
@@ -765,10 +765,10 @@ def write_token_report(out: Path, audits: dict[str, dict], summary: TokenSummary
     write_json(plain(summary) | {"datasets": report}, out / "token_report.json")
     with line_sink(out / "dropped.jsonl") as write:
         write(
-            json.dumps({"dataset": name} | r, ensure_ascii=False)
+            json.dumps({"dataset": name} | r.to_dict(), ensure_ascii=False)
             for name, audit in audits.items()
             for r in audit["error_records"]
-            if r["dropped"]
+            if r.dropped
         )
 
 

@@ -33,7 +33,7 @@ def test_collects_parse_and_row_failures_with_line_numbers(tmp_path):
     )
     result = validate_file(path)
     assert not result.ok and result.rows == 5
-    found = {f.check: (f.rows, [e["line"] for e in f.examples]) for f in result.failures}
+    found = {f.check: (f.rows, [e.line for e in f.examples]) for f in result.failures}
     assert found == {
         "invalid_json": (1, [2]),
         "field_uniqueness": (2, [1, 3]),

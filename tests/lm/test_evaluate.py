@@ -236,7 +236,7 @@ def test_eval_reports_unscorable_pairs_truncation_and_ties(tiny_adapter_dir, tmp
     data = write_canonical(tmp_path / "pairs.jsonl", pairs)
     result = evaluate(EvalConfig(model=str(tiny_adapter_dir), data=str(data), max_length=64))
     m = result.metrics
-    assert [(u["id"], u["line"], u["reason"]) for u in m.unscored] == [("p3", 4, "prompt_fills_max_length")]
+    assert [(u.id, u.line, u.reason) for u in m.unscored] == [("p3", 4, "prompt_fills_max_length")]
     assert m.pairs == 4 and result.ids == ["p0", "p1", "p2", "p4"]
     assert m.truncated == 1 and m.ties == 1  # p4 is scored truncated; p3, not scored, is not counted
     rewards = 0.1 * (

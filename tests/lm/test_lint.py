@@ -59,14 +59,14 @@ def test_the_bundled_template_is_sound(tokenizer_with):
 def test_a_template_that_adds_bos_where_the_text_has_it(tokenizer_with):
     result = run_audit(tokenizer_with("{{ bos_token }}" + CHATML), SOUND)
     assert result.reasons == {"double_bos": 1} and result.kept == [0]  # trains, wrongly
-    assert result.error_records[0]["detail"] == "the sequence starts with BOS twice (token 1)"
+    assert result.error_records[0].detail == "the sequence starts with BOS twice (token 1)"
 
 
 def test_a_template_whose_prompt_is_not_a_prefix(tokenizer_with):
     thinking = CHATML.replace("'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>\\n'")
     result = run_audit(tokenizer_with(thinking), SOUND * 2)
     assert result.reasons == {"prompt_not_prefix": 2}
-    assert result.error_records[0]["detail"].startswith("the last ")
+    assert result.error_records[0].detail.startswith("the last ")
 
 
 def test_an_over_long_prompt_is_dropped_and_trim_turns_saves_it(tokenizer_with):
@@ -74,7 +74,7 @@ def test_an_over_long_prompt_is_dropped_and_trim_turns_saves_it(tokenizer_with):
     long_pair = (history + user("and now?"), reply("The end."), reply("More."))
     result = run_audit(tokenizer_with(), [*SOUND, long_pair], max_length=64)
     assert result.reasons == {"prompt_fills_max_length": 1} and result.kept == [0]
-    assert result.dropped == 1 and result.long_prompts.kept == {"drop": 1, "trim_turns": 2}
+    assert result.dropped == 1 and (result.long_prompts.kept.drop, result.long_prompts.kept.trim_turns) == (1, 2)
     trimmed = run_audit(tokenizer_with(), [*SOUND, long_pair], max_length=64, long_prompts="trim_turns")
     assert trimmed.errors == 0 and trimmed.kept == [0, 1]
     assert [(t["index"], t["turns_removed"]) for t in trimmed.trimmed] == [(1, 1)]
@@ -101,7 +101,7 @@ def test_a_reply_with_no_tokens(tokenizer_with):
     ).replace("+ '\\n'}}{% endfor %}", "+ '\\n'}}{% endif %}{% endfor %}")
     result = run_audit(tokenizer_with(drops_last_reply), SOUND)
     assert result.reasons == {"reply_without_tokens": 1} and result.kept == []
-    assert result.error_records[0]["detail"] == "chosen has no tokens left (0 before truncation)"
+    assert result.error_records[0].detail == "chosen has no tokens left (0 before truncation)"
 
 
 def test_a_doubled_eos_and_a_missing_end_of_turn(tokenizer_with):
@@ -113,7 +113,7 @@ def test_a_doubled_eos_and_a_missing_end_of_turn(tokenizer_with):
     )
     result = run_audit(tokenizer_with(open_end), SOUND)
     assert result.reasons == {"missing_end_of_turn": 1} and result.kept == [0]
-    assert result.error_records[0]["detail"] == "chosen does not end with the end-of-turn token 2"
+    assert result.error_records[0].detail == "chosen does not end with the end-of-turn token 2"
 
 
 def test_statistics_count_truncation_and_length_bias(tokenizer_with):
@@ -244,7 +244,7 @@ def test_token_ids_equal_trls_on_real_hh_pairs(shared_data, bundled_tokenizer, t
     assert len(kept_by_trl) == len(result.kept) == 419
     assert kept_by_trl["prompt_ids"] == [ours.prompt_ids[i] for i in result.kept]
     assert result.reasons == {"prompt_fills_max_length": 61}
-    assert result.long_prompts.kept == {"drop": 419, "trim_turns": 480}
+    assert (result.long_prompts.kept.drop, result.long_prompts.kept.trim_turns) == (419, 480)
 
 
 def test_card_with_a_model_counts_real_tokens_and_length_bias(tmp_path, bundled_model_dir, bundled_tokenizer):
