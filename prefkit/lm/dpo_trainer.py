@@ -169,7 +169,7 @@ def tokenize_and_audit(dataset, tokenizer, args, long_prompts: str):
     features = datasets.Features({name: datasets.List(datasets.Value("int64")) for name in kept})
     return (
         datasets.Dataset.from_dict(kept, features=features),
-        result.to_dict() | {"error_records": result.error_records},
+        result.to_dict() | {"error_records": [r.to_dict() for r in result.error_records]},
     )
 
 
@@ -259,6 +259,7 @@ class PrefkitDPOTrainer(DPOTrainer):
         import datasets
 
         from prefkit.errors import DataError
+        from prefkit.results import TokenReject
 
         key = tokens_key(dataset_fingerprint(dataset), self.tokenizer_hash, args, self.long_prompts)
         folder = self.cache_dir / f"tokens-{key}"
@@ -275,6 +276,7 @@ class PrefkitDPOTrainer(DPOTrainer):
 
             on_main(prepare)
         audit = json.loads(audit_file.read_text(encoding="utf-8"))
+        audit["error_records"] = [TokenReject(**r) for r in audit["error_records"]]
         self.token_audits[dataset_name] = audit
         if audit["pairs"] == audit["dropped"]:
             raise DataError(
