@@ -527,6 +527,14 @@ def evaluate_command(as_json, **options):
     "rejects",
     "report",
     "trust_remote_code",
+    "base_url",
+    "api_key_env",
+    "concurrency",
+    "max_retries",
+    "timeout",
+    "cache",
+    "no_cache",
+    "price",
 )
 @json_option
 @handle_errors
@@ -542,8 +550,11 @@ def generate(sources, as_json, **options):
       prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --max-new-tokens 64
       prefkit generate prompts.jsonl -o answers.jsonl --model runs/quickstart --resume
       prefkit generate prompts.jsonl -o answers.jsonl --model org/model --engine vllm --ray auto --ray-workers 8
+      prefkit generate prompts.jsonl -o answers.jsonl --engine openai --base-url http://127.0.0.1:8000 \\
+          --model Qwen/Qwen2.5-7B-Instruct --n 4 --temperature 0.8 --concurrency 32 --price 0.15,0.6
     """
-    require_train_extra("generate")
+    if options.get("engine") != "openai":
+        require_train_extra("generate")
     with progress_bar("generating") as progress:
         result = api.generate(list(sources), progress=progress, **only_set(options))
     print_json(result.to_dict()) if as_json else render.generated(result)

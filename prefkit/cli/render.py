@@ -137,7 +137,11 @@ def generated(result: GenerateResult) -> None:
         f"mean {result.mean_tokens:g} tokens, engine {result.engine}{resumed}",
         highlight=False,
     )
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
     console.print(f"wrote {result.output}")
+    if result.ledger is not None:
+        console.print(f"ledger: {result.ledger.line()}", highlight=False)
 
 
 def scored(result: ScoreResult) -> None:

@@ -34,6 +34,7 @@ class RejectReason(StrEnum):
     # Content
     EMPTY_PROMPT = "empty_prompt"
     PROMPT_TOO_LONG = "prompt_too_long"
+    REQUEST_FAILED = "request_failed"  # generate --engine openai: the server did not answer, after the retries
     EMPTY_RESPONSE = "empty_response"
     IDENTICAL_RESPONSES = "identical_responses"
     INVALID_SCORE = "invalid_score"

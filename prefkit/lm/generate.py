@@ -30,10 +30,11 @@ from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ExtraMissing, UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
 from prefkit.lm.sampling import Completion, SamplingSettings
+from prefkit.lm.serving import Ledger, resolve_base_url
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
-ENGINES = ("transformers", "vllm")
+ENGINES = ("transformers", "vllm", "openai")
 
 
 @dataclass
@@ -56,7 +57,10 @@ class GenerateConfig:
     max_new_tokens: int = option(128, "Longest completion, in tokens.", min=1)
     seed: int = option(DEFAULT_SEED, "Seed: the same seed gives the same completions on a CPU.")
     engine: str = option(
-        "transformers", "transformers (CPU or GPU), or vllm (a GPU, pip install vllm).", choices=ENGINES
+        "transformers",
+        "transformers (CPU or GPU), vllm (a GPU, pip install vllm), or openai: any OpenAI-compatible server "
+        "(--base-url; --model is the served name).",
+        choices=ENGINES,
     )
     batch_size: int = option(
         64, "Sequences per model.generate call: batch_size // n prompts, each answered n times.", min=1
@@ -72,9 +76,29 @@ class GenerateConfig:
     rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    base_url: str | None = option(None, "With --engine openai: the server's URL; default $OPENAI_BASE_URL.")
+    api_key_env: str = option(
+        "OPENAI_API_KEY", "With --engine openai: the environment variable that holds the API key (never the key)."
+    )
+    concurrency: int = option(8, "With --engine openai: requests in flight at once.", min=1)
+    max_retries: int = option(
+        5, "With --engine openai: retries of a 429, 5xx, timeout or dropped connection (backoff, Retry-After).", min=0
+    )
+    timeout: float = option(120.0, "With --engine openai: seconds a request may take.", min=0, min_open=True)
+    cache: str | None = option(
+        None, "With --engine openai: the response cache (SQLite); default NAME.cache.sqlite beside the output."
+    )
+    no_cache: bool = option(False, "With --engine openai: keep no response cache (every request sent again).")
+    price: str | None = option(
+        None, "With --engine openai: IN,OUT price per million tokens, for the ledger's cost.", metavar="IN,OUT"
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.engine == "openai" and (self.adapter or self.ray):
+            raise UsageError(
+                "--engine openai asks a server: --adapter and --ray do not apply (serve the adapter there)"
+            )
         if self.n > 1 and self.temperature == 0:
             raise UsageError(
                 f"n={self.n} with temperature 0 gives {self.n} identical greedy answers; set a temperature"
@@ -100,6 +124,9 @@ class GenerateResult(Result):
     resumed_batches: int
     engine: str
     model: str
+    ledger: Ledger | None = None
+    """``--engine openai``: requests, retries, cache hits, tokens, time (and cost with ``--price``)."""
+    notes: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list, repr=False)
 
 
@@ -162,12 +189,24 @@ def load_generator(config: GenerateConfig):
     return model, tokenizer
 
 
+@dataclass
+class Answered:
+    """What an engine made of the prompts: ``completions[j]`` answers prompt ``rows[j]``; each prompt
+    not answered is in ``failures`` as ``(row, reason, detail)``."""
+
+    rows: list[int]
+    completions: list[list[Completion]]
+    failures: list[tuple[int, str, str]] = field(default_factory=list)
+    resumed_batches: int = 0
+    ledger: Ledger | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> GenerateResult:
     """Answers every prompt of ``config.sources`` ``n`` times; writes the output, rejects and report."""
     from prefkit.atomic_files import check_outputs, line_sink, write_json
     from prefkit.data.prompts import read_prompts
     from prefkit.data.sources import resolve
-    from prefkit.lm.pair_tokens import prompt_token_ids
 
     output = Path(config.output)
     if not output.name.endswith(".jsonl"):
@@ -176,8 +215,10 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
         _sidecar(output, "rejects.jsonl", config.rejects),
         _sidecar(output, "report.json", config.report),
     )
+    cache_path = http_cache_path(config, output)
     inputs = [p for spec in config.sources for p in resolve(spec) if isinstance(p, Path)]
-    check_outputs([("-o", output), ("--rejects", rejects_path), ("--report", report_path)], inputs)
+    named = [("-o", output), ("--rejects", rejects_path), ("--report", report_path), ("--cache", cache_path)]
+    check_outputs([(flag, path) for flag, path in named if path is not None], inputs)
     folder = resume_folder(output)
     if folder.exists() and not config.resume:
         raise UsageError(f"{folder} holds an interrupted run: add --resume to continue it, or delete the folder")
@@ -188,44 +229,35 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     if progress:
         progress("reading prompts", 0, None)
     found = read_prompts(config.sources)
-    if config.engine == "transformers" and not config.ray:
-        model, tokenizer = load_generator(config)
-        model_config = model.config
+    records = found.frame.to_dicts()
+    if config.engine == "openai":
+        answered = answer_over_http(config, records, cache_path, progress)
     else:
-        model = None
-        tokenizer, model_config = load_prompt_side(config)
-    frame = found.frame
-    prompts = frame["prompt"].to_list()
-    token_ids = prompt_token_ids(tokenizer, prompts)
-    limit = context_length(model_config, tokenizer)
-    too_long = [i for i, ids in enumerate(token_ids) if limit is not None and len(ids) + config.max_new_tokens > limit]
-    records = frame.to_dicts()
-    reject_lines = [*found.reject_lines, *too_long_rejects(records, too_long, token_ids, found.files, config, limit)]
-    skipped = set(too_long)
-    answer = [i for i in range(len(records)) if i not in skipped]
-    completions, resumed = _generate(config, model, tokenizer, [token_ids[i] for i in answer], folder, progress)
-    out = answer_records([records[i] for i in answer], completions, config)
+        answered = answer_locally(config, found.frame, folder, progress)
+    out = answer_records([records[i] for i in answered.rows], answered.completions, config)
     with line_sink(output) as write:
         write(json.dumps(r, ensure_ascii=False) for r in out)
     with line_sink(rejects_path) as write:
-        write(reject_lines)
+        write([*found.reject_lines, *prompt_rejects(records, answered.failures, found.files)])
     reasons = dict(found.reasons)
-    if too_long:
-        reasons["prompt_too_long"] = len(too_long)
-    flat = [c for answers in completions for c in answers]
+    for _, reason, _ in answered.failures:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    flat = [c for answers in answered.completions for c in answers]
     result = GenerateResult(
         output=str(output),
         read=found.read,
         prompts=len(out),
         duplicates=found.duplicates,
-        rejected=found.rejected + len(too_long),
+        rejected=found.rejected + len(answered.failures),
         reasons=reasons,
         completions=len(flat),
         finish_reasons={r: sum(c.finish_reason == r for c in flat) for r in ("stop", "length")},
         mean_tokens=round(sum(c.tokens for c in flat) / len(flat), 2) if flat else 0.0,
-        resumed_batches=resumed,
+        resumed_batches=answered.resumed_batches,
         engine=config.engine,
         model=config.model,
+        ledger=answered.ledger,
+        notes=answered.notes,
         records=out,
     )
     write_json(result.to_dict(), report_path)
@@ -233,20 +265,92 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     return result
 
 
-def too_long_rejects(
-    records: list[dict], too_long: list[int], token_ids: list[list[int]], files: list[str], config, limit: int | None
-) -> list[str]:
-    """A ``prompt_too_long`` reject line for each prompt that cannot fit ``max_new_tokens`` more
-    tokens in the model's context, naming its file and line."""
+def answer_locally(config: GenerateConfig, frame, folder: Path, progress) -> Answered:
+    """The in-process engines (transformers, vLLM, either on Ray): the prompts tokenized here, the
+    ones too long for the model's context left out as ``prompt_too_long``, the rest answered in
+    seeded batches that a killed run resumes from."""
+    from prefkit.lm.pair_tokens import prompt_token_ids
+
+    if config.engine == "transformers" and not config.ray:
+        model, tokenizer = load_generator(config)
+        model_config = model.config
+    else:
+        model = None
+        tokenizer, model_config = load_prompt_side(config)
+    token_ids = prompt_token_ids(tokenizer, frame["prompt"].to_list())
+    limit = context_length(model_config, tokenizer)
+    failures = [
+        (
+            i,
+            "prompt_too_long",
+            f"{len(ids)} prompt tokens + max_new_tokens {config.max_new_tokens} > the model's context of {limit}",
+        )
+        for i, ids in enumerate(token_ids)
+        if limit is not None and len(ids) + config.max_new_tokens > limit
+    ]
+    skipped = {i for i, _, _ in failures}
+    rows = [i for i in range(len(token_ids)) if i not in skipped]
+    completions, resumed = _generate(config, model, tokenizer, [token_ids[i] for i in rows], folder, progress)
+    return Answered(rows, completions, failures, resumed)
+
+
+def http_cache_path(config: GenerateConfig, output: Path) -> Path | None:
+    """Where ``--engine openai`` keeps its answers: ``--cache``, else ``NAME.cache.sqlite`` beside
+    the output; None for the local engines and with ``--no-cache``."""
+    if config.engine != "openai" or config.no_cache:
+        return None
+    return Path(config.cache) if config.cache else _sidecar(output, "cache.sqlite", None)
+
+
+def answer_over_http(config: GenerateConfig, records: list[dict], cache_path: Path | None, progress) -> Answered:
+    """``--engine openai``: each prompt's messages sent to the server (:mod:`prefkit.lm.serving`),
+    answers read from the cache where it has them; a prompt whose request still fails after the
+    retries is left out as ``request_failed`` with the server's message."""
+    from prefkit.lm.reward import as_messages
+    from prefkit.lm.serving import ResponseCache, SampleRequest, ServerSettings, answer_all, parse_price, run_async
+
+    settings = ServerSettings(
+        resolve_base_url(config.base_url),
+        config.model,
+        config.api_key_env,
+        config.concurrency,
+        config.max_retries,
+        config.timeout,
+    )
+    requests = [
+        SampleRequest(
+            config.model, as_messages(r["prompt"]), config.temperature, config.top_p, config.max_new_tokens, config.seed
+        )
+        for r in records
+    ]
+    cache = ResponseCache(cache_path)
+    try:
+        answered, ledger = run_async(answer_all(settings, cache, requests, config.n, progress))
+    finally:
+        cache.close()
+    rows = [i for i, a in enumerate(answered) if a.samples is not None]
+    completions = [[Completion(s["text"], s["finish_reason"], s["tokens"]) for s in answered[i].samples] for i in rows]
+    failures = [(i, a.failure.reason, a.failure.detail) for i, a in enumerate(answered) if a.failure is not None]
+    notes = []
+    one_at_a_time = sum(a.one_at_a_time for a in answered)
+    if one_at_a_time:
+        notes.append(
+            f"the server returned fewer than n={config.n} choices: {one_at_a_time:,} samples were asked one "
+            "request each, with seed + k"
+        )
+    return Answered(rows, completions, failures, ledger=ledger.priced(parse_price(config.price)), notes=notes)
+
+
+def prompt_rejects(records: list[dict], failures: list[tuple[int, str, str]], files: list[str]) -> list[str]:
+    """A reject line for each prompt an engine left out, with its reason and detail, naming its file and line."""
     from prefkit.data.columns import FILE, LINE
     from prefkit.data.writers import reject_line
 
     lines = []
-    for i in too_long:
+    for i, reason, detail in failures:
         record = {k: v for k, v in records[i].items() if k not in (FILE, LINE)}
-        detail = f"{len(token_ids[i])} prompt tokens + max_new_tokens {config.max_new_tokens} > the model's context of {limit}"
         text = json.dumps(record, ensure_ascii=False)
-        lines.append(reject_line(files[records[i][FILE]], records[i][LINE], "prompt_too_long", detail, text, True))
+        lines.append(reject_line(files[records[i][FILE]], records[i][LINE], reason, detail, text, True))
     return lines
 
 

@@ -1,0 +1,191 @@
+"""``generate --engine openai`` against a real ``transformers serve``, through a proxy that injects faults.
+
+Every case asserts where each prompt ended (answered, or rejected with its reason), that no run
+crashed, and how many requests reached the proxy: the retries the client promises, and no more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prefkit.lm.generate import GenerateConfig, generate
+from tests.conftest import read_jsonl
+from tests.lm.serving_fixtures import FaultProxy, start_server
+
+pytestmark = pytest.mark.serve
+
+SENTINEL_KEY = "sk-prefkit-sentinel-9f2c41"
+
+
+@pytest.fixture(scope="module")
+def server(bundled_model_dir, tmp_path_factory):
+    pytest.importorskip("fastapi")
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    process, url = start_server(bundled_model_dir, log)
+    yield url, str(bundled_model_dir)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def proxy(server):
+    """A fault proxy before the server; ``proxy.model`` is the served name (the server is pinned to
+    the bundled model's folder and answers only to that name)."""
+    url, model = server
+    found = FaultProxy(url, slow_seconds=4.0)
+    found.model = model
+    yield found
+    found.close()
+
+
+def prompts_file(folder: Path, count: int) -> Path:
+    path = folder / "prompts.jsonl"
+    path.write_text(
+        "".join(json.dumps({"prompt": f"What is {i} + {i}? Answer with the number."}) + "\n" for i in range(count))
+    )
+    return path
+
+
+def http_config(folder: Path, proxy: FaultProxy, **options) -> GenerateConfig:
+    values = {"max_new_tokens": 6, "concurrency": 2, "max_retries": 2, "timeout": 60.0} | options
+    return GenerateConfig(
+        sources=[str(prompts_file(folder, values.pop("prompts", 3)))],
+        output=str(folder / values.pop("name", "answers.jsonl")),
+        model=proxy.model,
+        engine="openai",
+        base_url=proxy.url,
+        **values,
+    )
+
+
+def test_every_prompt_is_answered_once_and_a_rerun_is_served_from_the_cache(proxy, tmp_path):
+    proxy.reset()
+    first = generate(http_config(tmp_path, proxy, prompts=4))
+    assert (first.read, first.prompts, first.rejected, first.completions) == (4, 4, 0, 4)
+    assert proxy.requests == 4 and first.ledger.requests == 4 and first.ledger.cache_hits == 0
+    assert first.ledger.prompt_tokens > 0 and 0 < first.ledger.completion_tokens <= 4 * 6
+    records = read_jsonl(tmp_path / "answers.jsonl")
+    assert [len(r["completions"]) for r in records] == [1, 1, 1, 1]
+    assert all(c["finish_reason"] in ("stop", "length") and c["text"] for r in records for c in r["completions"])
+    proxy.reset()
+    again = generate(
+        http_config(tmp_path, proxy, prompts=4, name="again.jsonl", cache=str(tmp_path / "answers.cache.sqlite"))
+    )
+    assert proxy.requests == 0 and again.ledger.cache_hits == 4 and again.ledger.requests == 0
+    assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "answers.jsonl").read_text()
+
+
+def test_n_samples_where_the_server_returns_one_choice(proxy, tmp_path):
+    """transformers serve ignores n: one request with n=3 returns one choice, and the two missing
+    samples are asked one request each with seed + k; a rerun with n=4 asks only the fourth."""
+    proxy.reset()
+    result = generate(http_config(tmp_path, proxy, prompts=2, n=3, temperature=0.9))
+    assert result.completions == 6 and proxy.requests == 2 * 3
+    assert [json.loads(s["body"]).get("n") for s in proxy.seen[:1]] == [3]
+    assert result.notes and "seed + k" in result.notes[0]
+    proxy.reset()
+    more = generate(
+        http_config(
+            tmp_path,
+            proxy,
+            prompts=2,
+            n=4,
+            temperature=0.9,
+            name="more.jsonl",
+            cache=str(tmp_path / "answers.cache.sqlite"),
+        )
+    )
+    assert more.completions == 8 and proxy.requests == 2 and more.ledger.cache_hits == 6
+    seeds = sorted(json.loads(s["body"])["seed"] for s in proxy.seen)
+    assert seeds == [3, 3]
+    first = read_jsonl(tmp_path / "answers.jsonl")
+    assert [r["completions"] for r in read_jsonl(tmp_path / "more.jsonl")][0][:3] == first[0]["completions"]
+
+
+@pytest.mark.parametrize(
+    ("script", "prompts", "sent", "answered"),
+    [
+        (["429", "500"], 3, 3 + 2, 3),  # two retried answers, then every prompt answered
+        (["drop"], 3, 3 + 1, 3),  # a dropped connection is retried
+        (["garbage"], 3, 3 + 1, 3),  # a 200 whose body is not JSON is retried
+        (["slow"], 3, 3 + 1, 3),  # slower than --timeout: retried
+        (["400"], 3, 3, 2),  # a 4xx is the prompt's reject at once, not retried
+        (["500", "500", "500"], 1, 3, 0),  # still failing after --max-retries 2: rejected
+    ],
+)
+def test_faults_end_in_an_answer_or_a_reject_with_the_requests_counted(
+    proxy, tmp_path, script, prompts, sent, answered
+):
+    proxy.reset(script)
+    timeout = 2.0 if "slow" in script else 60.0
+    result = generate(http_config(tmp_path, proxy, prompts=prompts, concurrency=1, timeout=timeout))
+    assert result.read == result.prompts + result.rejected == prompts and result.prompts == answered
+    assert proxy.requests == sent, proxy.script
+    assert result.ledger.requests == sent and result.ledger.retries == sent - prompts
+    rejects = read_jsonl(tmp_path / "answers.rejects.jsonl")
+    assert len(rejects) == prompts - answered and all(r["reason"] == "request_failed" for r in rejects)
+    if "400" in script:
+        assert rejects[0]["detail"] == "HTTP 400: this prompt is too long"
+    if script == ["500", "500", "500"]:
+        assert rejects[0]["detail"] == "HTTP 500: the server broke" and result.reasons == {"request_failed": 1}
+
+
+def test_the_key_is_sent_as_a_header_and_written_nowhere(proxy, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from prefkit.cli import main
+
+    monkeypatch.setenv("PREFKIT_TEST_KEY", SENTINEL_KEY)
+    proxy.reset(["400", "500"])  # one prompt refused, one retried: both failures carry a message
+    prompts = prompts_file(tmp_path, 2)
+    args = ["generate", str(prompts), "-o", str(tmp_path / "a.jsonl"), "--engine", "openai", "--base-url", proxy.url]
+    args += ["--model", proxy.model, "--api-key-env", "PREFKIT_TEST_KEY", "--max-retries", "2", "--max-new-tokens", "4"]
+    done = CliRunner().invoke(main, [*args, "--json"])
+    assert done.exit_code == 0, done.output
+    assert all(s["headers"].get("Authorization") == f"Bearer {SENTINEL_KEY}" for s in proxy.seen)
+    assert SENTINEL_KEY not in done.output
+    written = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert {p.name for p in written} >= {"a.jsonl", "a.rejects.jsonl", "a.report.json", "a.cache.sqlite"}
+    assert all(SENTINEL_KEY.encode() not in p.read_bytes() for p in written)
+    assert json.loads(done.output)["reasons"] == {"request_failed": 1} and proxy.requests == 3
+
+
+def test_a_killed_run_resends_only_what_it_lacks_and_writes_the_uninterrupted_file(proxy, tmp_path):
+    """SIGKILL halfway through a run of 6 prompts (one request at a time); the rerun sends only the
+    prompts without a cached answer and writes the same file as a run never stopped."""
+    proxy.reset()
+    whole = generate(http_config(tmp_path, proxy, prompts=6, concurrency=1, name="whole.jsonl"))
+    assert whole.prompts == 6
+    proxy.reset()
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    config = http_config(killed, proxy, prompts=6, concurrency=1)
+    script = (
+        "import sys; from prefkit.lm.generate import GenerateConfig, generate; "
+        f"generate(GenerateConfig(**{json.dumps({k: getattr(config, k) for k in ('sources', 'output', 'model', 'engine', 'base_url', 'max_new_tokens', 'concurrency', 'max_retries', 'timeout')})}))"
+    )
+    running = subprocess.Popen([sys.executable, "-c", script], env=os.environ | {"PYTHONPATH": str(Path.cwd())})
+    deadline = time.monotonic() + 120
+    while proxy.requests < 3:
+        assert running.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    running.send_signal(signal.SIGKILL)
+    running.wait()
+    assert not (killed / "answers.jsonl").exists()
+    answered_before = proxy.requests - 1  # the request in flight when it died may not have been cached
+    proxy.reset()
+    rerun = generate(config)
+    assert rerun.ledger.cache_hits >= answered_before - 1 and proxy.requests == 6 - rerun.ledger.cache_hits
+    assert rerun.ledger.cache_hits + proxy.requests == 6
+    assert (killed / "answers.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()
