@@ -110,7 +110,7 @@ def test_n_samples_where_the_server_returns_one_choice(proxy, tmp_path):
     seeds = sorted(json.loads(s["body"])["seed"] for s in proxy.seen)
     assert seeds == [3, 3]
     first = read_jsonl(tmp_path / "answers.jsonl")
-    assert [r["completions"] for r in read_jsonl(tmp_path / "more.jsonl")][0][:3] == first[0]["completions"]
+    assert read_jsonl(tmp_path / "more.jsonl")[0]["completions"][:3] == first[0]["completions"]
 
 
 @pytest.mark.parametrize(
