@@ -54,7 +54,7 @@ _EXPORTS = {
     "CardResult": "prefkit.data.card",
     "LintConfig": "prefkit.lm.lint",
     "LintResult": "prefkit.lm.lint",
-    "TokenAudit": "prefkit.lm.lint",
+    "TokenAudit": "prefkit.lm.token_audit",
     "TrainConfig": "prefkit.lm.train",
     "TrainResult": "prefkit.lm.train",
     "TokenSummary": "prefkit.lm.train",

@@ -500,6 +500,6 @@ def _token_counter(model: str | None):
     """A card's token counter on ``model``'s tokenizer, or None (words) when no model is named."""
     if model is None:
         return None
-    from prefkit.lm.lint import token_counter
+    from prefkit.lm.token_audit import token_counter
 
     return token_counter(model)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from prefkit.cli.output import console, counts_text, err_console, reasons_text
-from prefkit.lm.lint import reason_counts
+from prefkit.lm.token_audit import reason_counts
 
 if TYPE_CHECKING:
     from prefkit.data.card import CardResult

@@ -9,7 +9,7 @@ weights it calls for, and completion lengths by label.
 
 Tokens are counted as words and punctuation marks (``\\w+|[^\\w\\s]``) unless a token counter is
 given: ``prefkit card --model`` and ``prefkit mix --model`` pass one built on the model's tokenizer and
-chat template (:func:`prefkit.lm.lint.token_counter`), so the card shows the lengths training sees and
+chat template (:func:`prefkit.lm.token_audit.token_counter`), so the card shows the lengths training sees and
 the length bias in real tokens. The data side stays free of model libraries: it only calls the counter.
 """
 

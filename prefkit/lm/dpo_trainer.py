@@ -162,7 +162,7 @@ def tokenize_and_audit(dataset, tokenizer, args, long_prompts: str):
     known) as the tokenized pairs training keeps, and the audit (summary and error records)."""
     import datasets
 
-    from prefkit.lm.lint import audit_columns
+    from prefkit.lm.token_audit import audit_columns
 
     result = audit_columns(tokenizer, dataset.to_dict(), args.max_length, args.truncation_mode, long_prompts)
     kept = {name: [ids[i] for i in result.kept] for name, ids in result.tokens.as_columns().items()}

@@ -233,9 +233,9 @@ def evaluate(config: EvalConfig, progress: ReportProgress | None = None) -> Eval
     from prefkit.atomic_files import check_outputs
     from prefkit.data.columns import LINE
     from prefkit.data.validate import load_canonical
-    from prefkit.lm.lint import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.loading import load_causal_lm, load_policy
     from prefkit.lm.reward import is_reward_model
+    from prefkit.lm.token_audit import NO_SIGNAL, TokenReason, audit_frame
     from prefkit.lm.train import read_run_record
 
     check_outputs(

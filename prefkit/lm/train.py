@@ -30,8 +30,8 @@ import yaml
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, DataError, UsageError
 from prefkit.lm.compat import cpu_has_native_bf16
-from prefkit.lm.lint import LONG_PROMPTS, reason_counts
 from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+from prefkit.lm.token_audit import LONG_PROMPTS, reason_counts
 from prefkit.progress import ReportProgress
 from prefkit.results import Result, plain
 

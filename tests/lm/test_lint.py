@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import main
-from prefkit.lm.lint import LintConfig, audit, lint
+from prefkit.lm.lint import LintConfig, lint
 from prefkit.lm.pair_tokens import tokenize_pairs
+from prefkit.lm.token_audit import audit_pairs
 from tests.conftest import write_canonical
 
 CHATML = (
@@ -45,7 +46,7 @@ def tokenizer_with(bundled_model_dir):
 
 def run_audit(tokenizer, pairs, max_length=512, mode="keep_start", long_prompts="drop"):
     prompts, chosen, rejected = (list(x) for x in zip(*pairs, strict=True))
-    return audit(tokenizer, prompts, chosen, rejected, max_length, mode, long_prompts)
+    return audit_pairs(tokenizer, prompts, chosen, rejected, max_length, mode, long_prompts)
 
 
 SOUND = [(user("What is 2 + 2?"), reply("2 + 2 = 4."), reply("2 + 2 = 5."))]
@@ -124,7 +125,7 @@ def test_statistics_count_truncation_and_length_bias(tokenizer_with):
         (user("c"), reply("a much longer chosen reply than the rejected one"), reply("tiny")),
     ]
     lengths = [len(tokenize_pairs(tok, [p], [c], [r]).prompt_ids[0]) for p, c, r in pairs]
-    result = audit(tok, *(list(x) for x in zip(*pairs, strict=True)), max(lengths) + 4, sources=["x", "y", "y"])
+    result = audit_pairs(tok, *(list(x) for x in zip(*pairs, strict=True)), max(lengths) + 4, sources=["x", "y", "y"])
     assert (result.truncated.pairs, result.truncated.chosen, result.truncated.rejected) == (3, 2, 1)
     assert result.length_bias["x"].chosen_longer == 0.0 and result.length_bias["y"].chosen_longer == 1.0
     chosen = [len(ids) for ids in result.tokens.chosen_ids]
