@@ -179,6 +179,17 @@ def audited(result: AuditResult) -> None:
         no_vote = f"{s.no_vote:,}" + (f" ({s.inconsistent:,})" if s.inconsistent else "")
         table.add_row(s.name, f"{s.prefers_chosen:,}", f"{s.prefers_rejected:,}", f"{s.ties:,}", no_vote)
     console.print(table)
+    for s in result.scorers:
+        if s.bias is not None:
+            b = s.bias
+            flips = "-" if b.position_flip_rate is None else f"{b.position_flip_rate:.1%}"
+            longer = "-" if b.longer_wins is None else f"{b.longer_wins:.1%}"
+            agree = "".join(f", agrees with {k} on {v:.1%}" for k, v in b.agreement.items() if v is not None)
+            console.print(
+                f"judge {s.name}: position flips {flips} of {b.judged:,} pairs judged both ways; "
+                f"picks the longer reply in {longer} of {b.decisive:,} decisive verdicts{agree}",
+                highlight=False,
+            )
     for f in result.folds:
         console.print(
             f"fold {f.fold}: model trained on {f.trained_pairs:,} pairs scored {f.scored_pairs:,} "

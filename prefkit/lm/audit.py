@@ -101,6 +101,52 @@ class ScorerVotes:
     """A judge's verdicts that changed with the order of the replies (counted among ``no_vote``)."""
     reasons: dict[str, int] = field(default_factory=dict)
     """Pairs the scorer failed on, by reason (``scorer_error``, ``invalid_score``; counted among ``no_vote``)."""
+    bias: JudgeBias | None = None
+    """A pairwise judge's position and length bias, and its agreement with the other scorers."""
+
+
+@dataclass
+class JudgeBias:
+    """How a pairwise judge leans (FastChat measured GPT-4 at 12.9% position flips and 68% longer-wins).
+
+    ``position_flip_rate``: of the pairs judged in both orders, the share whose verdict picked the
+    same position both times, so changed its reply with the order; ``longer_wins``: of its decisive
+    verdicts on pairs of unequal length (in words), the share that picked the longer reply;
+    ``agreement``: per other scorer, of the pairs both voted on decisively, the share they agree on.
+    """
+
+    judged: int
+    position_flip_rate: float | None
+    decisive: int
+    longer_wins: float | None
+    agreement: dict[str, float | None] = field(default_factory=dict)
+
+
+def judge_bias(votes_: np.ndarray, pairs: list[dict], others: dict[str, np.ndarray]) -> JudgeBias:
+    """The :class:`JudgeBias` of one judge's votes.
+
+    >>> pairs = [{"chosen": "a long right reply", "rejected": "no"}, {"chosen": "yes", "rejected": "a long wrong one"}]
+    >>> bias = judge_bias(np.array(["chosen", "rejected"], dtype=object), pairs, {"v": np.array(["chosen", "chosen"])})
+    >>> bias.position_flip_rate, bias.longer_wins, bias.agreement
+    (0.0, 1.0, {'v': 0.5})
+    """
+    judged = int(np.isin(votes_, ["chosen", "rejected", "inconsistent"]).sum())
+    decisive = np.isin(votes_, ["chosen", "rejected"])
+    words = np.array([[len(reply_as_text(p[side]).split()) for side in ("chosen", "rejected")] for p in pairs])
+    unequal = decisive & (words[:, 0] != words[:, 1]) if len(pairs) else decisive
+    chosen_longer = words[:, 0] > words[:, 1] if len(pairs) else decisive
+    picked_longer = np.where(votes_ == "chosen", chosen_longer, ~chosen_longer)
+    agreement = {}
+    for name, other in others.items():
+        both = decisive & np.isin(other, ["chosen", "rejected"])
+        agreement[name] = round(float((votes_[both] == other[both]).mean()), 4) if both.any() else None
+    return JudgeBias(
+        judged=judged,
+        position_flip_rate=round(float((votes_ == "inconsistent").sum() / judged), 4) if judged else None,
+        decisive=int(decisive.sum()),
+        longer_wins=round(float(picked_longer[unequal].mean()), 4) if unequal.any() else None,
+        agreement=agreement,
+    )
 
 
 @dataclass
@@ -251,6 +297,8 @@ class CollectedVotes:
     failures: dict[str, dict[str, int]]
     folds: list[FoldSummary] = field(default_factory=list)
     fold_of: np.ndarray | None = None
+    judges: set[str] = field(default_factory=set)
+    """The pairwise judges among the scorers."""
 
 
 def collect_votes(config: AuditConfig, frame, pairs: list[dict], progress: ReportProgress | None) -> CollectedVotes:
@@ -271,6 +319,7 @@ def collect_votes(config: AuditConfig, frame, pairs: list[dict], progress: Repor
         if spec.pairwise:
             verdicts = SCORER_KINDS[spec.kind].vote(spec, pairs, options)
             collected.voted[spec.name], failures = verdicts.votes, verdicts.failures
+            collected.judges.add(spec.name)
         else:
             scored = run_scorer(spec, records, options)
             collected.scores[spec.name] = _as_array(scored.values)
@@ -322,19 +371,26 @@ def flag_pairs(voted: dict[str, np.ndarray], min_agree: int | None) -> Flags:
     return Flags(np.asarray(against >= need), np.asarray(against), len(voted), need)
 
 
-def scorer_votes(collected: CollectedVotes) -> list[ScorerVotes]:
-    """Each scorer's votes counted by kind."""
-    return [
-        ScorerVotes(
-            name,
-            collected.specs[name],
-            *(int((v == kind).sum()) for kind in ("chosen", "rejected", "tie")),
-            no_vote=int(((v == "none") | (v == "inconsistent")).sum()),
-            inconsistent=int((v == "inconsistent").sum()),
-            reasons=collected.failures[name],
+def scorer_votes(collected: CollectedVotes, pairs: list[dict]) -> list[ScorerVotes]:
+    """Each scorer's votes counted by kind; for a pairwise judge, its bias too."""
+    out = []
+    for name, v in collected.voted.items():
+        bias = None
+        if name in collected.judges:
+            others = {other: votes_ for other, votes_ in collected.voted.items() if other != name}
+            bias = judge_bias(v, pairs, others)
+        out.append(
+            ScorerVotes(
+                name,
+                collected.specs[name],
+                *(int((v == kind).sum()) for kind in ("chosen", "rejected", "tie")),
+                no_vote=int(((v == "none") | (v == "inconsistent")).sum()),
+                inconsistent=int((v == "inconsistent").sum()),
+                reasons=collected.failures[name],
+                bias=bias,
+            )
         )
-        for name, v in collected.voted.items()
-    ]
+    return out
 
 
 def flagged_entries(pairs: list[dict], collected: CollectedVotes, flags: Flags) -> list[str]:
@@ -438,7 +494,7 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
         flipped=n_flagged if config.action == "flip" else 0,
         min_agree=flags.min_agree,
         margin=config.margin,
-        scorers=scorer_votes(collected),
+        scorers=scorer_votes(collected, pairs),
         by_source=flags_by_source(frame["source"].to_list(), flags.flagged),
         folds=collected.folds,
         flagged_ids=[pairs[i]["id"] for i in np.flatnonzero(flags.flagged)],

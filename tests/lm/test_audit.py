@@ -239,3 +239,37 @@ def test_a_model_judge_reads_both_orders(tiny_model_dir, tmp_path):
     assert set(verdicts) <= {"A", "B"}
     expected = {("A", "B"): "chosen", ("B", "A"): "rejected"}.get(verdicts, "inconsistent")
     assert judge_votes(judge, pairs).votes.tolist() == [expected]
+
+
+def test_a_judges_position_and_length_bias_are_measured(planted, tmp_path):
+    """A judge that always picks the first reply flips with every swap (rate 1.0); one that picks the
+    longer reply shows a longer-wins share of 1.0, and its agreement with the verifier is counted."""
+    path, flipped = planted
+    judges = tmp_path / "judges.py"
+    judges.write_text(
+        "def first(prompt, a, b):\n    return 'A'\n"
+        "def longer(prompt, a, b):\n    return 'A' if len(a.split()) >= len(b.split()) else 'B'\n"
+    )
+    spec = [f"first=judge:{judges}:first", f"longer=judge:{judges}:longer", "verify:sample_task"]
+    result = audit(AuditConfig(file=str(path), output=str(tmp_path / "a.jsonl"), scorers=spec, min_agree=3))
+    by_name = {s.name: s for s in result.scorers}
+    first = by_name["first"].bias
+    assert (first.judged, first.position_flip_rate, first.decisive, first.longer_wins) == (60, 1.0, 0, None)
+    longer = by_name["longer"].bias
+    pairs = [json.loads(line) for line in path.read_text().splitlines()]
+    words = [(len(p["chosen"][0]["content"].split()), len(p["rejected"][0]["content"].split())) for p in pairs]
+    unequal = sum(c != r for c, r in words)
+    assert longer.position_flip_rate == round(sum(c == r for c, r in words) / 60, 4)  # equal lengths: 'A' twice
+    assert longer.decisive == unequal and longer.longer_wins == 1.0
+    # Against the verifier: the judge agrees exactly where the right reply is the longer one.
+    verify = {p["id"]: "rejected" if p["id"] in flipped else "chosen" for p in pairs}
+    judge = {p["id"]: "chosen" if c > r else "rejected" for p, (c, r) in zip(pairs, words, strict=True) if c != r}
+    expected = sum(verify[i] == v for i, v in judge.items()) / len(judge)
+    assert longer.agreement["sample_task"] == round(expected, 4)
+    assert by_name["sample_task"].bias is None
+    report = json.loads((tmp_path / "a.report.json").read_text())
+    assert {s["name"]: s["bias"] and s["bias"]["position_flip_rate"] for s in report["scorers"]} == {
+        "sample_task": None,
+        "first": 1.0,
+        "longer": longer.position_flip_rate,
+    }
