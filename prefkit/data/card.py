@@ -16,7 +16,6 @@ the length bias in real tokens. The data side stays free of model libraries: it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ import polars as pl
 import yaml
 
 from prefkit.atomic_files import atomic_path, check_outputs
-from prefkit.data.messages import messages_text
+from prefkit.data.lengths import FIELDS, LengthGap, TokenCounter, gap_of_counts, text_of, word_counts
 from prefkit.data.schema import detect_kind
 from prefkit.results import Result
 
@@ -33,11 +32,7 @@ if TYPE_CHECKING:
     from prefkit.data.dedupe import Removal
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
-TOKEN_PATTERN = r"\w+|[^\w\s]"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-FIELDS = ("prompt", "chosen", "rejected")
-TokenCounter = Callable[[pl.DataFrame], dict[str, list[int]]]
-"""Rows of a canonical frame to their token counts: ``{"prompt": [...], "chosen": [...], "rejected": [...]}``."""
 
 
 def size_category(n: int) -> str:
@@ -50,21 +45,6 @@ def license_of(source: str) -> str:
     """``"hh-rlhf:train.jsonl.gz"`` gives ``"mit"``; sources of unknown license give ``"other"``."""
     fmt = source.split(":", 1)[0]
     return next((lic for prefix, lic in LICENSES.items() if fmt.startswith(prefix)), "other")
-
-
-def text_of(column: str, dtype: pl.DataType) -> pl.Expr:
-    """The text of a canonical column in either style."""
-    if dtype == pl.String:
-        return pl.col(column)
-    return messages_text(pl.col(column)) if column == "prompt" else pl.col(column).list.last().struct.field("content")
-
-
-def word_counts(frame: pl.DataFrame) -> dict[str, list[int]]:
-    """The default token counter: words and punctuation marks of each field."""
-    counted = frame.select(
-        text_of(c, frame.schema[c]).str.count_matches(TOKEN_PATTERN).cast(pl.Int64).alias(c) for c in FIELDS
-    )
-    return {c: counted[c].to_list() for c in FIELDS}
 
 
 def with_token_counts(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame:
@@ -151,6 +131,7 @@ class PairStatistics:
     per_split: pl.DataFrame
     lengths: pl.DataFrame
     length_bias: pl.DataFrame
+    length_gap: LengthGap
     scored_pairs: int
     ties: float | None
     score_margins: pl.DataFrame | None
@@ -183,6 +164,7 @@ def pair_statistics(splits: dict[str, pl.DataFrame], source_counts: list[dict] |
         per_split=per_split,
         lengths=length_table(everything),
         length_bias=length_bias(everything),
+        length_gap=gap_of_counts(everything["__tokens_chosen"], everything["__tokens_rejected"]),
         scored_pairs=scored.height,
         ties=scored.select((margin == 0).mean()).item() if scored.height else None,
         score_margins=scored.select(
@@ -219,7 +201,14 @@ def card_text(
     parts += ["", "## Lengths", "", _length_unit(tokenizer), "", _markdown(stats.lengths)]
     if histogram:
         parts += ["", f"![token lengths]({histogram})"]
-    parts += ["", "## Length bias", "", LENGTH_BIAS_INTRO, "", _markdown(stats.length_bias)]
+    parts += ["", "## Length bias", "", LENGTH_BIAS_INTRO, "", _markdown(stats.length_bias), ""]
+    g = stats.length_gap
+    parts.append(
+        f"All {g.pairs:,} pairs: the chosen reply is the longer in {g.chosen_longer:.1%}; mean gap "
+        f"{g.mean_gap:+.1f} ({g.gap_low:+.1f} to {g.gap_high:+.1f}, bootstrap 95% interval)."
+        if g.pairs
+        else "No pairs."
+    )
     parts += ["", "## Scores", ""]
     if stats.score_margins is not None:
         parts += [

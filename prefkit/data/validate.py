@@ -19,6 +19,7 @@ from prefkit.config import check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, detect_format
 from prefkit.data.adapters.base import PairingOptions, as_text_struct
 from prefkit.data.convert import ConvertResult
+from prefkit.data.lengths import LengthGap, length_gap
 from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import checks_for, detect_kind, detect_style, frame_schema, optional_columns
@@ -66,6 +67,8 @@ class FileValidation(Result):
     """For a file that is not canonical but whose format prefkit knows: how to dry-run its conversion."""
     kind: str = "pairs"
     """``pairs`` or ``unpaired`` (records with a ``completion`` and a ``label``, as KTO trains)."""
+    length_gap: LengthGap | None = None
+    """A conforming pairs file: how much longer its chosen replies are, in words (a length-biased source shows)."""
 
     @property
     def ok(self) -> bool:
@@ -183,6 +186,8 @@ def _read_and_validate(
             failures.extend(_summarize(err.failure_cases, lines, style, kind))
             hint = _format_hint(frame, path)
     result = FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint, kind=kind)
+    if result.ok and kind == "pairs" and frame.height:
+        result.length_gap = length_gap(frame)
     return result, frame, lines
 
 

@@ -58,3 +58,34 @@ def test_standard_style_output_validates(write_jsonl, run_convert, tmp_path):
     run_convert(path, style="standard", output="std.jsonl")
     result = validate_file(tmp_path / "std.jsonl")
     assert result.ok and result.style == "standard"
+
+
+def test_validate_json_and_the_card_report_the_length_gap(tmp_path):
+    """A source whose chosen reply is longer in 3 of 4 pairs shows it before training: the share, and
+    the mean gap in words with an interval that holds it, both checked against a direct count."""
+    import json
+
+    from click.testing import CliRunner
+
+    from prefkit.cli import main
+    from tests.conftest import write_canonical
+
+    replies = [("a b c d e", "x"), ("a b c", "x y"), ("a", "x y z"), ("a b c d", "x")]
+    pairs = [(f"Question {i}?", c, r) for i, (c, r) in enumerate(replies)]
+    data = write_canonical(
+        tmp_path / "pairs.jsonl",
+        [
+            ([{"role": "user", "content": p}],) + tuple([{"role": "assistant", "content": t}] for t in (c, r))
+            for p, c, r in pairs
+        ],
+    )
+    done = CliRunner().invoke(main, ["validate", str(data), "--json"])
+    assert done.exit_code == 0, done.output
+    gap = json.loads(done.output)["files"][0]["length_gap"]
+    gaps = [len(c.split()) - len(r.split()) for c, r in replies]
+    assert (gap["pairs"], gap["chosen_longer"], gap["mean_gap"]) == (4, 0.75, sum(gaps) / 4)
+    assert gap["gap_low"] <= gap["mean_gap"] <= gap["gap_high"] and gap["unit"] == "words"
+    card = CliRunner().invoke(main, ["card", str(data), "-o", str(tmp_path / "card" / "README.md")])
+    assert card.exit_code == 0, card.output
+    text = (tmp_path / "card" / "README.md").read_text()
+    assert f"All 4 pairs: the chosen reply is the longer in 75.0%; mean gap {sum(gaps) / 4:+.1f} (" in text
