@@ -573,6 +573,12 @@ def generate(sources, as_json, **options):
     "report",
     "trust_remote_code",
     "fail_on_scorer_error",
+    "rubric",
+    "cache",
+    "api_key_env",
+    "concurrency",
+    "max_retries",
+    "timeout",
 )
 @json_option
 @handle_errors
@@ -587,6 +593,7 @@ def score(generated, as_json, **options):
       prefkit score answers.jsonl -o scored.jsonl --scorer verify:sample_task
       prefkit score answers.jsonl -o scored.jsonl --scorer rm=reward-model:runs/rm --scorer verify:number --rank-by rm
       prefkit convert scored.jsonl -o pairs.jsonl --binarize best-worst --pair-reference
+      prefkit score answers.jsonl -o scored.jsonl --scorer rate:gpt-4o-mini@https://api.openai.com/v1
     """
     require_train_extra("score")
     options = only_set(options)
@@ -612,6 +619,12 @@ def score(generated, as_json, **options):
     "seed",
     "trust_remote_code",
     "fail_on_scorer_error",
+    "rubric",
+    "cache",
+    "api_key_env",
+    "concurrency",
+    "max_retries",
+    "timeout",
 )
 @json_option
 @handle_errors
@@ -628,6 +641,7 @@ def audit(file, as_json, **options):
       prefkit audit pairs.jsonl -o audited.jsonl --scorer verify:sample_task
       prefkit audit pairs.jsonl -o clean.jsonl --scorer reward-model:runs/rm --scorer implicit:runs/dpo --action drop
       prefkit audit pairs.jsonl -o clean.jsonl --cross-fit 3 --recipe recipes/reward-quickstart.yaml --action drop
+      prefkit audit pairs.jsonl -o audited.jsonl --scorer judge:openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000
     """
     require_train_extra("audit")
     options = only_set(options)

@@ -163,6 +163,11 @@ def scored(result: ScoreResult) -> None:
             f"({counts_text(result.reasons)})",
             highlight=False,
         )
+    for s in result.scorers:
+        if s.reasons:
+            console.print(f"unscored by {s.name}: {counts_text(s.reasons)}", highlight=False)
+        if s.ledger is not None:
+            console.print(f"ledger {s.name}: {s.ledger.line()}", highlight=False)
     console.print(f"wrote {result.output}; binarize it with prefkit convert {result.output} -o pairs.jsonl")
 
 
@@ -180,6 +185,8 @@ def audited(result: AuditResult) -> None:
         table.add_row(s.name, f"{s.prefers_chosen:,}", f"{s.prefers_rejected:,}", f"{s.ties:,}", no_vote)
     console.print(table)
     for s in result.scorers:
+        if s.ledger is not None:
+            console.print(f"ledger {s.name}: {s.ledger.line()}", highlight=False)
         if s.bias is not None:
             b = s.bias
             flips = "-" if b.position_flip_rate is None else f"{b.position_flip_rate:.1%}"

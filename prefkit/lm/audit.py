@@ -40,7 +40,8 @@ import numpy as np
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
-from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, JUDGE_HELP, reply_as_text
+from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, HTTP_HELP, JUDGE_HELP, HttpScoring, reply_as_text
+from prefkit.lm.serving import Ledger
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
@@ -77,6 +78,12 @@ class AuditConfig:
     seed: int = option(DEFAULT_SEED, "Seed of the folds.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
     fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
+    rubric: str | None = option(None, HTTP_HELP["rubric"])
+    cache: str | None = option(None, HTTP_HELP["cache"])
+    api_key_env: str = option(HttpScoring.api_key_env, HTTP_HELP["api_key_env"])
+    concurrency: int = option(HttpScoring.concurrency, HTTP_HELP["concurrency"], min=1)
+    max_retries: int = option(HttpScoring.max_retries, HTTP_HELP["max_retries"], min=0)
+    timeout: float = option(HttpScoring.timeout, HTTP_HELP["timeout"], min=0, min_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -103,6 +110,8 @@ class ScorerVotes:
     """Pairs the scorer failed on, by reason (``scorer_error``, ``invalid_score``; counted among ``no_vote``)."""
     bias: JudgeBias | None = None
     """A pairwise judge's position and length bias, and its agreement with the other scorers."""
+    ledger: Ledger | None = None
+    """A server-backed scorer's requests, retries, cache hits and tokens."""
 
 
 @dataclass
@@ -299,18 +308,22 @@ class CollectedVotes:
     fold_of: np.ndarray | None = None
     judges: set[str] = field(default_factory=set)
     """The pairwise judges among the scorers."""
+    ledgers: dict[str, Ledger | None] = field(default_factory=dict)
 
 
 def collect_votes(config: AuditConfig, frame, pairs: list[dict], progress: ReportProgress | None) -> CollectedVotes:
     """Asks every scorer of the registry for its vote on every pair: completion scorers score both
     replies (:func:`votes` turns the two scores into a vote), pairwise judges read both orders, and
     with ``cross_fit`` the fold models score the pairs they never trained on."""
-    from prefkit.lm.scorers import SCORER_KINDS, ModelScoring, parse_scorers, run_scorer
+    from prefkit.lm.scorers import SCORER_KINDS, ModelScoring, http_scoring, parse_scorers, run_scorer
 
     specs = parse_scorers(config.scorers, pairwise=True)
+    http = http_scoring(config, specs, config.output)
     if config.cross_fit and "cross_fit" in [s.name for s in specs]:
         raise UsageError("a scorer is named cross_fit, the name --cross-fit gives its scores: rename it")
-    options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code, config.fail_on_scorer_error)
+    options = ModelScoring(
+        config.batch_size, config.max_length, config.trust_remote_code, config.fail_on_scorer_error, http
+    )
     records = pair_records(pairs)
     collected = CollectedVotes({}, {}, {}, {})
     for k, spec in enumerate(specs):
@@ -320,10 +333,12 @@ def collect_votes(config: AuditConfig, frame, pairs: list[dict], progress: Repor
             verdicts = SCORER_KINDS[spec.kind].vote(spec, pairs, options)
             collected.voted[spec.name], failures = verdicts.votes, verdicts.failures
             collected.judges.add(spec.name)
+            collected.ledgers[spec.name] = verdicts.ledger
         else:
             scored = run_scorer(spec, records, options)
             collected.scores[spec.name] = _as_array(scored.values)
             collected.voted[spec.name], failures = votes(*collected.scores[spec.name], config.margin), scored.failures
+            collected.ledgers[spec.name] = scored.ledger
         collected.specs[spec.name] = spec.text
         collected.failures[spec.name] = _reason_counts(f.reason for f in failures)
     if config.cross_fit:
@@ -388,6 +403,7 @@ def scorer_votes(collected: CollectedVotes, pairs: list[dict]) -> list[ScorerVot
                 inconsistent=int((v == "inconsistent").sum()),
                 reasons=collected.failures[name],
                 bias=bias,
+                ledger=collected.ledgers.get(name),
             )
         )
     return out
@@ -469,9 +485,11 @@ def audit(config: AuditConfig, progress: ReportProgress | None = None) -> AuditR
     flagged_path, rejects_path, report_path = (
         _sidecar(output, k) for k in ("flagged.jsonl", "rejects.jsonl", "report.json")
     )
-    check_outputs(
-        [("-o", output), ("flagged", flagged_path), ("rejects", rejects_path), ("report", report_path)], [config.file]
-    )
+    from prefkit.lm.scorers import http_scoring, parse_scorers
+
+    http = http_scoring(config, parse_scorers(config.scorers, pairwise=True), output)
+    named = [("-o", output), ("flagged", flagged_path), ("rejects", rejects_path), ("report", report_path)]
+    check_outputs([*named, *([("--cache", Path(http.cache))] if http else [])], [config.file])
     frame = load_canonical(config.file, lines=True)
     pairs = frame.to_dicts()
     collected = collect_votes(config, frame, pairs, progress)

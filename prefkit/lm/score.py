@@ -21,13 +21,17 @@ from prefkit.errors import UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
 from prefkit.lm.scorers import (
     FAIL_ON_SCORER_ERROR_HELP,
+    HTTP_HELP,
     SCORER_HELP,
+    HttpScoring,
     ModelScoring,
     Scores,
     Unscored,
+    http_scoring,
     parse_scorers,
     run_scorer,
 )
+from prefkit.lm.serving import Ledger
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
 
@@ -48,6 +52,12 @@ class ScoreConfig:
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
     fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
+    rubric: str | None = option(None, HTTP_HELP["rubric"])
+    cache: str | None = option(None, HTTP_HELP["cache"])
+    api_key_env: str = option(HttpScoring.api_key_env, HTTP_HELP["api_key_env"])
+    concurrency: int = option(HttpScoring.concurrency, HTTP_HELP["concurrency"], min=1)
+    max_retries: int = option(HttpScoring.max_retries, HTTP_HELP["max_retries"], min=0)
+    timeout: float = option(HttpScoring.timeout, HTTP_HELP["timeout"], min=0, min_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -67,6 +77,8 @@ class ScorerSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     """Completions the scorer failed on, by reason (``scorer_error``, ``invalid_score``); counted in ``unscored``."""
     first_failures: list[Unscored] = field(default_factory=list)
+    ledger: Ledger | None = None
+    """A server-backed scorer's requests, retries, cache hits and tokens."""
 
 
 def scorer_summary(name: str, spec: str, scores: Scores, shown: int = 3) -> ScorerSummary:
@@ -83,7 +95,9 @@ def scorer_summary(name: str, spec: str, scores: Scores, shown: int = 3) -> Scor
     for failure in scores.failures:
         reasons[failure.reason] = reasons.get(failure.reason, 0) + 1
     mean = round(float(np.mean(given)), 4) if given else None
-    return ScorerSummary(name, spec, len(given), len(flat) - len(given), mean, reasons, scores.failures[:shown])
+    summary = ScorerSummary(name, spec, len(given), len(flat) - len(given), mean, reasons, scores.failures[:shown])
+    summary.ledger = scores.ledger
+    return summary
 
 
 @dataclass
@@ -187,7 +201,12 @@ def score(config: ScoreConfig, progress: ReportProgress | None = None) -> ScoreR
         raise UsageError(f"--rank-by {rank_by}: no scorer has that name ({', '.join(names)})")
     found = read_generated(config.generated)
     records = found.records
-    options = ModelScoring(config.batch_size, config.max_length, config.trust_remote_code, config.fail_on_scorer_error)
+    http = http_scoring(config, specs, output)
+    if http is not None:
+        check_outputs([("--cache", Path(http.cache))], [config.generated])
+    options = ModelScoring(
+        config.batch_size, config.max_length, config.trust_remote_code, config.fail_on_scorer_error, http
+    )
     summaries = []
     for k, spec in enumerate(specs):
         if progress:

@@ -27,14 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prefkit.errors import DataError, UsageError
+from prefkit.lm.serving import Ledger
 
 SCORER_HELP = (
-    "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR or implicit:RUN[:REF]; NAME=SPEC names it."
+    "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR, implicit:RUN[:REF] or "
+    "rate:MODEL[@URL] (a model behind an OpenAI-compatible server rates each completion); NAME=SPEC names it."
 )
 JUDGE_HELP = (
-    "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR, implicit:RUN[:REF], or a pairwise "
-    "judge:MODEL|MODULE:FUNCTION (both orders; verdicts that do not survive the swap do not count); "
-    "NAME=SPEC names it."
+    "verify:NAME|MODULE:FUNCTION|PATH.py:FUNCTION, reward-model:NAME|DIR, implicit:RUN[:REF], rate:MODEL[@URL], "
+    "or a pairwise judge:MODEL|MODULE:FUNCTION|openai:MODEL[@URL] (both orders; verdicts that do not survive "
+    "the swap do not count); NAME=SPEC names it."
 )
 FAIL_ON_SCORER_ERROR_HELP = (
     "Stop (exit 1) at the first completion a scorer fails on; default: leave it unscored with the reason."
@@ -70,6 +72,21 @@ class ModelScoring:
     max_length: int = 1024
     trust_remote_code: bool = False
     fail_on_scorer_error: bool = False
+    http: HttpScoring | None = None
+    """How the server-backed kinds (``rate:``, ``judge:openai:``) ask their server."""
+
+
+@dataclass(frozen=True)
+class HttpScoring:
+    """The client settings of the server-backed scorers, their rubric and their response cache."""
+
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    max_retries: int = 5
+    timeout: float = 120.0
+    cache: str | None = None
+    rubric: str | None = None
+    """A file holding the rating prompt, with ``{prompt}``, ``{completion}`` and ``{reference}``."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class Scores:
 
     values: list[list[float | None]]
     failures: list[Unscored] = field(default_factory=list)
+    ledger: Ledger | None = None
+    """A server-backed scorer's requests, retries, cache hits and tokens."""
 
 
 @dataclass
@@ -98,6 +117,7 @@ class Verdicts:
 
     votes: np.ndarray
     failures: list[Unscored] = field(default_factory=list)
+    ledger: Ledger | None = None
 
 
 @dataclass(frozen=True)
@@ -427,7 +447,142 @@ def judge_votes(
 
 
 def _judge(spec: ScorerSpec, pairs: list[dict], config: ModelScoring) -> Verdicts:
+    if spec.target.startswith("openai:"):
+        return http_judge_votes(spec, pairs, config)
     return judge_votes(load_judge(spec.target, config.trust_remote_code), pairs, config, spec.name)
+
+
+# ---------------------------------------------------------------- over an OpenAI-compatible server
+
+RATING_RUBRIC = """Here is an instruction and an answer to it. Judge the answer as a demanding teacher would, on
+helpfulness, truthfulness, honesty (it admits what it does not know) and how closely it follows the
+instruction. Write a few sentences of feedback, then rate the answer's overall quality from 1
+(worst) to 10 (best) on a last line of the form "Overall Score: N".
+
+Instruction:
+{prompt}
+
+Answer:
+{completion}
+"""
+"""The default ``rate:`` rubric: UltraFeedback's overall-quality rating (its critique annotation,
+an ``overall_score`` from 1 to 10 over the same four aspects; Cui et al., 2023), in prefkit's words."""
+
+
+def parse_rating(text: str, low: float = 1, high: float = 10) -> float | None:
+    """The rating a rater's reply gives (its last ``Overall Score: N``, ``N/10`` allowed), or None
+    when it gives none in ``[low, high]``: never guessed.
+
+    >>> parse_rating("Clear and right.\\nOverall Score: 8"), parse_rating("Overall score: 7/10."), parse_rating("9")
+    (8.0, 7.0, 9.0)
+    >>> parse_rating("I would rather not say.") is None, parse_rating("Overall Score: 42") is None
+    (True, True)
+    """
+    import re
+
+    found = re.findall(r"overall\s+score\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)", text, flags=re.IGNORECASE)
+    if not found:
+        found = re.findall(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*\.?\s*$", text)
+    if not found:
+        return None
+    value = float(found[-1])
+    return value if low <= value <= high else None
+
+
+def http_target(target: str) -> tuple[str, str]:
+    """``MODEL[@URL]`` as ``(model, url)``; the URL defaults to ``OPENAI_BASE_URL``.
+
+    >>> http_target("gpt-4o-mini@http://127.0.0.1:8000")
+    ('gpt-4o-mini', 'http://127.0.0.1:8000')
+    """
+    from prefkit.lm.serving import resolve_base_url
+
+    model, at, url = target.rpartition("@")
+    if not at or "://" not in url:
+        model, url = target, None
+    return model, resolve_base_url(url)
+
+
+def _ask(target: str, prompts: list[str], config: ModelScoring, max_tokens: int):
+    """Each prompt sent once as a user turn (greedy, seed 0) through the serving client; returns
+    every :class:`~prefkit.lm.serving.PromptAnswers` and the ledger."""
+    from prefkit.lm.serving import ResponseCache, SampleRequest, ServerSettings, answer_all, run_async
+
+    http = config.http or HttpScoring()
+    model, url = http_target(target)
+    settings = ServerSettings(url, model, http.api_key_env, http.concurrency, http.max_retries, http.timeout)
+    requests = [SampleRequest(model, [{"role": "user", "content": p}], 0.0, 1.0, max_tokens, 0) for p in prompts]
+    cache = ResponseCache(http.cache)
+    try:
+        return run_async(answer_all(settings, cache, requests, 1))
+    finally:
+        cache.close()
+
+
+def rate_scores(spec: ScorerSpec, records: list[dict], config: ModelScoring) -> Scores:
+    """``rate:MODEL[@URL]``: each completion rated by a model behind an OpenAI-compatible server with
+    the rubric (:data:`RATING_RUBRIC`, or ``--rubric FILE``); a reply with no rating leaves the
+    completion unscored as ``unparsed_rating``, a request that failed as ``request_failed``."""
+    from pathlib import Path
+
+    http = config.http or HttpScoring()
+    rubric = Path(http.rubric).read_text(encoding="utf-8") if http.rubric else RATING_RUBRIC
+    items = [(r, k) for r, record in enumerate(records) for k in range(len(record["completions"]))]
+    prompts = [
+        rubric.format(
+            prompt=user_text(records[r]["prompt"]),
+            completion=records[r]["completions"][k]["text"],
+            reference=records[r].get("reference") or "",
+        )
+        for r, k in items
+    ]
+    answered, ledger = _ask(spec.target, prompts, config, max_tokens=512)
+    scores = Scores([[None] * len(record["completions"]) for record in records], ledger=ledger)
+    for (r, k), answer in zip(items, answered, strict=True):
+        where = (r, records[r]["id"])
+        if answer.failure is not None:
+            _fail(scores, spec.name, where, k, answer.failure.reason, answer.failure.detail, config)
+            continue
+        value = parse_rating(answer.samples[0]["text"])
+        if value is None:
+            detail = "no rating in the reply: " + answer.samples[0]["text"][:120].replace("\n", " ")
+            _fail(scores, spec.name, where, k, "unparsed_rating", detail, config)
+        scores.values[r][k] = value
+    return scores
+
+
+def parse_verdict(text: str) -> str | None:
+    """The letter a pairwise judge's reply names (its first standalone A or B), else None.
+
+    >>> parse_verdict("B"), parse_verdict("Response A is better."), parse_verdict("Both are fine.")
+    ('B', 'A', None)
+    """
+    import re
+
+    found = re.search(r"\b([AB])\b", text)
+    return found.group(1) if found else None
+
+
+def http_judge_votes(spec: ScorerSpec, pairs: list[dict], config: ModelScoring) -> Verdicts:
+    """``judge:openai:MODEL[@URL]``: every pair asked in both orders (:data:`JUDGE_QUESTION`) of a
+    model behind an OpenAI-compatible server, all requests at once; :func:`swap_votes` of the two."""
+    questions = []
+    for p in pairs:
+        prompt, chosen, rejected = user_text(p["prompt"]), reply_as_text(p["chosen"]), reply_as_text(p["rejected"])
+        questions.append(JUDGE_QUESTION.format(prompt=prompt, first=chosen, second=rejected))
+        questions.append(JUDGE_QUESTION.format(prompt=prompt, first=rejected, second=chosen))
+    answered, ledger = _ask(spec.target.removeprefix("openai:"), questions, config, max_tokens=16)
+    verdicts = Verdicts(np.array([], dtype=object), ledger=ledger)
+    letters = []
+    for i, answer in enumerate(answered):
+        if answer.failure is not None:
+            where = (i // 2, pairs[i // 2].get("id", str(i // 2)))
+            _fail(verdicts, spec.name, where, i % 2, answer.failure.reason, answer.failure.detail, config)
+            letters.append(None)
+        else:
+            letters.append(parse_verdict(answer.samples[0]["text"]))
+    verdicts.votes = swap_votes(letters[0::2], letters[1::2])
+    return verdicts
 
 
 SCORER_KINDS: dict[str, ScorerKind] = {
@@ -435,5 +590,41 @@ SCORER_KINDS: dict[str, ScorerKind] = {
     "reward-model": ScorerKind("reward-model", default_name=lambda target: "reward_model", score=reward_model_scores),
     "implicit": ScorerKind("implicit", default_name=lambda target: "implicit", score=implicit_scores),
     "judge": ScorerKind("judge", default_name=lambda target: "judge", vote=_judge),
+    "rate": ScorerKind("rate", default_name=lambda target: "rating", score=rate_scores),
 }
 """Every scorer kind by the word a spec starts with."""
+
+
+HTTP_HELP = {
+    "rubric": "rate: scorers: a file holding the rating prompt, with {prompt}, {completion} and {reference}; "
+    "default: UltraFeedback's overall-quality rating.",
+    "cache": "Server-backed scorers (rate:, judge:openai:): the response cache (SQLite); default "
+    "NAME.cache.sqlite beside the output.",
+    "api_key_env": "Server-backed scorers: the environment variable that holds the API key (never the key).",
+    "concurrency": "Server-backed scorers: requests in flight at once.",
+    "max_retries": "Server-backed scorers: retries of a 429, 5xx, timeout or dropped connection.",
+    "timeout": "Server-backed scorers: seconds a request may take.",
+}
+
+
+def uses_a_server(specs: list[ScorerSpec]) -> bool:
+    """Whether any scorer asks an OpenAI-compatible server (so a response cache is kept).
+
+    >>> uses_a_server([parse_scorer("verify:number"), parse_scorer("rate:m@http://h")])
+    True
+    """
+    return any(s.kind == "rate" or (s.kind == "judge" and s.target.startswith("openai:")) for s in specs)
+
+
+def http_scoring(config, specs: list[ScorerSpec], output) -> HttpScoring | None:
+    """The :class:`HttpScoring` of a command's config (its ``rubric``, ``cache``, ``api_key_env``,
+    ``concurrency``, ``max_retries``, ``timeout``), the cache beside ``output`` unless named; None
+    when no scorer asks a server."""
+    from pathlib import Path
+
+    from prefkit.data.writers import sidecar
+
+    if not uses_a_server(specs):
+        return None
+    cache = config.cache or str(sidecar(Path(output), "cache.sqlite"))
+    return HttpScoring(config.api_key_env, config.concurrency, config.max_retries, config.timeout, cache, config.rubric)

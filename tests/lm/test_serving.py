@@ -189,3 +189,69 @@ def test_a_killed_run_resends_only_what_it_lacks_and_writes_the_uninterrupted_fi
     assert rerun.ledger.cache_hits >= answered_before - 1 and proxy.requests == 6 - rerun.ledger.cache_hits
     assert rerun.ledger.cache_hits + proxy.requests == 6
     assert (killed / "answers.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text()
+
+
+def answers_file(folder: Path, rows: list[tuple[str, list[str]]]) -> str:
+    path = folder / "answers.jsonl"
+    records = [
+        {"id": f"q{i}", "prompt": prompt, "reference": None, "completions": [{"text": t} for t in texts]}
+        for i, (prompt, texts) in enumerate(rows)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def test_a_rater_scores_or_leaves_unscored_every_completion_and_pays_each_request_once(proxy, tmp_path):
+    """rate: through the server: one request per completion; a reply with no rating (injected) is
+    unscored as unparsed_rating, never guessed; a rerun is served from the cache."""
+    from prefkit.lm.score import ScoreConfig, score
+
+    rubric = tmp_path / "rubric.txt"
+    rubric.write_text("Rate this answer to '{prompt}' from 1 to 10. Answer: {completion}\nOverall Score:")
+    source = answers_file(tmp_path, [("What is 2 + 2?", ["4", "5"]), ("Name a color.", ["Blue."])])
+    spec = f"r=rate:{proxy.model}@{proxy.url}"
+    proxy.reset(["no_rating"])
+    config = {
+        "generated": source,
+        "output": str(tmp_path / "s.jsonl"),
+        "scorers": [spec],
+        "rubric": str(rubric),
+        "concurrency": 1,
+    }
+    result = score(ScoreConfig(**config))
+    (summary,) = result.scorers
+    assert proxy.requests == 3 and summary.ledger.requests == 3
+    assert summary.scored + summary.unscored == 3 and summary.reasons.get("unparsed_rating", 0) >= 1
+    assert set(summary.reasons) <= {"unparsed_rating"}
+    scored = [c for r in read_jsonl(tmp_path / "s.jsonl") for c in r["completions"]]
+    assert all((c["scores"]["r"] is None) == ("r" in c.get("unscored", {})) for c in scored)
+    assert all(c["scores"]["r"] is None or 1 <= c["scores"]["r"] <= 10 for c in scored)
+    assert "I would rather not say" in next(c["unscored"]["r"] for c in scored if "unscored" in c)
+    proxy.reset()
+    again = score(
+        ScoreConfig(**(config | {"output": str(tmp_path / "t.jsonl"), "cache": str(tmp_path / "s.cache.sqlite")}))
+    )
+    assert proxy.requests == 0 and again.scorers[0].ledger.cache_hits == 3
+
+
+def test_an_http_judge_reads_both_orders_and_its_bias_is_reported(proxy, tmp_path):
+    from prefkit.lm.audit import AuditConfig, audit
+    from tests.conftest import write_canonical
+
+    user = lambda text: [{"role": "user", "content": text}]
+    reply = lambda text: [{"role": "assistant", "content": text}]
+    pairs = [(user(f"What is {i} + {i}?"), reply(f"{2 * i}"), reply(f"{2 * i + 1}, I think")) for i in range(3)]
+    data = write_canonical(tmp_path / "pairs.jsonl", pairs)
+    proxy.reset()
+    spec = f"j=judge:openai:{proxy.model}@{proxy.url}"
+    result = audit(AuditConfig(file=str(data), output=str(tmp_path / "a.jsonl"), scorers=[spec], concurrency=2))
+    (votes,) = result.scorers
+    assert proxy.requests == 6 and votes.ledger.requests == 6  # every pair, both orders
+    assert votes.prefers_chosen + votes.prefers_rejected + votes.ties + votes.no_vote == 3
+    bodies = [json.loads(s["body"])["messages"][0]["content"] for s in proxy.seen]
+    firsts = sorted(b.split("Response A: ")[1].split("\n")[0] for b in bodies)
+    assert firsts == sorted([str(2 * i) for i in range(3)] + [f"{2 * i + 1}, I think" for i in range(3)])
+    assert (
+        votes.bias is not None
+        and votes.bias.judged == votes.prefers_chosen + votes.prefers_rejected + votes.inconsistent
+    )
