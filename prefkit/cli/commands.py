@@ -35,6 +35,7 @@ from prefkit.lm.generate import GenerateConfig
 from prefkit.lm.lint import LintConfig
 from prefkit.lm.quickstart import QuickstartConfig
 from prefkit.lm.score import ScoreConfig
+from prefkit.lm.scorers import SERVER_SCORER_OPTIONS
 
 TRAIN_EXTRA = ("torch", "transformers", "trl", "peft", "accelerate")
 
@@ -573,12 +574,7 @@ def generate(sources, as_json, **options):
     "report",
     "trust_remote_code",
     "fail_on_scorer_error",
-    "rubric",
-    "cache",
-    "api_key_env",
-    "concurrency",
-    "max_retries",
-    "timeout",
+    *SERVER_SCORER_OPTIONS,
 )
 @json_option
 @handle_errors
@@ -619,12 +615,7 @@ def score(generated, as_json, **options):
     "seed",
     "trust_remote_code",
     "fail_on_scorer_error",
-    "rubric",
-    "cache",
-    "api_key_env",
-    "concurrency",
-    "max_retries",
-    "timeout",
+    *SERVER_SCORER_OPTIONS,
 )
 @json_option
 @handle_errors

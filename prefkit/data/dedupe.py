@@ -80,11 +80,7 @@ def normalize_text(expr: pl.Expr) -> pl.Expr:
 def prompt_key() -> pl.Expr:
     """The normalized prompt text of a canonical row: what ``prompt`` dedupe and splits group by.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> pool.select(prompt_key()).to_series().to_list()
     ['user: hi there!', 'user: hi there!', 'user: bye now']
     """
@@ -94,11 +90,7 @@ def prompt_key() -> pl.Expr:
 def exact_key() -> pl.Expr:
     """A 128-bit hash of the normalized pair (the three parts separated so boundaries count).
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> keys = pool.select(exact_key()).to_series()
     >>> keys.dtype, keys[0] == keys[1], keys[0] == keys[2]
     (UInt128, True, False)
@@ -123,11 +115,7 @@ def _removed(rows, dup_of, method: str, similarity=None) -> pl.DataFrame:
 def exact_duplicates(pool: pl.DataFrame) -> pl.DataFrame:
     """Rows whose normalized pair equals an earlier row's; ``__dup_of`` is that earlier row.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> exact_duplicates(pool).rows()
     [(1, 0, 'exact', None)]
     """
@@ -144,11 +132,7 @@ def prompt_duplicates(pool: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
     else the largest ``|score_chosen - score_rejected|``; ties and pairs with neither are ordered
     by a seeded random key.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> prompt_duplicates(pool, k=1, seed=0).rows()  # row 1 has the larger score gap: row 0 goes
     [(0, 1, 'prompt', None)]
     """
@@ -247,11 +231,7 @@ def _token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Ser
 def near_text(fields: str) -> pl.Expr:
     """The text near-duplicate search compares: the prompt, or (``pair``) prompt and both replies.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> pool.select(near_text("pair")).to_series()[2]
     'user: Bye now\\nassistant: b\\nassistant: d'
     """
@@ -264,11 +244,7 @@ def near_text(fields: str) -> pl.Expr:
 def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.DataFrame:
     """Rows in a near-duplicate cluster with an earlier row; each points at its cluster's first row.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> near_duplicates(pool, DedupeConfig(near=True, near_threshold=0.5), seed=0).rows()
     [(1, 0, 'near', 1.0)]
     """
@@ -329,12 +305,9 @@ def contaminated(
 
     ``eval_prompts`` is a canonical frame (only ``prompt`` is used) with its own ``__row``.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
-    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32), "prompt": [turn("user", "BYE now")]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
+    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32),
+    ...                          "prompt": [[{"role": "user", "content": "BYE now"}]]})
     >>> contaminated(pool, held_out, DecontaminateConfig(), seed=0).rows()
     [(2, 0, 'decontaminate-exact', None)]
     """
@@ -382,11 +355,7 @@ def remove_duplicates(
 
     Returns one removal per row (``__row``, ``__dup_of``, ``method``, ``similarity``).
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> remove_duplicates(pool, DedupeConfig(prompt=True), seed=0).rows()  # exact first; prompt finds no more
     [(1, 0, 'exact', None)]
     """
@@ -438,11 +407,7 @@ def removal_records(
 ) -> list[Removal]:
     """One :class:`Removal` per removed pair: what it was, and which kept (or evaluation) pair it duplicates.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> pool = pool.with_columns(id=pl.Series(["p0", "p1", "p2"]), source=pl.lit("mine"), __file=0, __line=pool["__row"] + 1)
     >>> (removal,) = removal_records(exact_duplicates(pool), pool, ["a.jsonl"])
     >>> removal.id, removal.line, removal.method, removal.duplicate_of, removal.duplicate_of_line
@@ -485,12 +450,9 @@ def removal_records(
 def removed_counts(removed: pl.DataFrame) -> dict[str, int]:
     """Removals per method, in the order the steps ran.
 
-    >>> turn = lambda role, text: [{"role": role, "content": text}]
-    >>> pool = pl.DataFrame({"__row": pl.Series([0, 1, 2], dtype=pl.UInt32),
-    ...     "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-    ...     "chosen": [turn("assistant", t) for t in "aab"], "rejected": [turn("assistant", t) for t in "ccd"],
-    ...     "score_chosen": [None, 2.0, None], "score_rejected": [None, 1.0, None]})
-    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32), "prompt": [turn("user", "BYE now")]})
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
+    >>> held_out = pl.DataFrame({"__row": pl.Series([0], dtype=pl.UInt32),
+    ...                          "prompt": [[{"role": "user", "content": "BYE now"}]]})
     >>> removed_counts(remove_duplicates(pool, DedupeConfig(), 0, held_out))
     {'exact': 1, 'decontaminate-exact': 1}
     """
@@ -554,4 +516,20 @@ def dedupe_file(
         rejected=counts.rejected,
         removed=removed_counts(removed),
         written=kept.height,
+    )
+
+
+def _example_pool() -> pl.DataFrame:
+    """This module's examples' pool: rows 0 and 1 are the same pair up to case and spaces (row 1 with
+    scores), row 2 another."""
+    turn = lambda role, text: [{"role": role, "content": text}]
+    return pl.DataFrame(
+        {
+            ROW: pl.Series([0, 1, 2], dtype=pl.UInt32),
+            "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
+            "chosen": [turn("assistant", t) for t in "aab"],
+            "rejected": [turn("assistant", t) for t in "ccd"],
+            "score_chosen": [None, 2.0, None],
+            "score_rejected": [None, 1.0, None],
+        }
     )

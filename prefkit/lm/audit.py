@@ -40,7 +40,7 @@ import numpy as np
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
-from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, HTTP_HELP, JUDGE_HELP, HttpScoring, reply_as_text
+from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, JUDGE_HELP, ServerScorerOptions, reply_as_text
 from prefkit.lm.serving import Ledger
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
@@ -50,7 +50,7 @@ VOTES = ("chosen", "rejected", "tie", "none")
 
 
 @dataclass
-class AuditConfig:
+class AuditConfig(ServerScorerOptions):
     """Options of ``prefkit audit``."""
 
     file: str = option(help="Canonical preference file to audit.")
@@ -78,12 +78,6 @@ class AuditConfig:
     seed: int = option(DEFAULT_SEED, "Seed of the folds.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
     fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
-    rubric: str | None = option(None, HTTP_HELP["rubric"])
-    cache: str | None = option(None, HTTP_HELP["cache"])
-    api_key_env: str = option(HttpScoring.api_key_env, HTTP_HELP["api_key_env"])
-    concurrency: int = option(HttpScoring.concurrency, HTTP_HELP["concurrency"], min=1)
-    max_retries: int = option(HttpScoring.max_retries, HTTP_HELP["max_retries"], min=0)
-    timeout: float = option(HttpScoring.timeout, HTTP_HELP["timeout"], min=0, min_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)

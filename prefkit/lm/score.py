@@ -21,11 +21,10 @@ from prefkit.errors import UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
 from prefkit.lm.scorers import (
     FAIL_ON_SCORER_ERROR_HELP,
-    HTTP_HELP,
     SCORER_HELP,
-    HttpScoring,
     ModelScoring,
     Scores,
+    ServerScorerOptions,
     Unscored,
     http_scoring,
     parse_scorers,
@@ -37,7 +36,7 @@ from prefkit.results import Result
 
 
 @dataclass
-class ScoreConfig:
+class ScoreConfig(ServerScorerOptions):
     """Options of ``prefkit score``."""
 
     generated: str = option(help="A file written by prefkit generate.")
@@ -52,12 +51,6 @@ class ScoreConfig:
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
     fail_on_scorer_error: bool = option(False, FAIL_ON_SCORER_ERROR_HELP)
-    rubric: str | None = option(None, HTTP_HELP["rubric"])
-    cache: str | None = option(None, HTTP_HELP["cache"])
-    api_key_env: str = option(HttpScoring.api_key_env, HTTP_HELP["api_key_env"])
-    concurrency: int = option(HttpScoring.concurrency, HTTP_HELP["concurrency"], min=1)
-    max_retries: int = option(HttpScoring.max_retries, HTTP_HELP["max_retries"], min=0)
-    timeout: float = option(HttpScoring.timeout, HTTP_HELP["timeout"], min=0, min_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)

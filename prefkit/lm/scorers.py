@@ -20,12 +20,14 @@ entry here plus its tests.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from prefkit.config import option
 from prefkit.errors import DataError, UsageError
 from prefkit.lm.serving import Ledger
 
@@ -605,6 +607,23 @@ HTTP_HELP = {
     "max_retries": "Server-backed scorers: retries of a 429, 5xx, timeout or dropped connection.",
     "timeout": "Server-backed scorers: seconds a request may take.",
 }
+
+
+@dataclass(kw_only=True)
+class ServerScorerOptions:
+    """The options of the server-backed scorers (``rate:``, ``judge:openai:``), shared by the
+    configs of ``score`` and ``audit``."""
+
+    rubric: str | None = option(None, HTTP_HELP["rubric"])
+    cache: str | None = option(None, HTTP_HELP["cache"])
+    api_key_env: str = option(HttpScoring.api_key_env, HTTP_HELP["api_key_env"])
+    concurrency: int = option(HttpScoring.concurrency, HTTP_HELP["concurrency"], min=1)
+    max_retries: int = option(HttpScoring.max_retries, HTTP_HELP["max_retries"], min=0)
+    timeout: float = option(HttpScoring.timeout, HTTP_HELP["timeout"], min=0, min_open=True)
+
+
+SERVER_SCORER_OPTIONS = tuple(f.name for f in dataclasses.fields(ServerScorerOptions))
+"""Their names, for the commands' option lists."""
 
 
 def uses_a_server(specs: list[ScorerSpec]) -> bool:

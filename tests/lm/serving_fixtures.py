@@ -29,12 +29,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model_dir: Path, log: Path, timeout: float = 240.0) -> tuple[subprocess.Popen, str]:
-    """``transformers serve`` on a free local port with ``model_dir`` preloaded; returns once it answers."""
+def start_server(
+    model_dir: Path, log: Path, timeout: float = 240.0, batching: bool = True
+) -> tuple[subprocess.Popen, str]:
+    """``transformers serve`` on a free local port with ``model_dir`` preloaded (continuous batching
+    unless ``batching`` is off); returns once it answers."""
     port = free_port()
     serve = Path(sys.executable).parent / "transformers"
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}
-    command = [str(serve), "serve", "--host", "127.0.0.1", "--port", str(port), "--continuous-batching", str(model_dir)]
+    command = [str(serve), "serve", "--host", "127.0.0.1", "--port", str(port), str(model_dir)]
+    command.insert(-1, "--continuous-batching" if batching else "--no-continuous-batching")
     process = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
