@@ -185,8 +185,10 @@ def card_text(
     histogram: str | None = None,
     title: str = "Preference pairs",
     tokenizer: str | None = None,
+    judges: list[dict] | None = None,
 ) -> str:
-    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words)."""
+    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words);
+    ``judges`` are the audit report's pairwise judges (their bias goes on the card)."""
     everything = pl.concat(list(splits.values()))
     stats = pair_statistics(splits, source_counts)
     parts = [front_matter(everything, data_files, ["dpo", "preference", "rlhf", "prefkit"]), f"# {title}", ""]
@@ -233,6 +235,7 @@ def card_text(
     if stats.audit is not None:
         parts += ["Pairs `prefkit audit` marked (`metadata.audit`: flagged, or flipped), per source:", ""]
         parts.append(_markdown(stats.audit))
+        parts += judge_lines(judges or [])
     else:
         parts.append("Not audited (no pair carries `metadata.audit`).")
     parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
@@ -451,6 +454,7 @@ def write_card(
     removed: list[Removal] | None = None,
     token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
+    judges: list[dict] | None = None,
 ) -> Path:
     """Writes the card and its histogram (``lengths.png`` beside it); tokens counted by ``token_counter``
     (named ``tokenizer`` in the card), else as words."""
@@ -459,10 +463,60 @@ def write_card(
     unit = f"{tokenizer} tokens" if tokenizer else "tokens (words and punctuation)"
     write_histogram(pl.concat(list(splits.values())), histogram, unit)
     # The title does not come from the folder name: the same mix written elsewhere stays byte-identical.
-    text = card_text(splits, data_files, source_counts, removed, histogram.name, tokenizer=tokenizer)
+    text = card_text(splits, data_files, source_counts, removed, histogram.name, tokenizer=tokenizer, judges=judges)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def audit_judges(file: Path) -> list[dict]:
+    """The pairwise judges of the ``prefkit audit`` run that wrote ``file``, from the report it left
+    beside it (``NAME.report.json``), each with its bias figures; none for any other file."""
+    import json
+
+    from prefkit.data.writers import sidecar
+
+    report = sidecar(file, "report.json")
+    try:
+        found = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(found, dict) or "flagged_file" not in found:
+        return []
+    return [s for s in found.get("scorers", []) if isinstance(s, dict) and s.get("bias")]
+
+
+def judge_lines(judges: list[dict]) -> list[str]:
+    """The card's lines on the judges that audited the data: position flips, longer-wins, agreement.
+
+    >>> judge_lines([{"name": "j", "spec": "judge:openai:m", "bias": {"judged": 10, "position_flip_rate": 0.1,
+    ...     "decisive": 8, "longer_wins": 0.75, "agreement": {"number": 0.5}}}])[-1]
+    '| j | `judge:openai:m` | 10.0% of 10 | 75.0% of 8 | number 50.0% |'
+    """
+    if not judges:
+        return []
+
+    def share(value) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    lines = [
+        "",
+        (
+            "The pairwise judges of that audit, measured on these pairs (a judge that follows the position or "
+            "the length is a source of wrong labels):"
+        ),
+        "",
+        "| judge | spec | position flips | picks the longer reply | agreement |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for j in judges:
+        b = j["bias"]
+        agree = ", ".join(f"{k} {share(v)}" for k, v in (b.get("agreement") or {}).items()) or "-"
+        lines.append(
+            f"| {j['name']} | `{j['spec']}` | {share(b['position_flip_rate'])} of {b['judged']:,} "
+            f"| {share(b['longer_wins'])} of {b['decisive']:,} | {agree} |"
+        )
+    return lines
 
 
 @dataclass
@@ -499,5 +553,6 @@ def card_for_file(
         data_files={split_name: str(file)},
         token_counter=token_counter,
         tokenizer=tokenizer,
+        judges=audit_judges(file),
     )
     return CardResult(str(output), str(histogram) if histogram.exists() else None, "pairs", frame.height)

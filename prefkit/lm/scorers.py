@@ -472,15 +472,26 @@ an ``overall_score`` from 1 to 10 over the same four aspects; Cui et al., 2023),
 
 
 def parse_rating(text: str, low: float = 1, high: float = 10) -> float | None:
-    """The rating a rater's reply gives (its last ``Overall Score: N``, ``N/10`` allowed), or None
-    when it gives none in ``[low, high]``: never guessed.
+    """The rating a rater's reply gives (structured output's ``overall_score``, else its last
+    ``Overall Score: N``, ``N/10`` allowed), or None when it gives none in ``[low, high]``: never guessed.
 
     >>> parse_rating("Clear and right.\\nOverall Score: 8"), parse_rating("Overall score: 7/10."), parse_rating("9")
     (8.0, 7.0, 9.0)
+    >>> parse_rating('{"feedback": "Right.", "overall_score": 6}')
+    6.0
     >>> parse_rating("I would rather not say.") is None, parse_rating("Overall Score: 42") is None
     (True, True)
     """
+    import json
     import re
+
+    try:
+        structured = json.loads(text)
+    except ValueError:
+        structured = None
+    if isinstance(structured, dict) and isinstance(structured.get("overall_score"), int | float):
+        value = float(structured["overall_score"])
+        return value if low <= value <= high else None
 
     found = re.findall(r"overall\s+score\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)", text, flags=re.IGNORECASE)
     if not found:
@@ -505,18 +516,50 @@ def http_target(target: str) -> tuple[str, str]:
     return model, resolve_base_url(url)
 
 
-def _ask(target: str, prompts: list[str], config: ModelScoring, max_tokens: int):
+RATING_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "rating",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"feedback": {"type": "string"}, "overall_score": {"type": "integer"}},
+            "required": ["feedback", "overall_score"],
+            "additionalProperties": False,
+        },
+    },
+}
+"""Structured output for ``rate:``: a server that offers it (vLLM, SGLang, OpenAI) returns the
+feedback and the score as JSON; one that ignores it (``transformers serve``) returns text, parsed
+as text; one that refuses it (a 4xx) is asked again without it."""
+
+
+def _ask(target: str, prompts: list[str], config: ModelScoring, max_tokens: int, response_format=None):
     """Each prompt sent once as a user turn (greedy, seed 0) through the serving client; returns
-    every :class:`~prefkit.lm.serving.PromptAnswers` and the ledger."""
+    every :class:`~prefkit.lm.serving.PromptAnswers` and the ledger. With ``response_format``, a
+    server that refuses it for every prompt (a 4xx) is asked again without it, the ledgers added."""
     from prefkit.lm.serving import ResponseCache, SampleRequest, ServerSettings, answer_all, run_async
 
     http = config.http or HttpScoring()
     model, url = http_target(target)
     settings = ServerSettings(url, model, http.api_key_env, http.concurrency, http.max_retries, http.timeout)
-    requests = [SampleRequest(model, [{"role": "user", "content": p}], 0.0, 1.0, max_tokens, 0) for p in prompts]
     cache = ResponseCache(http.cache)
-    try:
+
+    def ask(fmt):
+        requests = [
+            SampleRequest(model, [{"role": "user", "content": p}], 0.0, 1.0, max_tokens, 0, fmt) for p in prompts
+        ]
         return run_async(answer_all(settings, cache, requests, 1))
+
+    try:
+        answered, ledger = ask(response_format)
+        refused = all(a.failure is not None and a.failure.detail.startswith("HTTP 4") for a in answered)
+        if response_format is not None and answered and refused:
+            answered, plain_ledger = ask(None)
+            for name in ("requests", "retries", "cache_hits", "failed", "prompt_tokens", "completion_tokens"):
+                setattr(ledger, name, getattr(ledger, name) + getattr(plain_ledger, name))
+            ledger.seconds = round(ledger.seconds + plain_ledger.seconds, 2)
+        return answered, ledger
     finally:
         cache.close()
 
@@ -538,7 +581,7 @@ def rate_scores(spec: ScorerSpec, records: list[dict], config: ModelScoring) -> 
         )
         for r, k in items
     ]
-    answered, ledger = _ask(spec.target, prompts, config, max_tokens=512)
+    answered, ledger = _ask(spec.target, prompts, config, max_tokens=512, response_format=RATING_FORMAT)
     scores = Scores([[None] * len(record["completions"]) for record in records], ledger=ledger)
     for (r, k), answer in zip(items, answered, strict=True):
         where = (r, records[r]["id"])

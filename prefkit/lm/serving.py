@@ -295,6 +295,8 @@ class SampleRequest:
     top_p: float
     max_tokens: int
     seed: int
+    response_format: dict | None = None
+    """Structured output (OpenAI's ``response_format``), for servers that offer it."""
 
     def payload(self, n: int = 1, seed: int | None = None) -> dict:
         body = {
@@ -305,6 +307,8 @@ class SampleRequest:
             "max_tokens": self.max_tokens,
             "seed": self.seed if seed is None else seed,
         }
+        if self.response_format is not None:
+            body["response_format"] = self.response_format
         return body | ({"n": n} if n > 1 else {})
 
     def key(self, sample: int) -> str:

@@ -273,3 +273,9 @@ def test_a_judges_position_and_length_bias_are_measured(planted, tmp_path):
         "first": 1.0,
         "longer": longer.position_flip_rate,
     }
+    # The card of the audited file carries the judges' figures (read from the audit's report beside it).
+    from prefkit.api import card
+
+    text = Path(card(tmp_path / "a.jsonl", tmp_path / "card" / "README.md").card).read_text()
+    assert f"| first | `first=judge:{judges}:first` | 100.0% of 60 | - of 0 | sample_task -, longer - |" in text
+    assert f"| longer | `longer=judge:{judges}:longer` | " in text and f"{longer.longer_wins:.1%} of {unequal}" in text

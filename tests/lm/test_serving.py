@@ -221,6 +221,8 @@ def test_a_rater_scores_or_leaves_unscored_every_completion_and_pays_each_reques
     result = score(ScoreConfig(**config))
     (summary,) = result.scorers
     assert proxy.requests == 3 and summary.ledger.requests == 3
+    # Structured output is asked for; transformers serve ignores it and answers text, parsed as text.
+    assert all(json.loads(seen["body"])["response_format"]["type"] == "json_schema" for seen in proxy.seen)
     assert summary.scored + summary.unscored == 3 and summary.reasons.get("unparsed_rating", 0) >= 1
     assert set(summary.reasons) <= {"unparsed_rating"}
     scored = [c for r in read_jsonl(tmp_path / "s.jsonl") for c in r["completions"]]
