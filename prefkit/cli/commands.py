@@ -486,6 +486,7 @@ def train(recipe, overrides, resume):
     "max_new_tokens",
     "answers",
     "fail_on_scorer_error",
+    *SERVER_SCORER_OPTIONS,
 )
 @json_option
 @handle_errors

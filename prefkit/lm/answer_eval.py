@@ -178,6 +178,7 @@ def evaluate_answers(
     seed: int = 0,
     progress=None,
     fail_on_scorer_error: bool = False,
+    http=None,
 ) -> AnswerMetrics:
     """Answers the prompts of ``frame`` (``id``, ``prompt``, ``reference``) with the trained model
     and with the model before training (``reference_model``, else the adapter's base with adapters
@@ -213,7 +214,7 @@ def evaluate_answers(
         with policy.disable_adapter() if hasattr(policy, "disable_adapter") else nullcontext():
             before_answers = answer(policy, "before")
         before_model = "base model (adapters disabled)"
-    options = ModelScoring(16, max_length, trust_remote_code, fail_on_scorer_error)
+    options = ModelScoring(16, max_length, trust_remote_code, fail_on_scorer_error, http)
     before, after, failures = {}, {}, {}
     for spec in specs:
         scored_before = run_scorer(spec, answer_records(frame, before_answers), options)

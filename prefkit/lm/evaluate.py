@@ -30,7 +30,7 @@ from prefkit.lm.estimates import Estimate, bootstrap, wins
 from prefkit.lm.loading import MODEL_HELP, TRUST_REMOTE_CODE_HELP
 from prefkit.lm.logprobs import PairLogps, reply_logps
 from prefkit.lm.reward_bench_sections import is_reward_bench, section_scores, subset_accuracy
-from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, SCORER_HELP
+from prefkit.lm.scorers import FAIL_ON_SCORER_ERROR_HELP, SCORER_HELP, ServerScorerOptions
 from prefkit.progress import ReportProgress
 from prefkit.results import Reject, Result, plain
 
@@ -88,7 +88,7 @@ def preference_metrics(
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ServerScorerOptions):
     """Options of ``prefkit eval``."""
 
     model: str = option(help=MODEL_HELP)
@@ -350,6 +350,7 @@ def _answers(config: EvalConfig, frame, policy, tokenizer, labels, progress) -> 
     from prefkit.lm.answer_eval import evaluate_answers
     from prefkit.lm.loading import load_causal_lm
     from prefkit.lm.sampling import SamplingSettings
+    from prefkit.lm.scorers import http_scoring, parse_scorers
 
     first = frame.select(prompt_id(pl.col("prompt")).is_first_distinct()).to_series().to_numpy()
     prompts = pair_prompts(frame.filter(first))
@@ -367,6 +368,7 @@ def _answers(config: EvalConfig, frame, policy, tokenizer, labels, progress) -> 
         seed=config.seed,
         progress=progress,
         fail_on_scorer_error=config.fail_on_scorer_error,
+        http=http_scoring(config, parse_scorers(config.scorers), answers_path(config)),
     )
 
 

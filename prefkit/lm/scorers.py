@@ -680,13 +680,13 @@ def uses_a_server(specs: list[ScorerSpec]) -> bool:
 
 def http_scoring(config, specs: list[ScorerSpec], output) -> HttpScoring | None:
     """The :class:`HttpScoring` of a command's config (its ``rubric``, ``cache``, ``api_key_env``,
-    ``concurrency``, ``max_retries``, ``timeout``), the cache beside ``output`` unless named; None
-    when no scorer asks a server."""
+    ``concurrency``, ``max_retries``, ``timeout``), the cache beside ``output`` unless named (none
+    when there is no output to put it beside); None when no scorer asks a server."""
     from pathlib import Path
 
     from prefkit.data.writers import sidecar
 
     if not uses_a_server(specs):
         return None
-    cache = config.cache or str(sidecar(Path(output), "cache.sqlite"))
+    cache = config.cache or (str(sidecar(Path(output), "cache.sqlite")) if output else None)
     return HttpScoring(config.api_key_env, config.concurrency, config.max_retries, config.timeout, cache, config.rubric)

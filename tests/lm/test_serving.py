@@ -257,3 +257,44 @@ def test_an_http_judge_reads_both_orders_and_its_bias_is_reported(proxy, tmp_pat
         votes.bias is not None
         and votes.bias.judged == votes.prefers_chosen + votes.prefers_rejected + votes.inconsistent
     )
+
+
+def test_eval_generate_rates_the_models_answers_through_the_server(proxy, tiny_model_dir, tiny_adapter_dir, tmp_path):
+    """eval --generate with a rate: scorer: both models' answers (2 prompts, before and after) are
+    rated by the served model, four requests, each rating or its reason in the answers file."""
+    import shutil
+
+    from prefkit.lm.evaluate import EvalConfig, evaluate
+    from tests.conftest import write_canonical
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_adapter_dir, adapter)
+    settings = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(settings | {"base_model_name_or_path": str(tiny_model_dir)})
+    )
+    user = lambda text: [{"role": "user", "content": text}]
+    reply = lambda text: [{"role": "assistant", "content": text}]
+    data = write_canonical(
+        tmp_path / "held.jsonl", [(user(f"What is {i} + 1?"), reply(f"{i + 1}"), reply("no")) for i in range(2)]
+    )
+    rubric = tmp_path / "rubric.txt"  # a short reply keeps the served model's generation short
+    rubric.write_text("Question: {prompt}\nAnswer: {completion}\nRate the answer from 1 to 10. Overall Score:")
+    proxy.reset()
+    config = EvalConfig(
+        model=str(adapter),
+        data=str(data),
+        generate=True,
+        scorers=[f"rate:{proxy.model}@{proxy.url}"],
+        max_new_tokens=4,
+        report=str(tmp_path / "eval.json"),
+        concurrency=2,
+        rubric=str(rubric),
+    )
+    result = evaluate(config)
+    assert proxy.requests == 4 and (tmp_path / "eval.answers.cache.sqlite").exists()
+    written = read_jsonl(tmp_path / "eval.answers.jsonl")
+    assert len(written) == 4 and all(set(w["scores"]) == {"rating"} for w in written)
+    unparsed = sum("rating" in w.get("unscored", {}) for w in written)
+    assert all((w["scores"]["rating"] is None) == ("rating" in w.get("unscored", {})) for w in written)
+    assert result.answers.unscored.get("rating", {}).get("unparsed_rating", 0) == unparsed
