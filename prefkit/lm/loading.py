@@ -149,6 +149,30 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
+def adapter_digest(folder: str | Path) -> str:
+    """sha256 of a saved LoRA adapter's weights file: what a policy made of it depends on."""
+    from prefkit.data.sources import file_sha256
+
+    weights = Path(folder) / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise UsageError(f"adapter {folder}: no adapter_model.safetensors (not a trained LoRA adapter)")
+    return file_sha256(weights)
+
+
+def policy_id(model: str, adapter: str | None = None) -> str:
+    """What answers came from: ``adapter:`` and the first 16 hex digits of the adapter's sha256 for a
+    trained adapter (given as ``adapter``, or as the model folder itself), else ``model:`` and the
+    model's name as given (a full model's weights are not hashed: a hub model may be gigabytes).
+
+    >>> policy_id("smollm2-135m-instruct")
+    'model:smollm2-135m-instruct'
+    """
+    folder = adapter or (model if (Path(model) / "adapter_config.json").is_file() else None)
+    if folder is not None:
+        return f"adapter:{adapter_digest(folder)[:16]}"
+    return f"model:{model}"
+
+
 def load_policy(model: str, trust_remote_code: bool = False):
     """``(policy, tokenizer, is_adapter)``; an adapter is loaded onto its base, the tokenizer from the
     model folder when it has one, else from the base."""

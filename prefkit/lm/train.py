@@ -30,7 +30,7 @@ import yaml
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.errors import ConfigError, DataError, UsageError
 from prefkit.lm.compat import cpu_has_native_bf16
-from prefkit.lm.loading import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+from prefkit.lm.loading import DEFAULT_MODEL, adapter_digest, load_causal_lm, load_tokenizer, resolve_model
 from prefkit.lm.token_audit import LONG_PROMPTS, reason_counts
 from prefkit.progress import ReportProgress
 from prefkit.results import Result, plain
@@ -92,6 +92,7 @@ class LoraSettings:
 
 
 METHODS = {"dpo": "DPOConfig", "reward": "RewardConfig", "kto": "KTOConfig"}
+REFERENCES = ("base", "adapter")
 """Each ``method`` and the TRL config whose fields a recipe of it may set."""
 
 
@@ -127,12 +128,27 @@ class TrainConfig:
         "warn: report token-level errors (prefkit lint's) and train; fail: exit 1 before any training step.",
         choices=("warn", "fail"),
     )
+    adapter: str | None = option(
+        None,
+        "DPO: start from this trained LoRA adapter (a run folder of the same base model) and train it further, "
+        "instead of from fresh adapters. prefkit loop sets it to continue the last round's policy.",
+    )
+    reference: str = option(
+        "base",
+        "DPO: the reference model. base: the base model with adapters disabled; adapter: the starting adapter as "
+        "it was before this run (the previous policy), as TRL does when it is given a trained adapter.",
+        choices=REFERENCES,
+    )
     dpo: dict[str, Any] = option(
         {}, "Fields of the method's TRL config (DPOConfig: beta, ...; RewardConfig; both: learning_rate, ...)."
     )
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.adapter is not None and (self.method != "dpo" or not self.lora.enabled):
+            raise ConfigError("adapter: starting from a trained adapter is for method: dpo with LoRA")
+        if self.reference == "adapter" and self.adapter is None:
+            raise ConfigError("reference: adapter needs adapter: the trained adapter to start from")
 
     def training_arguments(self):
         """The recipe's TRL config (``DPOConfig``, or ``RewardConfig`` for ``method: reward``): prefkit's
@@ -442,6 +458,11 @@ def data_hashes(config: TrainConfig) -> dict[str, str]:
     return {f: file_sha256(Path(f)) for f in _data_files(config.data) if f}
 
 
+def input_hashes(config: TrainConfig, data: dict[str, str]) -> list[str]:
+    """What a run trains from besides its recipe: the data files' sha256, and the starting adapter's."""
+    return list(data.values()) + ([adapter_digest(config.adapter)] if config.adapter else [])
+
+
 def run_state(config: TrainConfig) -> str:
     """What ``config.output_dir`` holds of this very recipe on these very files: ``finished`` (its
     model and metrics saved), ``checkpointed`` (stopped after a checkpoint: ``resume="auto"``
@@ -449,7 +470,7 @@ def run_state(config: TrainConfig) -> str:
     from transformers.trainer_utils import get_last_checkpoint
 
     record = read_run_record(config.output_dir)
-    if record.get("fingerprint") != fingerprint(config, list(data_hashes(config).values())):
+    if record.get("fingerprint") != fingerprint(config, input_hashes(config, data_hashes(config))):
         return "none"
     if record.get("finished"):
         return "finished"
@@ -514,7 +535,7 @@ def prepare_data(config: TrainConfig, cache: Path, resume: str | None) -> Prepar
     if eval_set is None and config.data.eval_split:
         parts = train_set.train_test_split(test_size=config.data.eval_split, seed=config.seed)
         train_set, eval_set = parts["train"], parts["test"]
-    run_id = fingerprint(config, list(hashes.values()))
+    run_id = fingerprint(config, input_hashes(config, hashes))
     checkpoint = None
     if resume is not None:
         checkpoint = get_last_checkpoint(str(out)) if resume == "auto" else resume
@@ -560,7 +581,7 @@ def build_reward_trainer(config: TrainConfig, data: PreparedData, callbacks: lis
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    from prefkit.lm.loading import _loading, resolve_model
+    from prefkit.lm.loading import _loading
 
     with _loading(config.model):
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -671,9 +692,13 @@ def build_trainer(
         raise UsageError(f"model '{config.model}' has no chat template: convert the data with --style standard")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    peft_config = lora_config(config, model, "CAUSAL_LM")
     args = config.training_arguments()
-    return PrefkitDPOTrainer(
+    # Hashed before LoRA wraps the model (in TRL's __init__): the reference is these weights.
+    reference_hash = weights_digest(model)
+    peft_config = lora_config(config, model, "CAUSAL_LM")
+    if config.adapter:
+        model, peft_config, reference_hash = starting_adapter(config, model, reference_hash)
+    trainer = PrefkitDPOTrainer(
         model=model,
         args=args,
         train_dataset=data.train,
@@ -683,12 +708,51 @@ def build_trainer(
         callbacks=callbacks,
         cache_dir=cache,
         tokenizer_hash=tokenizer_digest(tokenizer),
-        # Hashed before LoRA wraps the model (in TRL's __init__): the reference is these weights.
-        reference_hash=weights_digest(model) if args.precompute_ref_log_probs else None,
+        reference_hash=reference_hash if args.precompute_ref_log_probs else None,
         long_prompts=config.long_prompts,
         on_token_errors=config.on_token_errors,
         progress=progress,
     )
+    if config.adapter and config.reference == "base":
+        load_adapter_weights(trainer.model, config.adapter)
+    return trainer
+
+
+def starting_adapter(config: TrainConfig, model, base_hash: str) -> tuple:
+    """``(model, peft_config, reference hash)`` for a run that starts from ``config.adapter``.
+
+    ``reference: adapter``: the model goes to TRL with the adapter loaded and trainable and no
+    ``peft_config``; TRL then copies it as a frozen ``ref`` adapter, the reference. ``reference:
+    base``: TRL gets the base and the adapter's own ``LoraConfig`` (fresh adapters, so disabling
+    them gives the base, which the reference pass uses), and :func:`load_adapter_weights` puts the
+    trained weights in after TRL's ``__init__`` has run the reference pass.
+    """
+    from peft import PeftConfig, PeftModel
+
+    from prefkit.lm.dpo_trainer import digest
+
+    saved = PeftConfig.from_pretrained(config.adapter)
+    base = os.path.realpath(resolve_model(saved.base_model_name_or_path))
+    if base != os.path.realpath(resolve_model(config.model)):
+        raise UsageError(
+            f"adapter {config.adapter} was trained on {saved.base_model_name_or_path}, not on model {config.model}"
+        )
+    if config.reference == "adapter":
+        reference = digest({"base": base_hash, "adapter": adapter_digest(config.adapter)})
+        return PeftModel.from_pretrained(model, config.adapter, is_trainable=True), None, reference
+    saved.inference_mode = False
+    return model, saved, base_hash
+
+
+def load_adapter_weights(model, folder: str) -> None:
+    """A saved adapter's weights into the model's ``default`` adapter; every adapter weight must be found."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    result = set_peft_model_state_dict(model, load_peft_weights(folder))
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    if missing:
+        raise UsageError(f"adapter {folder}: {len(missing)} adapter weights not found, e.g. {missing[0]}")
 
 
 def train(
