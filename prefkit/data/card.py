@@ -137,6 +137,7 @@ class PairStatistics:
     score_margins: pl.DataFrame | None
     margins: pl.DataFrame | None
     audit: pl.DataFrame | None
+    lineage: pl.DataFrame | None = None
 
 
 def pair_statistics(splits: dict[str, pl.DataFrame], source_counts: list[dict] | None = None) -> PairStatistics:
@@ -174,6 +175,29 @@ def pair_statistics(splits: dict[str, pl.DataFrame], source_counts: list[dict] |
         else None,
         margins=margin_table(everything) if has_margin else None,
         audit=audit_table(everything),
+        lineage=lineage_table(everything),
+    )
+
+
+def lineage_table(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """Pairs made from a model's own answers, per loop round and the policy that wrote them (and
+    whether the chosen reply is the model's own or the reference); None when no pair says
+    (no ``metadata.policy``: the pairs were not made by ``prefkit generate``).
+
+    >>> frame = pl.DataFrame({"metadata": [{"round": "1", "policy": "model:m", "chosen_origin": "reference"},
+    ...     {"round": "2", "policy": "adapter:ab", "chosen_origin": "model"}]})
+    >>> lineage_table(frame).rows()
+    [('1', 'model:m', 1, 1), ('2', 'adapter:ab', 1, 0)]
+    """
+    metadata = frame.schema.get("metadata")
+    fields = {f.name for f in metadata.fields} if isinstance(metadata, pl.Struct) else set()
+    if "policy" not in fields or frame.select(pl.col("metadata").struct.field("policy").is_null().all()).item():
+        return None
+    field = lambda name: pl.col("metadata").struct.field(name) if name in fields else pl.lit(None, pl.String)
+    return (
+        frame.group_by(round=field("round"), policy=field("policy"), maintain_order=True)
+        .agg(pairs=pl.len(), chosen_is_reference=(field("chosen_origin") == "reference").sum())
+        .sort("round", nulls_last=True)
     )
 
 
@@ -186,9 +210,11 @@ def card_text(
     title: str = "Preference pairs",
     tokenizer: str | None = None,
     judges: list[dict] | None = None,
+    loop_record: str | None = None,
 ) -> str:
     """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words);
-    ``judges`` are the audit report's pairwise judges (their bias goes on the card)."""
+    ``judges`` are the audit report's pairwise judges (their bias goes on the card); ``loop_record``
+    the ``loop.json`` of the ``prefkit loop`` that made the pairs."""
     everything = pl.concat(list(splits.values()))
     stats = pair_statistics(splits, source_counts)
     parts = [front_matter(everything, data_files, ["dpo", "preference", "rlhf", "prefkit"]), f"# {title}", ""]
@@ -238,8 +264,19 @@ def card_text(
         parts += judge_lines(judges or [])
     else:
         parts.append("Not audited (no pair carries `metadata.audit`).")
+    if stats.lineage is not None:
+        parts += ["", "## Lineage", "", LINEAGE_INTRO, "", _markdown(stats.lineage)]
+        if loop_record:
+            parts += ["", f"The loop's record of every round (policies, scorers, counts, times): `{loop_record}`."]
     parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
     return "\n".join(parts) + "\n"
+
+
+LINEAGE_INTRO = (
+    "Pairs made from a model's own answers (`prefkit generate`, `score`, `convert`): the loop round and the "
+    "policy that wrote the model's replies (`model:NAME`, or `adapter:` and its weights' sha256), and how many "
+    "pairs have the reference as the chosen reply:"
+)
 
 
 LENGTH_BIAS_INTRO = (
@@ -455,6 +492,7 @@ def write_card(
     token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
     judges: list[dict] | None = None,
+    loop_record: str | None = None,
 ) -> Path:
     """Writes the card and its histogram (``lengths.png`` beside it); tokens counted by ``token_counter``
     (named ``tokenizer`` in the card), else as words."""
@@ -463,10 +501,25 @@ def write_card(
     unit = f"{tokenizer} tokens" if tokenizer else "tokens (words and punctuation)"
     write_histogram(pl.concat(list(splits.values())), histogram, unit)
     # The title does not come from the folder name: the same mix written elsewhere stays byte-identical.
-    text = card_text(splits, data_files, source_counts, removed, histogram.name, tokenizer=tokenizer, judges=judges)
+    text = card_text(
+        splits,
+        data_files,
+        source_counts,
+        removed,
+        histogram.name,
+        tokenizer=tokenizer,
+        judges=judges,
+        loop_record=loop_record,
+    )
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def loop_record_of(file: Path) -> str | None:
+    """``../loop.json`` when ``file`` is in a round folder of a ``prefkit loop`` (``DIR/round-K/pairs.jsonl``)."""
+    folder = file.resolve().parent
+    return "../loop.json" if folder.name.startswith("round-") and (folder.parent / "loop.json").is_file() else None
 
 
 def audit_judges(file: Path) -> list[dict]:
@@ -554,5 +607,6 @@ def card_for_file(
         token_counter=token_counter,
         tokenizer=tokenizer,
         judges=audit_judges(file),
+        loop_record=loop_record_of(file),
     )
     return CardResult(str(output), str(histogram) if histogram.exists() else None, "pairs", frame.height)

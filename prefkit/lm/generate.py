@@ -76,6 +76,11 @@ class GenerateConfig:
     rejects: str | None = option(None, "Rejects file; default NAME.rejects.jsonl beside the output.")
     report: str | None = option(None, "Report file; default NAME.report.json beside the output.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    round: int | None = option(
+        None,
+        "The loop round these answers belong to (prefkit loop sets it); kept, like the policy, in the pairs made of them.",
+        min=1,
+    )
     base_url: str | None = option(None, "With --engine openai: the server's URL; default $OPENAI_BASE_URL.")
     api_key_env: str = option(
         "OPENAI_API_KEY", "With --engine openai: the environment variable that holds the API key (never the key)."
@@ -363,9 +368,13 @@ def answer_records(records: list[dict], completions: list[list[Completion]], con
     >>> record["completions"], record["generation"]["max_new_tokens"]
     ([{'text': '4', 'finish_reason': 'stop', 'tokens': 2}], 128)
     """
+    from prefkit.lm.loading import policy_id
+
     settings = {"model": config.model, "adapter": config.adapter, "engine": config.engine} | {
         k: getattr(config, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed")
     }
+    # Lineage: which policy wrote these answers (the pairs made of them keep it), and in which loop round.
+    settings |= {"policy": policy_id(config.model, config.adapter)} | ({"round": config.round} if config.round else {})
     return [
         {
             "id": record["id"],

@@ -51,8 +51,9 @@ def test_every_prompt_and_sample_is_accounted_for(prompts_file, tiny_model_dir, 
     assert [r["reference"] for r in written] == ["0", "2", "4", "6", "8", "10"]
     assert all(len(r["completions"]) == 2 for r in written) and result.completions == 12
     assert all(c["finish_reason"] == "length" and c["tokens"] == 6 for r in written for c in r["completions"])
-    assert written[0]["generation"] | {"model": None} == {
+    assert written[0]["generation"] | {"model": None, "policy": None} == {
         "model": None,
+        "policy": None,
         "adapter": None,
         "engine": "transformers",
         "n": 2,
@@ -61,6 +62,7 @@ def test_every_prompt_and_sample_is_accounted_for(prompts_file, tiny_model_dir, 
         "max_new_tokens": 6,
         "seed": 0,
     }
+    assert written[0]["generation"]["policy"] == f"model:{tiny_model_dir}"  # no round: not a loop's answers
     report = json.loads((tmp_path / "answers.report.json").read_text())
     assert report["prompts"] == 6 and report["completions"] == 12
     assert not resume_folder(out).exists()

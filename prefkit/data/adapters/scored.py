@@ -113,9 +113,13 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
         frame, candidates(rank_by, reference_score), "text", "score", False, options, ("finish_reason", "origin")
     )
     messages = prompt if kind == "messages" else text_message(prompt, "user")
-    model = (
-        pl.col("generation").struct.field("model") if isinstance(frame.schema.get("generation"), pl.Struct) else None
-    )
+    generation = frame.schema.get("generation")
+    made_by = {f.name for f in generation.fields} if isinstance(generation, pl.Struct) else set()
+
+    def lineage(name: str) -> pl.Expr:
+        """The generation's ``name`` (model, policy, round) where the records have it."""
+        return pl.col("generation").struct.field(name) if name in made_by else pl.lit(None)
+
     return adapted(
         pairs,
         messages,
@@ -127,7 +131,11 @@ def adapt(frame: pl.DataFrame, options: AdaptOptions) -> pl.DataFrame:
         metadata=metadata_struct(
             prompt_id=pl.col("id") if "id" in frame.columns else pl.lit(None),
             rank_by=pl.lit(rank_by),
-            model=model if model is not None else pl.lit(None),
+            model=lineage("model"),
+            # The policy that wrote the model's replies (the rejected one, and the chosen one unless it
+            # is the reference) and the loop round: a pair's lineage.
+            policy=lineage("policy"),
+            round=lineage("round"),
             chosen_origin=pl.col("chosen_origin"),
             rejected_origin=pl.col("rejected_origin"),
             chosen_finish_reason=pl.col("chosen_finish_reason"),
