@@ -31,6 +31,7 @@ COMMANDS = (
     "evaluate",
     "compare",
     "quickstart",
+    "loop",
 )
 """The functions behind the commands of the same name (``evaluate`` is ``prefkit eval``); a test
 checks this against the commands of ``prefkit --help``."""
@@ -74,6 +75,11 @@ _EXPORTS = {
     "CompareResult": "prefkit.lm.compare",
     "QuickstartConfig": "prefkit.lm.quickstart",
     "QuickstartResult": "prefkit.lm.quickstart",
+    "LoopRecipe": "prefkit.lm.loop_recipe",
+    "LoopSettings": "prefkit.lm.loop_recipe",
+    "LoopResult": "prefkit.lm.loop",
+    "RoundResult": "prefkit.lm.loop",
+    "SampleCounts": "prefkit.lm.loop",
     "PrefkitError": "prefkit.errors",
     "UsageError": "prefkit.errors",
     "DataError": "prefkit.errors",

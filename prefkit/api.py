@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintConfig, LintResult
+    from prefkit.lm.loop import LoopResult
+    from prefkit.lm.loop_recipe import LoopRecipe
     from prefkit.lm.quickstart import QuickstartResult
     from prefkit.lm.score import ScoreResult
     from prefkit.lm.train import TrainConfig, TrainResult
@@ -503,3 +505,46 @@ def _token_counter(model: str | None):
     from prefkit.lm.token_audit import token_counter
 
     return token_counter(model)
+
+
+@_quiet
+def loop(
+    recipe: PathLike | LoopRecipe,
+    directory: PathLike,
+    resume: bool = False,
+    overrides: list[str] = (),
+    progress: ReportProgress | None = None,
+    train_callbacks: list | None = None,
+) -> LoopResult:
+    """Iterative on-policy DPO: round after round, the policy answers the training prompts, its
+    answers are scored and paired, it trains on them, and it answers the held-out prompts.
+
+    ``recipe`` is a train recipe with a ``loop:`` section (:mod:`prefkit.lm.loop_recipe`);
+    ``overrides`` are ``--set`` strings (``loop.rounds=3``). Every round's files go into
+    ``DIR/round-K/``, the lineage into ``DIR/loop.json``; ``resume`` continues a killed loop from its
+    last finished stage. The example runs two rounds on a tiny random model, to show the call.
+
+    >>> import tempfile, pathlib
+    >>> from prefkit.lm.loading import tiny_random_model
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> raw = sample(folder, train=8)
+    >>> _ = convert(raw.train, folder / "train.jsonl")
+    >>> _ = convert(raw.heldout, folder / "heldout.jsonl", fields=["prompt=question", "chosen=answers.good",
+    ...             "rejected=answers.bad"])
+    >>> _ = (folder / "loop.yaml").write_text(
+    ...     f"model: {tiny_random_model(folder / 'tiny')}\\nmax_steps: 1\\nbf16: false\\nloop:\\n"
+    ...     f"  prompts: {{train: {folder / 'train.jsonl'}, heldout: {folder / 'heldout.jsonl'}}}\\n"
+    ...     "  scorers: [verify:sample_task]\\n  generate: {max_new_tokens: 2}\\n  eval: {max_new_tokens: 2}\\n")
+    >>> result = loop(folder / "loop.yaml", folder / "run")
+    >>> [(r.round, r.counts.samples, r.counts.paired + r.counts.unpaired) for r in result.rounds]
+    [(1, 8, 8), (2, 8, 8)]
+    >>> result.rounds[1].policy == result.rounds[0].trained
+    True
+    """
+    from prefkit.lm.loop import run_loop
+    from prefkit.lm.loop_recipe import LoopRecipe, load_loop_recipe
+
+    if isinstance(recipe, LoopRecipe) and overrides:
+        raise _usage("overrides change a recipe file; a LoopRecipe is already built")
+    config = recipe if isinstance(recipe, LoopRecipe) else load_loop_recipe(recipe, overrides)
+    return run_loop(config, directory, resume=resume, progress=progress, train_callbacks=train_callbacks)

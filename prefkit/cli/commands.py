@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from prefkit import __version__, api
 from prefkit.cli import render
-from prefkit.cli.options import given_on_command_line, json_option, only_set, option_from, options_from
+from prefkit.cli.options import given_on_command_line, json_option, only_set, option_from, options_from, set_option
 from prefkit.cli.output import err_console, print_json, progress_bar
 from prefkit.config import config_field
 from prefkit.data.adapters.base import PAIRING_FIELDS
@@ -156,6 +156,7 @@ def main(verbose: bool) -> None:
       eval      the model's answers scored before and after; preference accuracy
       compare   base and trained model's answers side by side
       quickstart  the whole loop on the bundled sample: data, own answers, DPO, before/after
+      loop        iterative on-policy DPO, round after round, resumable, with its lineage
 
     \b
     Example:
@@ -438,13 +439,7 @@ def lint(files, as_json, **options):
 
 @main.command()
 @click.argument("recipe")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a recipe key, e.g. --set beta=0.2 --set lora.r=8.",
-)
+@set_option
 @click.option(
     "--resume", default=None, metavar="auto|PATH", help="Continue from the last checkpoint (auto) or a given one."
 )
@@ -687,6 +682,38 @@ def quickstart(directory, **options):
     with training_display() as (progress, show_steps):
         result = api.quickstart(directory, train_callbacks=[show_steps], progress=progress, **only_set(options))
     render.quickstart(result)
+
+
+@main.command(name="loop")
+@click.argument("recipe")
+@click.option(
+    "-o", "--output", "directory", required=True, help="The loop's folder: round-K/ folders, loop.json, rounds.png."
+)
+@click.option("--resume", is_flag=True, help="Continue a stopped loop from its last finished stage.")
+@set_option
+@json_option
+@handle_errors
+def loop_command(recipe, directory, resume, overrides, as_json):
+    """Iterative on-policy DPO: round after round, the policy answers the training prompts, its
+    answers are scored and paired, it trains on them, and it answers the held-out prompts.
+
+    The recipe is a train recipe with a loop: section (docs/training.md). Every round's files go
+    into DIR/round-K/, the lineage (which policy made which pairs) into DIR/loop.json.
+
+    \b
+    Example:
+      prefkit loop recipes/loop-quickstart.yaml -o runs/loop
+      prefkit loop recipes/loop-quickstart.yaml -o runs/loop --resume
+      prefkit loop recipes/loop-quickstart.yaml -o runs/loop3 --set loop.rounds=3 --set loop.generate.n=4
+    """
+    require_train_extra("loop")
+    from prefkit.cli.training_display import loop_display
+
+    with loop_display() as (progress, show_steps):
+        result = api.loop(
+            recipe, directory, resume=resume, overrides=list(overrides), progress=progress, train_callbacks=[show_steps]
+        )
+    print_json(result.to_dict()) if as_json else render.looped(result)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,13 @@ def only_set(options: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items() if v not in (None, ())}
 
 
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe key, e.g. --set beta=0.2 --set lora.r=8 (a loop recipe's: --set loop.rounds=3).",
+)
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout instead of tables."
 )

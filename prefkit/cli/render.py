@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from prefkit.lm.evaluate import EvalResult
     from prefkit.lm.generate import GenerateResult
     from prefkit.lm.lint import LintResult
+    from prefkit.lm.loop import LoopResult
     from prefkit.lm.score import ScoreResult
     from prefkit.lm.train import TrainResult
 
@@ -470,6 +471,11 @@ def quickstart(result) -> None:
     total = sum(result.seconds.values())
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     console.print(f"done in {total / 60:.1f} min ({stages}); everything is in {result.directory}", highlight=False)
+    console.print(
+        "that was one round; for more, from the policy's own answers each round: "
+        "prefkit loop recipes/loop-quickstart.yaml -o runs/loop (docs/training.md, Rounds)",
+        highlight=False,
+    )
 
 
 def _examples(examples: list[CheckExample]) -> str:
@@ -478,3 +484,43 @@ def _examples(examples: list[CheckExample]) -> str:
     if lines:
         return "line " + ", ".join(lines)
     return "; ".join(str(e.value)[:60] for e in examples)
+
+
+def looped(result: LoopResult) -> None:
+    """``prefkit loop``: one row per round (round 0 is the base model), then each round's accounting."""
+
+    def interval(e) -> str:
+        return f"{e.value:.3f} ({e.low:.3f}–{e.high:.3f})"
+
+    table = Table(title=f"rounds: held-out {result.scorer} of the policy's own greedy answers", title_justify="left")
+    for column in ("round", "at sampling", "pairs", f"held-out {result.scorer}", "vs previous round", "tokens", "min"):
+        table.add_column(column, justify="right")
+    table.add_row("0 (base)", "", "", interval(result.base), "", f"{result.base_mean_tokens:g}", "")
+    for r in result.rounds:
+        sampled = "" if r.sampled_score is None else f"{r.sampled_score:.3f}"
+        minutes = f"{sum(r.seconds.values()) / 60:.1f}" + (" (resumed)" if r.reused else "")
+        table.add_row(
+            str(r.round),
+            sampled,
+            f"{r.pairs:,}",
+            interval(r.heldout),
+            interval(r.versus_previous),
+            f"{r.mean_tokens:g}",
+            minutes,
+        )
+    console.print(table)
+    for r in result.rounds:
+        c = r.counts
+        console.print(
+            f"round {r.round}: prompts read {c.prompts_read:,} = answered {c.answered:,} + duplicates "
+            f"{c.duplicates:,} + rejected {c.rejected:,}; answers {c.samples:,} = paired {c.paired:,} + unpaired "
+            f"{c.unpaired:,} ({counts_text(c.unpaired_reasons)}); policy {r.policy} -> {r.trained}",
+            highlight=False,
+        )
+    if result.stopped:
+        console.print(f"stopped: {escape(result.stopped)}", highlight=False)
+    console.print(
+        f"'at sampling': the mean score of the answers the pairs were made from; lineage in "
+        f"{Path(result.directory) / 'loop.json'}; plot {result.plot}",
+        highlight=False,
+    )

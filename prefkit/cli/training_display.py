@@ -1,5 +1,6 @@
 """How ``prefkit train`` and ``prefkit quickstart`` show a training run: one progress bar for the
-stage (reference pass, then steps), and each logging step as a row of a live table."""
+stage (reference pass, then steps), and each logging step as a row of a live table; and how
+``prefkit loop`` shows its rounds: a line per round and stage."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def log_row(step: int, logs: dict) -> list[str]:
     return row
 
 
+def stage_progress() -> Progress:
+    """The rich progress display of the training commands: stage, bar, count and time, on stderr."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+
+
 class StageBar:
     """One progress bar whose count is always its own stage's: each new stage starts a fresh task,
     so a stage of unknown size shows ``0/?`` rather than the last stage's total.
@@ -73,13 +85,7 @@ def training_display() -> Iterator[tuple]:
     training, and a transformers ``TrainerCallback`` for the steps. The table stays on screen."""
     from transformers import TrainerCallback
 
-    bar = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
+    bar = stage_progress()
     progress = StageBar(bar)
     table = Table(title="training log", title_justify="left")
     for title, _ in LOG_COLUMNS:
@@ -103,3 +109,38 @@ def training_display() -> Iterator[tuple]:
             raise
         # The bar has done its work; what stays on screen is the log.
         live.update(table)
+
+
+class StageLines:
+    """One progress line per stage that stays on screen when the next begins: ``round 2 · train``
+    and whatever the stage reports beside it (``round 2 · generate · generating``)."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+        self.tasks: dict[str, object] = {}
+        self.current: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        line = " · ".join(stage.split(" · ")[:2])
+        if line not in self.tasks:
+            self.tasks[line] = self.bar.add_task(stage, total=total)
+        self.current = line
+        self.bar.update(self.tasks[line], description=stage, completed=done, total=total)
+
+
+@contextmanager
+def loop_display() -> Iterator[tuple]:
+    """Yields ``(progress, callback)`` for ``prefkit loop``: a line per round and stage, the
+    training's steps on its round's train line."""
+    from transformers import TrainerCallback
+
+    bar = stage_progress()
+    lines = StageLines(bar)
+
+    class ShowSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if lines.current is not None:
+                lines(f"{lines.current} · steps", state.global_step, state.max_steps)
+
+    with bar:
+        yield lines, ShowSteps()

@@ -56,3 +56,6 @@ def test_quickstart_command_runs_every_step(tiny_model_dir, tmp_path):
     assert "generate: 480 training prompts answered by the model" in result.output
     assert (folder / "run" / "adapter_model.safetensors").exists() and (folder / "lint.json").exists()
     assert "{'loss'" not in result.output  # logging steps show as table rows, not dicts
+    assert "for more, from the policy's own answers each round: prefkit loop recipes/loop-quickstart.yaml" in " ".join(
+        result.output.split()
+    )
