@@ -490,7 +490,7 @@ def looped(result: LoopResult) -> None:
     """``prefkit loop``: one row per round (round 0 is the base model), then each round's accounting."""
 
     def interval(e) -> str:
-        return f"{e.value:.3f} ({e.low:.3f}–{e.high:.3f})"
+        return f"{e.value:.3f}\n({e.low:.3f}–{e.high:.3f})"
 
     table = Table(title=f"rounds: held-out {result.scorer} of the policy's own greedy answers", title_justify="left")
     for column in ("round", "at sampling", "pairs", f"held-out {result.scorer}", "vs previous round", "tokens", "min"):

@@ -113,7 +113,15 @@ def training_display() -> Iterator[tuple]:
 
 class StageLines:
     """One progress line per stage that stays on screen when the next begins: ``round 2 · train``
-    and whatever the stage reports beside it (``round 2 · generate · generating``)."""
+    and whatever the stage reports beside it (``round 2 · generate · generating``).
+
+    >>> from rich.progress import Progress
+    >>> lines = StageLines(Progress())
+    >>> lines("round 1 · score", 0, None)
+    >>> lines("round 1 · train · steps", 3, 45)
+    >>> [(t.description, t.completed, t.total) for t in lines.bar.tasks]
+    [('round 1 · score', 1, 1), ('round 1 · train · steps', 3, 45)]
+    """
 
     def __init__(self, bar: Progress):
         self.bar = bar
@@ -123,6 +131,11 @@ class StageLines:
     def __call__(self, stage: str, done: int, total: int | None) -> None:
         line = " · ".join(stage.split(" · ")[:2])
         if line not in self.tasks:
+            if self.current is not None:
+                # The stage before has ended: a stage of unknown size shows as done, not as pulsing.
+                task = self.tasks[self.current]
+                if self.bar.tasks[task].total is None:
+                    self.bar.update(task, total=1, completed=1)
             self.tasks[line] = self.bar.add_task(stage, total=total)
         self.current = line
         self.bar.update(self.tasks[line], description=stage, completed=done, total=total)

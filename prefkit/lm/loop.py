@@ -162,30 +162,19 @@ class Ledger:
 # ---------------------------------------------------------------- one round
 
 
-@dataclass
 class RoundPaths:
     """The files of round ``k`` under the loop's folder."""
 
-    root: Path
-    k: int
-
-    @property
-    def folder(self) -> Path:
-        return self.root / f"round-{self.k}"
-
-    def __getattr__(self, name: str) -> Path:
-        files = {
-            "answers": "answers.jsonl",
-            "scored": "scored.jsonl",
-            "pairs": "pairs.jsonl",
-            "train_pairs": "train-pairs.jsonl",
-            "run": "run",
-            "eval": "eval.json",
-            "eval_answers": "eval.answers.jsonl",
-        }
-        if name not in files:
-            raise AttributeError(name)
-        return self.folder / files[name]
+    def __init__(self, root: Path, k: int):
+        self.folder = root / f"round-{k}"
+        self.answers = self.folder / "answers.jsonl"
+        self.scored = self.folder / "scored.jsonl"
+        self.pairs = self.folder / "pairs.jsonl"
+        self.train_pairs = self.folder / "train-pairs.jsonl"
+        """``init: base``: every round's pairs so far."""
+        self.run = self.folder / "run"
+        self.eval = self.folder / "eval.json"
+        self.eval_answers = self.folder / "eval.answers.jsonl"
 
 
 class Round:
@@ -205,10 +194,11 @@ class Round:
         self.progress(f"round {self.k} · {stage}", 0, None)
         return lambda inner, done, total: self.progress(f"round {self.k} · {stage} · {inner}", done, total)
 
-    def stage(self, name: str, key: str, work) -> dict:
-        """The stage's ledger record: kept when finished with ``key``, else ``work(progress)`` run and recorded."""
+    def stage(self, name: str, key: str, work, outputs: list[Path]) -> dict:
+        """The stage's ledger record: kept when it finished with ``key`` and its ``outputs`` are still
+        there, else ``work(progress)`` run and recorded."""
         kept = self.ledger.finished(self.k, name, key)
-        if kept is not None:
+        if kept is not None and all(path.exists() for path in outputs):
             self.reused.append(name)
             return kept
         progress = self.tell(name)
@@ -227,7 +217,8 @@ class Round:
 
         g = self.settings.generate
         policy = policy_id(self.policy_model)
-        key = digest(["generate", policy, file_digest(self.settings.prompts.train), dataclasses.asdict(g), self.seed])
+        settings = g.settings(self.k)
+        key = digest(["generate", policy, file_digest(self.settings.prompts.train), settings, self.seed])
 
         def work(progress) -> dict:
             # Batches of another policy or other settings cannot be resumed: they are not this stage's.
@@ -242,7 +233,7 @@ class Round:
                     sources=[self.settings.prompts.train],
                     output=str(self.paths.answers),
                     model=self.policy_model,
-                    **dataclasses.asdict(g),  # engine, n, temperature, top_p, max_new_tokens, batch_size
+                    **settings,  # engine, n, temperature, top_p, max_new_tokens, batch_size
                     seed=self.seed,
                     resume=True,
                     round=self.k,
@@ -253,7 +244,7 @@ class Round:
             keys = ("read", "prompts", "duplicates", "rejected", "reasons", "completions", "mean_tokens")
             return {"policy": policy} | {k: getattr(result, k) for k in keys}
 
-        return self.stage("generate", key, work)
+        return self.stage("generate", key, work, [self.paths.answers])
 
     @property
     def seed(self) -> int:
@@ -288,16 +279,16 @@ class Round:
                 "scorers": [dataclasses.asdict(x) | {"first_failures": []} for x in result.scorers],
             }
 
-        return self.stage("score", key, work)
+        return self.stage("score", key, work, [self.paths.scored])
 
     def pair(self, generated: dict) -> dict:
         """``generated`` is the generate stage's summary (the prompt counts of the accounting)."""
         from prefkit.data.convert import ConvertConfig, convert
 
         pairing = dataclasses.asdict(self.settings.pairing)
-        earlier = [file_digest(RoundPaths(self.root, j).pairs) for j in range(1, self.k)]
         accumulate = self.settings.init == "base" and self.k > 1
-        key = digest(["pair", file_digest(self.paths.scored), pairing, earlier if accumulate else []])
+        earlier = [file_digest(RoundPaths(self.root, j).pairs) for j in range(1, self.k)] if accumulate else []
+        key = digest(["pair", file_digest(self.paths.scored), pairing, earlier])
 
         def work(progress) -> dict:
             result = convert(
@@ -322,7 +313,7 @@ class Round:
                 )
             return summary
 
-        return self.stage("pair", key, work)
+        return self.stage("pair", key, work, [self.paths.pairs] + ([self.paths.train_pairs] if accumulate else []))
 
     def train_config(self):
         """The recipe with this round's data, output folder, starting adapter and reference."""
@@ -346,7 +337,16 @@ class Round:
         from prefkit.lm.train import train as run_training
 
         config = self.train_config()
-        key = fingerprint(config, input_hashes(config, data_hashes(config)))
+        # The key names the loop's own files relative to its folder, so a loop folder moved or copied
+        # elsewhere (a variant that shares round 1) keeps its finished runs.
+        portable = dataclasses.replace(
+            config,
+            data=dataclasses.replace(config.data, train=inside(self.root, config.data.train)),
+            output_dir=inside(self.root, config.output_dir),
+            adapter=inside(self.root, config.adapter),
+            cache_dir=None,
+        )
+        key = fingerprint(portable, input_hashes(config, data_hashes(config)))
 
         def work(progress) -> dict:
             state = run_state(config)
@@ -365,7 +365,7 @@ class Round:
                 )
             return trained_summary(self.paths.run)
 
-        return self.stage("train", key, work)
+        return self.stage("train", key, work, [self.paths.run / "adapter_model.safetensors"])
 
     def evaluate(self) -> dict:
         from prefkit.lm.evaluate import EvalConfig, evaluate
@@ -402,7 +402,21 @@ class Round:
                 "mean_tokens_after": result.answers.mean_tokens_after,
             }
 
-        return self.stage("eval", key, work)
+        return self.stage("eval", key, work, [self.paths.eval, self.paths.eval_answers])
+
+
+def inside(root: Path, path: str | None) -> str | None:
+    """``path`` relative to ``root`` where it lies inside it, else as it is.
+
+    >>> inside(Path("runs/loop"), "runs/loop/round-1/pairs.jsonl"), inside(Path("runs/loop"), "data/a.jsonl")
+    ('round-1/pairs.jsonl', 'data/a.jsonl')
+    """
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return path
 
 
 def trained_summary(run: Path) -> dict:

@@ -22,7 +22,7 @@ The train recipe's ``data.train`` and ``output_dir`` are the loop's to set (each
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from prefkit.config import check_fields, from_mapping, load_yaml, option
@@ -55,7 +55,11 @@ class LoopGeneration:
         "every round.",
         choices=LOOP_ENGINES,
     )
-    n: int = option(1, "Answers per prompt (best against worst among them once some are right).", min=1)
+    n: int | list[int] = option(
+        1,
+        "Answers per prompt (best against worst among them once some are right); a list gives each round its own "
+        "([1, 4]: one answer in round 1, four from round 2 on; the last repeats).",
+    )
     temperature: float = option(0.7, "Sampling temperature of the answers.", min=0, min_open=True)
     top_p: float = option(1.0, "Nucleus sampling: keep the smallest set of tokens whose mass is top_p.", min=0, max=1)
     max_new_tokens: int = option(16, "Tokens per answer.", min=1)
@@ -63,6 +67,18 @@ class LoopGeneration:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        counts = self.n if isinstance(self.n, list) else [self.n]
+        if not counts or any(n < 1 for n in counts):
+            raise ConfigError(f"n: expected a whole number >= 1, or a list of them, got {self.n}")
+
+    def settings(self, k: int) -> dict:
+        """The settings of round ``k``: ``n`` picked from the list where it is one.
+
+        >>> LoopGeneration(n=[1, 4]).settings(1)["n"], LoopGeneration(n=[1, 4]).settings(3)["n"]
+        (1, 4)
+        """
+        counts = self.n if isinstance(self.n, list) else [self.n]
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"n": counts[min(k, len(counts)) - 1]}
 
 
 @dataclass

@@ -374,10 +374,24 @@ def test_the_packaged_loop_recipe_trains_each_round_as_the_quickstart_trains():
     assert looping.train.dpo == once.dpo and looping.train.lora == once.lora and looping.train.model == once.model
     loop = looping.loop
     assert (loop.rounds, loop.reference, loop.init, loop.generate.n, loop.generate.max_new_tokens) == (
-        2,
-        "base",
+        3,
+        "previous",
         "previous",
         1,
         16,
     )
     assert loop.scorers == ["verify:sample_task"] and loop.pairing.pair_reference and loop.eval.max_new_tokens == 48
+
+
+def test_a_loop_folder_moved_elsewhere_keeps_its_finished_rounds(looped, tmp_path):
+    """Stage keys name the loop's own files relative to its folder: a copy (a variant that shares
+    round 1, say) resumes without running round 1 again."""
+    import shutil
+
+    folder, recipe, _ = looped
+    shutil.copytree(folder / "run", tmp_path / "copy")
+    again = CliRunner().invoke(main, ["loop", str(recipe), "-o", str(tmp_path / "copy"), "--resume", "--json"])
+    assert again.exit_code == 0, again.output
+    first = json.loads(again.stdout)["rounds"][0]
+    assert first["reused"] == ["generate", "score", "pair", "train", "eval"]
+    assert first["directory"] == str(tmp_path / "copy" / "round-1")
