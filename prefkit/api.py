@@ -527,7 +527,7 @@ def loop(
     >>> import tempfile, pathlib
     >>> from prefkit.lm.loading import tiny_random_model
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> raw = sample(folder, train=8)
+    >>> raw = sample(folder, train=8, heldout=4)
     >>> _ = convert(raw.train, folder / "train.jsonl")
     >>> _ = convert(raw.heldout, folder / "heldout.jsonl", fields=["prompt=question", "chosen=answers.good",
     ...             "rejected=answers.bad"])

@@ -704,7 +704,8 @@ def loop_command(recipe, directory, resume, overrides, as_json):
     Example:
       prefkit loop recipes/loop-quickstart.yaml -o runs/loop
       prefkit loop recipes/loop-quickstart.yaml -o runs/loop --resume
-      prefkit loop recipes/loop-quickstart.yaml -o runs/loop3 --set loop.rounds=3 --set loop.generate.n=4
+      prefkit loop recipes/loop-quickstart.yaml -o runs/loop4 --set loop.rounds=4 --set 'loop.generate.n=[1,4]'
+      prefkit card runs/loop/round-2/pairs.jsonl -o card.md
     """
     require_train_extra("loop")
     from prefkit.cli.training_display import loop_display

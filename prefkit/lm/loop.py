@@ -591,6 +591,7 @@ def run_loop(
     settings, figures, stopped = recipe.loop, HeldoutFigures(root, recipe.loop.eval_scorers), None
     results: list[RoundResult] = []
     for k in range(1, settings.rounds + 1):
+        reached = k
         step = Round(recipe, root, k, ledger, progress, train_callbacks)
         generated, scored = step.generate(), step.score()
         paired = step.pair(generated["summary"])
@@ -606,7 +607,8 @@ def run_loop(
         results.append(round_result(step, figures, generated, scored, paired, trained, evaluated))
         if k < settings.rounds and (stopped := stop_reason(settings.stop, results[-1])):
             break
-    ledger.data["rounds"] = ledger.data["rounds"][: max(len(results), 1)]
+    # Rounds an earlier run of a longer loop went on to are not this loop's.
+    ledger.data["rounds"] = ledger.data["rounds"][:reached]
     ledger.data["stopped"] = stopped
     ledger.write()
     plot = root / "rounds.png"

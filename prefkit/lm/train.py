@@ -92,8 +92,9 @@ class LoraSettings:
 
 
 METHODS = {"dpo": "DPOConfig", "reward": "RewardConfig", "kto": "KTOConfig"}
-REFERENCES = ("base", "adapter")
 """Each ``method`` and the TRL config whose fields a recipe of it may set."""
+REFERENCES = ("base", "adapter")
+"""What a DPO run's reference is: the base with adapters disabled, or the adapter it started from."""
 
 
 @dataclass
@@ -694,7 +695,7 @@ def build_trainer(
         tokenizer.pad_token = tokenizer.eos_token
     args = config.training_arguments()
     # Hashed before LoRA wraps the model (in TRL's __init__): the reference is these weights.
-    reference_hash = weights_digest(model)
+    reference_hash = weights_digest(model) if args.precompute_ref_log_probs else None
     peft_config = lora_config(config, model, "CAUSAL_LM")
     if config.adapter:
         model, peft_config, reference_hash = starting_adapter(config, model, reference_hash)
@@ -708,7 +709,7 @@ def build_trainer(
         callbacks=callbacks,
         cache_dir=cache,
         tokenizer_hash=tokenizer_digest(tokenizer),
-        reference_hash=reference_hash if args.precompute_ref_log_probs else None,
+        reference_hash=reference_hash,
         long_prompts=config.long_prompts,
         on_token_errors=config.on_token_errors,
         progress=progress,
@@ -718,8 +719,9 @@ def build_trainer(
     return trainer
 
 
-def starting_adapter(config: TrainConfig, model, base_hash: str) -> tuple:
-    """``(model, peft_config, reference hash)`` for a run that starts from ``config.adapter``.
+def starting_adapter(config: TrainConfig, model, base_hash: str | None) -> tuple:
+    """``(model, peft_config, reference hash)`` for a run that starts from ``config.adapter`` (the hash
+    None, as ``base_hash`` is, when the reference log-probs are not cached).
 
     ``reference: adapter``: the model goes to TRL with the adapter loaded and trainable and no
     ``peft_config``; TRL then copies it as a frozen ``ref`` adapter, the reference. ``reference:
@@ -738,7 +740,7 @@ def starting_adapter(config: TrainConfig, model, base_hash: str) -> tuple:
             f"adapter {config.adapter} was trained on {saved.base_model_name_or_path}, not on model {config.model}"
         )
     if config.reference == "adapter":
-        reference = digest({"base": base_hash, "adapter": adapter_digest(config.adapter)})
+        reference = base_hash and digest({"base": base_hash, "adapter": adapter_digest(config.adapter)})
         return PeftModel.from_pretrained(model, config.adapter, is_trainable=True), None, reference
     saved.inference_mode = False
     return model, saved, base_hash
