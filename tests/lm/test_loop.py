@@ -172,6 +172,7 @@ def _chosen_logps(model, cache: Path, tokens_name: str) -> list[float]:
         return reply_logps(model.eval(), triples, 8, 1 << 20).chosen.tolist()
 
 
+@pytest.mark.slow  # a loop of its own, or a round retrained: the fast tier keeps its 5 minutes
 def test_reference_base_keeps_the_base_log_probs_and_previous_uses_the_last_policy(looped, tiny_model_dir):
     """With ``reference: base`` both rounds' reference log-probs are the base model's, keyed by its
     weights; rerunning the loop with ``reference: previous`` keeps round 1 and round 2's answers,
@@ -206,6 +207,7 @@ def test_reference_base_keeps_the_base_log_probs_and_previous_uses_the_last_poli
     assert cached != pytest.approx(_chosen_logps(base, cache, name), abs=1e-4)
 
 
+@pytest.mark.slow  # a loop of its own, or a round retrained: the fast tier keeps its 5 minutes
 def test_the_stopping_rule_stops_after_a_round_that_gains_too_little(tiny_model_dir, tmp_path):
     recipe = loop_recipe(tmp_path, tiny_model_dir, rounds=3, stop={"min_gain": 1.0})
     run = CliRunner().invoke(main, ["loop", str(recipe), "-o", str(tmp_path / "run")])
@@ -383,6 +385,7 @@ def test_the_packaged_loop_recipe_trains_each_round_as_the_quickstart_trains():
     assert loop.scorers == ["verify:sample_task"] and loop.pairing.pair_reference and loop.eval.max_new_tokens == 48
 
 
+@pytest.mark.slow  # a loop of its own, or a round retrained: the fast tier keeps its 5 minutes
 def test_a_loop_folder_moved_elsewhere_keeps_its_finished_rounds(looped, tmp_path):
     """Stage keys name the loop's own files relative to its folder: a copy (a variant that shares
     round 1, say) resumes without running round 1 again."""
