@@ -449,6 +449,8 @@ def sample_counts(generated: dict, answers: Path, scored: Path, pairs: Path, rej
     import polars as pl
 
     def per_sample(frame, value: pl.Expr, name: str):
+        if not frame.height:  # nothing answered (or scored): no samples to follow
+            return pl.DataFrame(schema={"id": pl.String, name: pl.String, "sample": pl.Int64})
         return (
             frame.select("id", pl.col("completions").list.eval(value).alias(name))
             .with_columns(sample=pl.int_ranges(pl.col(name).list.len()))
@@ -458,14 +460,11 @@ def sample_counts(generated: dict, answers: Path, scored: Path, pairs: Path, rej
 
     samples = per_sample(_read_jsonl(answers), pl.element().struct.field("text"), "text")
     scored_frame = _read_jsonl(scored)
-    if scored_frame.height:
-        rank_by = scored_frame["rank_by"][0]
-        score = pl.element().struct.field("scores").struct.field(rank_by).cast(pl.Float64)
-        scores = per_sample(scored_frame, score, "score").with_columns(in_scored=pl.lit(True))
-    else:
-        scores = pl.DataFrame(
-            schema={"id": pl.String, "score": pl.Float64, "sample": pl.Int64, "in_scored": pl.Boolean}
-        )
+    rank_by = scored_frame["rank_by"][0] if scored_frame.height else ""
+    score = pl.element().struct.field("scores").struct.field(rank_by).cast(pl.Float64)
+    scores = per_sample(scored_frame, score, "score").with_columns(
+        pl.col("score").cast(pl.Float64), in_scored=pl.lit(True)
+    )
     paired_texts = _paired_texts(_read_jsonl(pairs))
     prompt_reasons = (
         _reject_reasons(Path(rejects)) if rejects else pl.DataFrame(schema={"id": pl.String, "reason": pl.String})
