@@ -112,17 +112,6 @@ class LoopResult(Result):
 # ---------------------------------------------------------------- the ledger
 
 
-def digest(parts: object) -> str:
-    """A short stable hash of JSON-able parts.
-
-    >>> digest({"a": 1}) == digest({"a": 1}), digest({"a": 1}) == digest({"a": 2})
-    (True, False)
-    """
-    import hashlib
-
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
 def file_digest(path: str | Path) -> str:
     from prefkit.data.sources import file_sha256
 
@@ -212,6 +201,7 @@ class Round:
         return self.recipe.train.model if self.k == 1 else str(self.previous.run)
 
     def generate(self) -> dict:
+        from prefkit.lm.dpo_trainer import digest
         from prefkit.lm.generate import GenerateConfig, generate, resume_folder
         from prefkit.lm.loading import policy_id
 
@@ -252,6 +242,7 @@ class Round:
         return self.recipe.train.seed + self.k
 
     def score(self) -> dict:
+        from prefkit.lm.dpo_trainer import digest
         from prefkit.lm.score import ScoreConfig, score
 
         s = self.settings
@@ -284,6 +275,7 @@ class Round:
     def pair(self, generated: dict) -> dict:
         """``generated`` is the generate stage's summary (the prompt counts of the accounting)."""
         from prefkit.data.convert import ConvertConfig, convert
+        from prefkit.lm.dpo_trainer import digest
 
         pairing = dataclasses.asdict(self.settings.pairing)
         accumulate = self.settings.init == "base" and self.k > 1
@@ -368,6 +360,7 @@ class Round:
         return self.stage("train", key, work, [self.paths.run / "adapter_model.safetensors"])
 
     def evaluate(self) -> dict:
+        from prefkit.lm.dpo_trainer import digest
         from prefkit.lm.evaluate import EvalConfig, evaluate
         from prefkit.lm.loading import adapter_digest
 
@@ -600,7 +593,8 @@ def run_loop(
             break
         trained, evaluated = step.train(), step.evaluate()
         lineage = {"policy": generated["summary"]["policy"], "trained": trained["summary"]["adapter"]}
-        lineage |= {"reference": step.train_config().reference, "init": step.train_config().adapter or "fresh"}
+        config = step.train_config()
+        lineage |= {"reference": config.reference, "init": config.adapter or "fresh"}
         lineage |= {"scorers": settings.scorers, "rank_by": scored["summary"]["rank_by"]}
         ledger.round(k).update(lineage)
         results.append(round_result(step, figures, generated, scored, paired, trained, evaluated))
