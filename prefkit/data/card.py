@@ -24,7 +24,15 @@ import polars as pl
 import yaml
 
 from prefkit.atomic_files import atomic_path, check_outputs
-from prefkit.data.lengths import FIELDS, LengthGap, TokenCounter, gap_of_counts, text_of, word_counts
+from prefkit.data.lengths import (
+    BOOTSTRAP_MAX_PAIRS,
+    FIELDS,
+    LengthGap,
+    TokenCounter,
+    gap_of_counts,
+    text_of,
+    word_counts,
+)
 from prefkit.data.schema import detect_kind
 from prefkit.results import Result
 
@@ -47,18 +55,45 @@ def license_of(source: str) -> str:
     return next((lic for prefix, lic in LICENSES.items() if fmt.startswith(prefix)), "other")
 
 
-def with_token_counts(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame:
-    """Adds ``__tokens_prompt``, ``__tokens_chosen``, ``__tokens_rejected``."""
+CARD_METADATA = ("audit", "round", "policy", "chosen_origin")
+"""The metadata fields a card reads (the audit's marks and the loop's lineage); the rest stays in the file."""
+
+
+def card_rows(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame:
+    """What a card needs of each pair, without its text: ``source``, the scores and ``margin``, the
+    metadata fields of :data:`CARD_METADATA`, and each field's characters (``__chars_*``) and tokens
+    (``__tokens_*``, from ``counter``; words and punctuation by default). A card streams a file
+    through this a batch at a time and holds only these rows.
+
+    >>> frame = pl.DataFrame({"source": ["s"], "prompt": ["2 + 2?"], "chosen": ["It is 4."], "rejected": ["5"]})
+    >>> card_rows(frame, None).row(0, named=True)
+    {'source': 's', '__chars_prompt': 6, '__chars_chosen': 8, '__chars_rejected': 1, '__tokens_prompt': 4, '__tokens_chosen': 4, '__tokens_rejected': 1}
+    """
     counts = (counter or word_counts)(frame)
-    return frame.with_columns(pl.Series(f"__tokens_{c}", counts[c], pl.Int64) for c in FIELDS)
+    kept = [c for c in ("source", "score_chosen", "score_rejected", "margin") if c in frame.columns]
+    metadata = frame.schema.get("metadata")
+    present = {f.name for f in metadata.fields} if isinstance(metadata, pl.Struct) else set()
+    fields = [pl.col("metadata").struct.field(name).alias(f"__meta_{name}") for name in CARD_METADATA if name in present]
+    chars = [text_of(c, frame.schema[c]).str.len_chars().alias(f"__chars_{c}") for c in FIELDS]
+    tokens = [pl.Series(f"__tokens_{c}", counts[c], pl.Int64) for c in FIELDS]
+    return frame.select(*kept, *fields, *chars).with_columns(tokens)
+
+
+def concat_card_rows(batches: list[pl.DataFrame]) -> pl.DataFrame:
+    """Card rows of several batches as one frame, their metadata fields gathered into ``metadata`` again."""
+    rows = pl.concat(batches, how="diagonal_relaxed") if len(batches) != 1 else batches[0]
+    meta = [c for c in rows.columns if c.startswith("__meta_")]
+    if not meta:
+        return rows
+    struct = pl.struct([pl.col(c).alias(c.removeprefix("__meta_")) for c in meta]).alias("metadata")
+    return rows.with_columns(struct).drop(meta)
 
 
 def length_table(frame: pl.DataFrame) -> pl.DataFrame:
-    """Quantiles of characters and tokens for prompt, chosen and rejected (tokens from ``__tokens_*``)."""
+    """Quantiles of characters and tokens for prompt, chosen and rejected, from :func:`card_rows`."""
     rows = []
     for column in FIELDS:
-        text = text_of(column, frame.schema[column])
-        for unit, expr in (("chars", text.str.len_chars()), ("tokens", pl.col(f"__tokens_{column}"))):
+        for unit, expr in (("chars", pl.col(f"__chars_{column}")), ("tokens", pl.col(f"__tokens_{column}"))):
             stats = frame.select(
                 *[expr.quantile(q, interpolation="nearest").alias(f"p{int(q * 100)}") for q in QUANTILES],
                 expr.max().alias("max"),
@@ -141,7 +176,7 @@ class PairStatistics:
 
 
 def pair_statistics(splits: dict[str, pl.DataFrame], source_counts: list[dict] | None = None) -> PairStatistics:
-    """The statistics of :func:`card_text` for ``splits`` (which carry ``__tokens_*`` columns)."""
+    """The statistics of :func:`card_text` for ``splits`` (each :func:`card_rows` of a split)."""
     everything = pl.concat([f.with_columns(pl.lit(name).alias("__split")) for name, f in splits.items()])
     sources = None
     if source_counts:
@@ -212,7 +247,7 @@ def card_text(
     judges: list[dict] | None = None,
     loop_record: str | None = None,
 ) -> str:
-    """The card's markdown; ``splits`` carry ``__tokens_*`` columns, counted with ``tokenizer`` (None: words);
+    """The card's markdown; ``splits`` are each split's :func:`card_rows`, counted with ``tokenizer`` (None: words);
     ``judges`` are the audit report's pairwise judges (their bias goes on the card); ``loop_record``
     the ``loop.json`` of the ``prefkit loop`` that made the pairs."""
     everything = pl.concat(list(splits.values()))
@@ -233,7 +268,7 @@ def card_text(
     g = stats.length_gap
     parts.append(
         f"All {g.pairs:,} pairs: the chosen reply is the longer in {g.chosen_longer:.1%}; mean gap "
-        f"{g.mean_gap:+.1f} ({g.gap_low:+.1f} to {g.gap_high:+.1f}, bootstrap 95% interval)."
+        f"{g.mean_gap:+.1f} ({g.gap_low:+.1f} to {g.gap_high:+.1f}, {_interval(g.pairs)} 95% interval)."
         if g.pairs
         else "No pairs."
     )
@@ -270,6 +305,10 @@ def card_text(
             parts += ["", f"The loop's record of every round (policies, scorers, counts, times): `{loop_record}`."]
     parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
     return "\n".join(parts) + "\n"
+
+
+def _interval(pairs: int) -> str:
+    return "bootstrap" if pairs <= BOOTSTRAP_MAX_PAIRS else "normal"
 
 
 LINEAGE_INTRO = (
@@ -399,11 +438,27 @@ class UnpairedStatistics:
     audit: pl.DataFrame | None
 
 
-def unpaired_statistics(frame: pl.DataFrame, token_counter: TokenCounter | None) -> UnpairedStatistics:
-    """The statistics of :func:`unpaired_card_text`, completion lengths counted by ``token_counter`` (None: words)."""
+def unpaired_card_rows(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame:
+    """What an unpaired card needs of each record, without its text: ``source``, ``label``,
+    ``pair_id``, the audit mark and the completion's tokens (``__tokens``, from ``counter``; words by default).
+
+    >>> turn = lambda role, text: [{"role": role, "content": text}]
+    >>> frame = pl.DataFrame({"source": ["s"], "prompt": [turn("user", "2 + 2?")],
+    ...                       "completion": [turn("assistant", "It is 4.")], "label": [True]})
+    >>> unpaired_card_rows(frame, None).row(0)
+    ('s', True, 4)
+    """
     as_pairs = frame.select("prompt", pl.col("completion").alias("chosen"), pl.col("completion").alias("rejected"))
-    counts = (token_counter or word_counts)(as_pairs)
-    frame = frame.with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
+    counts = (counter or word_counts)(as_pairs)
+    metadata = frame.schema.get("metadata")
+    audited = isinstance(metadata, pl.Struct) and "audit" in {f.name for f in metadata.fields}
+    kept = [c for c in ("source", "label", "pair_id") if c in frame.columns]
+    audit = [pl.col("metadata").struct.field("audit").alias("__meta_audit")] if audited else []
+    return frame.select(*kept, *audit).with_columns(__tokens=pl.Series(counts["chosen"], dtype=pl.Int64))
+
+
+def unpaired_statistics(frame: pl.DataFrame) -> UnpairedStatistics:
+    """The statistics of :func:`unpaired_card_text`, from the records' :func:`unpaired_card_rows`."""
     balance = class_balance(frame)
     desirable, undesirable = balance.row(-1)[2], balance.row(-1)[3]
     by_label = (
@@ -432,13 +487,11 @@ def unpaired_statistics(frame: pl.DataFrame, token_counter: TokenCounter | None)
     )
 
 
-def unpaired_card_text(
-    frame: pl.DataFrame, data_files: dict[str, str], token_counter: TokenCounter | None, tokenizer: str | None
-) -> str:
-    """The card of an unpaired file: records per source and label, the class balance and the KTO
-    weights it calls for, and completion lengths by label (a desirable class that is simply longer
-    teaches length)."""
-    stats = unpaired_statistics(frame, token_counter)
+def unpaired_card_text(frame: pl.DataFrame, data_files: dict[str, str], tokenizer: str | None) -> str:
+    """The card of an unpaired file (``frame`` its :func:`unpaired_card_rows`): records per source and
+    label, the class balance and the KTO weights it calls for, and completion lengths by label (a
+    desirable class that is simply longer teaches length)."""
+    stats = unpaired_statistics(frame)
     desirable, undesirable, weights = stats.desirable, stats.undesirable, stats.kto_weights
     parts = [
         front_matter(frame, data_files, ["kto", "unpaired-preference", "rlhf", "prefkit"]),
@@ -489,14 +542,12 @@ def write_card(
     data_files: dict[str, str],
     source_counts: list[dict] | None = None,
     removed: list[Removal] | None = None,
-    token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
     judges: list[dict] | None = None,
     loop_record: str | None = None,
 ) -> Path:
-    """Writes the card and its histogram (``lengths.png`` beside it); tokens counted by ``token_counter``
-    (named ``tokenizer`` in the card), else as words."""
-    splits = {name: with_token_counts(frame, token_counter) for name, frame in splits.items()}
+    """Writes the card and its histogram (``lengths.png`` beside it); ``splits`` are each split's
+    :func:`card_rows`, their tokens counted with ``tokenizer`` (named in the card), else as words."""
     histogram = path.with_name("lengths.png")
     unit = f"{tokenizer} tokens" if tokenizer else "tokens (words and punctuation)"
     write_histogram(pl.concat(list(splits.values())), histogram, unit)
@@ -586,27 +637,41 @@ class CardResult(Result):
 def card_for_file(
     file: str | Path, output: str | Path, token_counter: TokenCounter | None = None, tokenizer: str | None = None
 ) -> CardResult:
-    """The same card for any canonical file (``prefkit card``)."""
-    from prefkit.data.validate import load_canonical
+    """The same card for any canonical file (``prefkit card``), streamed: the file is validated and
+    counted a batch at a time, and only each row's :func:`card_rows` are held."""
+    from prefkit.data.validate import FileCheck
 
     file = Path(file)
     output = Path(output)
     histogram = output.with_name("lengths.png")
     check_outputs([("-o", output), ("the histogram", histogram)], [file])
-    frame = load_canonical(file, kind=None)  # not canonical: ValidationFailed (exit 1), as everywhere
+    check = FileCheck(file)
+    rows = []
+    for frame, _ in check.batches():
+        if frame.height and not check.failing:
+            unpaired = detect_kind(frame.schema) == "unpaired"
+            rows.append(unpaired_card_rows(frame, token_counter) if unpaired else card_rows(frame, token_counter))
+    check.raise_unless(None, 0)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
-    if detect_kind(frame.schema) == "unpaired":
-        text = unpaired_card_text(frame, {split_name: str(file)}, token_counter, tokenizer)
+    if check.kind == "unpaired":
+        table = concat_card_rows(rows) if rows else unpaired_card_rows(_no_records(check.style, "unpaired"), None)
+        text = unpaired_card_text(table, {split_name: str(file)}, tokenizer)
         with atomic_path(output) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        return CardResult(str(output), None, "unpaired", frame.height)
+        return CardResult(str(output), None, "unpaired", table.height)
+    table = concat_card_rows(rows) if rows else card_rows(_no_records(check.style, "pairs"), None)
     write_card(
-        {split_name: frame},
+        {split_name: table},
         output,
         data_files={split_name: str(file)},
-        token_counter=token_counter,
         tokenizer=tokenizer,
         judges=audit_judges(file),
         loop_record=loop_record_of(file),
     )
-    return CardResult(str(output), str(histogram) if histogram.exists() else None, "pairs", frame.height)
+    return CardResult(str(output), str(histogram) if histogram.exists() else None, "pairs", table.height)
+
+
+def _no_records(style: str | None, kind: str) -> pl.DataFrame:
+    from prefkit.data.schema import frame_schema
+
+    return pl.DataFrame(schema=frame_schema(style or "conversational", kind))

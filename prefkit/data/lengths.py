@@ -71,8 +71,16 @@ def length_gap(
     return gap_of_counts(counts["chosen"], counts["rejected"], unit, seed)
 
 
+BOOTSTRAP_MAX_PAIRS = 100_000
+"""Above this many pairs the interval is the normal one (mean ± 1.96 standard errors): 2,000
+resamples of millions of pairs cost a minute, and at this size the two agree to a hundredth of a word."""
+_DRAWS = 2000
+_DRAW_ELEMENTS = 8_000_000  # resampled values held at once: 64 MB, whatever the size of the file
+
+
 def gap_of_counts(chosen, rejected, unit: str = "words", seed: int = 0) -> LengthGap:
-    """The :class:`LengthGap` of counted replies.
+    """The :class:`LengthGap` of counted replies: a percentile bootstrap (2,000 resamples, drawn a
+    few at a time so memory stays flat) up to :data:`BOOTSTRAP_MAX_PAIRS` pairs, the normal interval above.
 
     >>> gap_of_counts([3, 1], [1, 1]).chosen_longer
     0.5
@@ -80,13 +88,26 @@ def gap_of_counts(chosen, rejected, unit: str = "words", seed: int = 0) -> Lengt
     gap = np.asarray(chosen, dtype=float) - np.asarray(rejected, dtype=float)
     if not len(gap):
         return LengthGap(0, unit, None, None, None, None)
-    draws = np.random.default_rng(seed).integers(0, len(gap), size=(2000, len(gap)))
-    means = gap[draws].mean(axis=1)
+    if len(gap) > BOOTSTRAP_MAX_PAIRS:
+        half = 1.96 * float(gap.std(ddof=1)) / np.sqrt(len(gap))
+        low, high = gap.mean() - half, gap.mean() + half
+    else:
+        low, high = np.percentile(_bootstrap_means(gap, seed), [2.5, 97.5])
     return LengthGap(
         pairs=len(gap),
         unit=unit,
         chosen_longer=round(float((gap > 0).mean()), 4),
         mean_gap=round(float(gap.mean()), 2),
-        gap_low=round(float(np.percentile(means, 2.5)), 2),
-        gap_high=round(float(np.percentile(means, 97.5)), 2),
+        gap_low=round(float(low), 2),
+        gap_high=round(float(high), 2),
     )
+
+
+def _bootstrap_means(gap: np.ndarray, seed: int) -> np.ndarray:
+    """The means of 2,000 resamples of ``gap``, the same as drawing them in one ``(2000, n)`` array
+    (numpy's stream is consumed value by value; an even number of rows per step keeps it aligned)."""
+    rng = np.random.default_rng(seed)
+    step = max(2, _DRAW_ELEMENTS // len(gap) // 2 * 2)
+    means = [gap[rng.integers(0, len(gap), size=(min(step, _DRAWS - start), len(gap)))].mean(axis=1)
+             for start in range(0, _DRAWS, step)]
+    return np.concatenate(means)

@@ -28,7 +28,7 @@ from prefkit.atomic_files import check_outputs, line_sink, write_json
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
 from prefkit.data.adapters.base import PAIRING_FIELDS, PairingOptions
-from prefkit.data.card import TokenCounter, write_card
+from prefkit.data.card import TokenCounter, card_rows, write_card
 from prefkit.data.columns import COPY, FILE, LINE, ROW, SOURCE
 from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
@@ -378,12 +378,11 @@ def mix(
     write_json(manifest, out / "manifest.json")
 
     write_card(
-        {"train": train, "test": test},
+        {"train": card_rows(train, token_counter), "test": card_rows(test, token_counter)},
         out / "README.md",
         source_counts=[dataclasses.asdict(c) for c in loaded.counts],
         removed=removed_rows,
         data_files={"train": files["train"].name, "test": files["test"].name},
-        token_counter=token_counter,
         tokenizer=tokenizer,
     )
     return MixResult(

@@ -7,11 +7,12 @@ pandera's lazy validation on the same model ``convert`` writes against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import polars as pl
 
 from prefkit.atomic_files import check_outputs, write_json
@@ -19,11 +20,11 @@ from prefkit.config import check_fields, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, detect_format
 from prefkit.data.adapters.base import PairingOptions, as_text_struct
 from prefkit.data.convert import ConvertResult
-from prefkit.data.lengths import LengthGap, length_gap
+from prefkit.data.lengths import LengthGap, gap_of_counts, word_counts
 from prefkit.data.messages import MESSAGES, is_messages_dtype
 from prefkit.data.pandera_schema import model_for
 from prefkit.data.schema import checks_for, detect_kind, detect_style, frame_schema, optional_columns
-from prefkit.data.sources import DETAIL, LINE, MAX_LINE_BYTES, REASON, read, resolve
+from prefkit.data.sources import DETAIL, LINE, MAX_LINE_BYTES, REASON, iter_batches, resolve
 from prefkit.errors import ConfigError, UnknownFormatError, UsageError, ValidationFailed
 from prefkit.results import Result, plain
 
@@ -137,58 +138,137 @@ def prepare(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate_file(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> FileValidation:
-    """Validates one canonical file (JSON Lines or Parquet)."""
-    return _read_and_validate(path, max_line_bytes)[0]
+    """Validates one canonical file (JSON Lines or Parquet), streaming it in batches: memory holds one
+    batch and an id and line per row (for id uniqueness across batches), whatever the file's size."""
+    check = FileCheck(path, max_line_bytes)
+    for _ in check.batches():
+        pass
+    return check.result()
 
 
 def load_canonical(path: str | Path, lines: bool = False, kind: str | None = "pairs") -> pl.DataFrame:
     """A canonical file's rows, read once and validated; raises :class:`ValidationFailed` if it does
-    not conform, naming the failing checks. What ``train``, ``eval``, ``lint`` and ``card`` read their
-    data with. ``lines`` adds each row's line number in the file as ``__line``; ``kind`` is the kind
-    the caller reads (``pairs``, ``unpaired``, None: either): a file of the other kind is a
-    :class:`UsageError` naming it."""
-    result, frame, line_numbers = _read_and_validate(path)
-    if kind is not None and result.kind != kind and frame.height:
-        held = "unpaired records (prompt, completion, label)" if result.kind == "unpaired" else "pairs"
-        raise UsageError(f"{path} holds {held}; this step reads {kind}")
-    if not result.ok:
-        failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in result.failures[:5])
-        raise ValidationFailed(f"{path}: not canonical: {failing}; run prefkit validate {path}", result)
-    return frame.with_columns(line_numbers) if lines else frame
+    not conform, naming the failing checks. What ``train``, ``eval``, ``lint`` and ``audit`` read their
+    data with (they hold it anyway). ``lines`` adds each row's line number in the file as ``__line``;
+    ``kind`` is the kind the caller reads (``pairs``, ``unpaired``, None: either): a file of the other
+    kind is a :class:`UsageError` naming it."""
+    check = FileCheck(path)
+    frames = [frame.with_columns(line_numbers) if lines else frame for frame, line_numbers in check.batches()]
+    frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    check.raise_unless(kind, frame.height)
+    return frame
 
 
-def _read_and_validate(
-    path: str | Path, max_line_bytes: int = MAX_LINE_BYTES
-) -> tuple[FileValidation, pl.DataFrame, pl.Series]:
-    import pandera.errors
+class FileCheck:
+    """One file's schema check as its batches stream past: each batch is validated with pandera's lazy
+    validation on its own, the failures of all batches merged per check (rows added, the first
+    examples kept, every line listed), ids checked for uniqueness across batches, and the length gap
+    counted per batch. A file of one batch (up to 16 MiB of JSON Lines, 50,000 Parquet rows) gives
+    what validating it whole gives."""
 
-    (source,) = resolve(str(path))
-    raw = read(source, max_line_bytes)
-    failures = [
-        CheckFailure(
-            check=reason,
-            column="<line>",
-            description=f"{reason}: the line is not a JSON object",
-            rows=group.height,
-            examples=[CheckExample(ln, detail) for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()],
-            lines=group[LINE].to_list(),
+    def __init__(self, path: str | Path, max_line_bytes: int = MAX_LINE_BYTES):
+        (self.source,) = resolve(str(path))
+        self.path, self.max_line_bytes = path, max_line_bytes
+        self.rows, self.batch_count = 0, 0
+        self.style: str | None = None
+        self.kind = "pairs"
+        self.hint: str | None = None
+        self.read_failures: dict[tuple[str, str], CheckFailure] = {}
+        self.schema_failures: dict[tuple[str, str], CheckFailure] = {}
+        self.ids: list[pl.DataFrame] = []
+        self.replies: list[tuple[list[int], list[int]]] = []
+        self.validation: FileValidation | None = None
+
+    def batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
+        """Each batch's rows, aligned as :func:`prepare` aligns them, and their line numbers."""
+        import pandera.errors
+
+        for raw in iter_batches(self.source, max_line_bytes=self.max_line_bytes):
+            self.rows += raw.read
+            self.batch_count += 1
+            for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True):
+                examples = [CheckExample(ln, detail) for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()]
+                found = CheckFailure(reason, "<line>", f"{reason}: the line is not a JSON object", group.height,
+                                     examples, group[LINE].to_list())
+                _merge(self.read_failures, found)
+            lines = raw.frame[LINE]
+            frame = prepare(raw.frame.drop(LINE))
+            if self.style is None and (frame.width or self.batch_count == 1):
+                self.style, self.kind = detect_style(frame.schema), detect_kind(frame.schema)
+            if frame.height or frame.width:
+                try:
+                    model_for(self.style, self.kind).validate(frame, lazy=True)
+                except pandera.errors.SchemaErrors as err:
+                    for found in _summarize(err.failure_cases, lines, self.style, self.kind):
+                        _merge(self.schema_failures, found)
+                    self.hint = self.hint or _format_hint(frame, self.path)
+            if "id" in frame.columns:
+                self.ids.append(pl.DataFrame({"id": frame["id"].cast(pl.String, strict=False), LINE: lines}))
+            if self.kind == "pairs" and frame.height and not self.failing:
+                counts = word_counts(frame)
+                self.replies.append((np.asarray(counts["chosen"]), np.asarray(counts["rejected"])))
+            yield frame, lines
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.read_failures or self.schema_failures)
+
+    def result(self) -> FileValidation:
+        if self.validation is None:
+            if self.batch_count > 1:
+                self._unique_ids()
+            failures = [*self.read_failures.values(), *self.schema_failures.values()]
+            self.validation = FileValidation(
+                path=str(self.path), style=self.style, rows=self.rows, failures=failures, hint=self.hint, kind=self.kind
+            )
+            if self.validation.ok and self.kind == "pairs" and self.replies:
+                chosen, rejected = zip(*self.replies, strict=True)
+                self.validation.length_gap = gap_of_counts(np.concatenate(chosen), np.concatenate(rejected))
+            self.ids, self.replies = [], []
+        return self.validation
+
+    def raise_unless(self, kind: str | None, rows: int) -> None:
+        """Raises unless the file conforms and holds ``kind`` (None: either)."""
+        result = self.result()
+        if kind is not None and result.kind != kind and rows:
+            held = "unpaired records (prompt, completion, label)" if result.kind == "unpaired" else "pairs"
+            raise UsageError(f"{self.path} holds {held}; this step reads {kind}")
+        if not result.ok:
+            failing = "; ".join(f"{f.check} ({f.rows} rows)" for f in result.failures[:5])
+            raise ValidationFailed(f"{self.path}: not canonical: {failing}; run prefkit validate {self.path}", result)
+
+    def _unique_ids(self) -> None:
+        """Ids repeated across batches (pandera saw each batch alone): every copy's line, as pandera
+        lists them within one batch; the check keeps its place, or comes first if no batch alone failed it."""
+        ids = pl.concat(self.ids) if self.ids else pl.DataFrame(schema={"id": pl.String, LINE: pl.Int64})
+        repeated = ids.filter(pl.col("id").is_duplicated() & pl.col("id").is_not_null())
+        key = ("id", "field_uniqueness")
+        if not repeated.height:
+            return
+        found = CheckFailure(
+            check="field_uniqueness",
+            column="id",
+            description=_describe("field_uniqueness", self.style, self.kind),
+            rows=repeated.height,
+            examples=[CheckExample(line, _shorten(value)) for value, line in repeated.head(EXAMPLES).iter_rows()],
+            lines=repeated[LINE].to_list(),
         )
-        for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True)
-    ]
-    lines = raw.frame[LINE]
-    frame = prepare(raw.frame.drop(LINE))
-    style, kind = detect_style(frame.schema), detect_kind(frame.schema)
-    hint = None
-    if frame.height or frame.width:
-        try:
-            model_for(style, kind).validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as err:
-            failures.extend(_summarize(err.failure_cases, lines, style, kind))
-            hint = _format_hint(frame, path)
-    result = FileValidation(path=str(path), style=style, rows=raw.read, failures=failures, hint=hint, kind=kind)
-    if result.ok and kind == "pairs" and frame.height:
-        result.length_gap = length_gap(frame)
-    return result, frame, lines
+        if key in self.schema_failures:
+            self.schema_failures[key] = found
+        else:
+            self.schema_failures = {key: found, **self.schema_failures}
+
+
+def _merge(failures: dict[tuple[str, str], CheckFailure], found: CheckFailure) -> None:
+    """Adds one batch's failure of a check to the file's: rows and lines added, examples up to :data:`EXAMPLES`."""
+    key = (found.column, found.check)
+    if key not in failures:
+        failures[key] = found
+        return
+    kept = failures[key]
+    kept.lines += found.lines
+    kept.rows = len(kept.lines) if kept.lines else kept.rows
+    kept.examples = (kept.examples + found.examples)[:EXAMPLES]
 
 
 def _format_hint(frame: pl.DataFrame, path: str | Path) -> str | None:

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 import yaml
 
-from prefkit.data.card import card_for_file, length_bias, length_table, license_of, size_category, with_token_counts
+from prefkit.data.card import card_for_file, length_bias, length_table, license_of, size_category, card_rows
 from prefkit.errors import ValidationFailed
 from tests.conftest import hh
 
@@ -21,7 +21,7 @@ def test_size_categories_and_licenses():
 def test_length_quantiles_match_a_direct_computation():
     replies = ["a", "bb bb", "ccc ccc ccc", "dddd"]
     frame = pl.DataFrame({"prompt": ["p"] * 4, "chosen": replies, "rejected": ["x"] * 4})
-    table = length_table(with_token_counts(frame, None)).filter(
+    table = length_table(card_rows(frame, None)).filter(
         (pl.col("field") == "chosen") & (pl.col("unit") == "tokens")
     )
     assert (table["p50"].item(), table["max"].item(), table["mean"].item()) == (2, 3, 1.8)
@@ -32,7 +32,7 @@ def test_length_bias_per_source_from_a_given_counter():
         {"source": ["a", "a", "b"], "prompt": ["p"] * 3, "chosen": ["x", "y", "z"], "rejected": ["u", "v", "w"]}
     )
     counts = {"prompt": [1, 1, 1], "chosen": [5, 1, 2], "rejected": [2, 3, 9]}  # as a tokenizer would give them
-    bias = length_bias(with_token_counts(frame, lambda _: counts))
+    bias = length_bias(card_rows(frame, lambda _: counts))
     assert bias.rows() == [("a", 2, 0.5, 0.5), ("b", 1, 0.0, -7.0)]
 
 
