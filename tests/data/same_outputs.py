@@ -32,10 +32,11 @@ def _scrub(value, folder: str):
 
 
 def digest_folder(folder: Path, results: dict) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (JSON files with timing fields and the folder's path
+    """sha256 of every file under ``folder`` but the PNG histograms (JSON files with timing fields and the folder's path
     removed) and of each command's result, by name."""
     out = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    # The histograms are left out: their bytes are matplotlib's, and change with its release.
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".png"):
         data = path.read_bytes()
         if path.suffix == ".json":
             data = json.dumps(_scrub(json.loads(data), str(folder)), sort_keys=True).encode()
