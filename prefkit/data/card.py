@@ -73,7 +73,9 @@ def card_rows(frame: pl.DataFrame, counter: TokenCounter | None) -> pl.DataFrame
     kept = [c for c in ("source", "score_chosen", "score_rejected", "margin") if c in frame.columns]
     metadata = frame.schema.get("metadata")
     present = {f.name for f in metadata.fields} if isinstance(metadata, pl.Struct) else set()
-    fields = [pl.col("metadata").struct.field(name).alias(f"__meta_{name}") for name in CARD_METADATA if name in present]
+    fields = [
+        pl.col("metadata").struct.field(name).alias(f"__meta_{name}") for name in CARD_METADATA if name in present
+    ]
     chars = [text_of(c, frame.schema[c]).str.len_chars().alias(f"__chars_{c}") for c in FIELDS]
     tokens = [pl.Series(f"__tokens_{c}", counts[c], pl.Int64) for c in FIELDS]
     return frame.select(*kept, *fields, *chars).with_columns(tokens)

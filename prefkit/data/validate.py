@@ -176,7 +176,8 @@ class FileCheck:
         self.read_failures: dict[tuple[str, str], CheckFailure] = {}
         self.schema_failures: dict[tuple[str, str], CheckFailure] = {}
         self.ids: list[pl.DataFrame] = []
-        self.replies: list[tuple[list[int], list[int]]] = []
+        self.columns_seen = False
+        self.replies: list[tuple[np.ndarray, np.ndarray]] = []
         self.validation: FileValidation | None = None
 
     def batches(self) -> Iterator[tuple[pl.DataFrame, pl.Series]]:
@@ -187,14 +188,18 @@ class FileCheck:
             self.rows += raw.read
             self.batch_count += 1
             for (reason,), group in raw.rejects.group_by(REASON, maintain_order=True):
-                examples = [CheckExample(ln, detail) for ln, detail in group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()]
-                found = CheckFailure(reason, "<line>", f"{reason}: the line is not a JSON object", group.height,
-                                     examples, group[LINE].to_list())
+                head = group.head(EXAMPLES).select(LINE, DETAIL).iter_rows()
+                described = f"{reason}: the line is not a JSON object"
+                found = CheckFailure(
+                    reason, "<line>", described, group.height, [CheckExample(*e) for e in head], group[LINE].to_list()
+                )
                 _merge(self.read_failures, found)
             lines = raw.frame[LINE]
             frame = prepare(raw.frame.drop(LINE))
-            if self.style is None and (frame.width or self.batch_count == 1):
+            if self.batch_count == 1 or (frame.width and not self.columns_seen):
+                # The file's style and kind are its first batch with columns (a batch of only bad lines has none).
                 self.style, self.kind = detect_style(frame.schema), detect_kind(frame.schema)
+                self.columns_seen = bool(frame.width)
             if frame.height or frame.width:
                 try:
                     model_for(self.style, self.kind).validate(frame, lazy=True)

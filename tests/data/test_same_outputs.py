@@ -14,6 +14,7 @@ def test_every_output_is_byte_identical_to_the_in_memory_version(tmp_path):
     found = run_all(tmp_path)
     cases = ["sample", "real"] if SHARED.is_dir() else ["sample"]
     for case in cases:
-        changed = sorted(k for k in EXPECTED[case].keys() | found[case].keys() if EXPECTED[case].get(k) != found[case].get(k))
+        names = EXPECTED[case].keys() | found[case].keys()
+        changed = sorted(k for k in names if EXPECTED[case].get(k) != found[case].get(k))
         assert changed == [], f"{case}: outputs differ from c3f00c3's: {changed}"
     assert len(found["sample"]) == len(EXPECTED["sample"]) > 20
