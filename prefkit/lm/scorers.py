@@ -481,6 +481,8 @@ def parse_rating(text: str, low: float = 1, high: float = 10) -> float | None:
     6.0
     >>> parse_rating("I would rather not say.") is None, parse_rating("Overall Score: 42") is None
     (True, True)
+    >>> parse_rating('{"feedback": "Fine.", "overall_score": true}') is None  # a boolean is not a rating
+    True
     """
     import json
     import re
@@ -489,7 +491,8 @@ def parse_rating(text: str, low: float = 1, high: float = 10) -> float | None:
         structured = json.loads(text)
     except ValueError:
         structured = None
-    if isinstance(structured, dict) and isinstance(structured.get("overall_score"), int | float):
+    score = structured.get("overall_score") if isinstance(structured, dict) else None
+    if isinstance(score, int | float) and not isinstance(score, bool):
         value = float(structured["overall_score"])
         return value if low <= value <= high else None
 

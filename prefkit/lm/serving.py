@@ -249,7 +249,7 @@ class ChatClient:
                         return answer
                     failure = RequestFailure("request_failed", "HTTP 200 with a body that is not a chat completion")
                 else:
-                    message = scrub(_server_message(response), secret)
+                    message = server_message(_server_message(response), secret)
                     failure = RequestFailure("request_failed", f"HTTP {response.status_code}: {message}")
                     if response.status_code not in RETRIED_STATUS:
                         break
@@ -273,13 +273,28 @@ def _server_message(response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300].strip() or response.reason_phrase
+        return response.text.strip() or response.reason_phrase
     if isinstance(body, dict):
         error = body.get("error", body.get("detail", body))
         if isinstance(error, dict):
             error = error.get("message", error)
-        return str(error)[:300]
-    return str(body)[:300]
+        return str(error)
+    return str(body)
+
+
+MESSAGE_CHARS = 300
+"""How much of a server's error message a reject keeps."""
+
+
+def server_message(message: str, secret: str | None) -> str:
+    """A server's error message as a reject keeps it: the key scrubbed first, then cut to
+    :data:`MESSAGE_CHARS`, so a key that straddles the cut cannot leave its first part behind.
+
+    >>> message = "x" * 290 + " bad key sk-abcdefghijklmnop"
+    >>> "sk-abc" in server_message(message, "sk-abcdefghijklmnop"), len(server_message(message, None))
+    (False, 300)
+    """
+    return scrub(message, secret)[:MESSAGE_CHARS]
 
 
 # ---------------------------------------------------------------- generation over HTTP
