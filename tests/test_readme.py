@@ -16,7 +16,7 @@ def test_the_readme_is_short():
 
 def test_the_readme_and_prefkit_help_name_the_same_commands():
     listed = set(main.commands)
-    in_help = set(re.findall(r"^  (\w+)\s{2,}", CliRunner().invoke(main, ["--help"]).output, re.MULTILINE))
+    in_help = set(re.findall(r"^    (\w+)\s{2,}", CliRunner().invoke(main, ["--help"]).output, re.MULTILINE))
     in_readme = set(re.findall(r"`prefkit (\w+)`", README))
     assert in_help == listed
     assert in_readme == listed, f"README lacks {listed - in_readme}, names unknown {in_readme - listed}"

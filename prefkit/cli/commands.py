@@ -131,7 +131,17 @@ def require_train_extra(command: str) -> None:
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class GroupedCommands(click.Group):
+    """The group's help lists its commands once, grouped by extra in its docstring, not again in
+    click's own alphabetical ``Commands:`` section."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        pass
+
+
+@click.group(
+    cls=GroupedCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="prefkit")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the third-party warnings, progress bars and logs prefkit hides."
@@ -141,20 +151,20 @@ def main(verbose: bool) -> None:
 
     \b
     Data (pip install prefkit):
-      convert   raw or TRL preference data -> the canonical schema, rejects with reasons
-      validate  schema check, dry-run convert, CI gates (overlap, duplicates)
-      mix       weighted mix of sources, deduped, decontaminated, split, with lineage
-      dedupe    exact, per-prompt and near-duplicate removal for one file
-      card      a dataset card for a canonical file
-      sample    bundled verifiable sample data
+      convert     raw or TRL preference data -> the canonical schema, rejects with reasons
+      validate    schema check, dry-run convert, CI gates (overlap, duplicates)
+      mix         weighted mix of sources, deduped, decontaminated, split, with lineage
+      dedupe      exact, per-prompt and near-duplicate removal for one file
+      card        a dataset card for a canonical file
+      sample      bundled verifiable sample data
     Model (pip install 'prefkit[train]'):
-      lint      token-level audit: what the template and truncation do to each pair
-      generate  the model's own answers to prompts, every prompt accounted for
-      score     score answers: verifiers, reward models, implicit rewards
-      audit     pairs whose label the scorers agree is wrong: flagged, dropped or flipped
-      train     DPO (or a reward model, or KTO) with TRL and LoRA from a YAML recipe
-      eval      the model's answers scored before and after; preference accuracy
-      compare   base and trained model's answers side by side
+      lint        token-level audit: what the template and truncation do to each pair
+      generate    the model's own answers to prompts, every prompt accounted for
+      score       score answers: verifiers, reward models, implicit rewards
+      audit       pairs whose label the scorers agree is wrong: flagged, dropped or flipped
+      train       DPO (or a reward model, or KTO) with TRL and LoRA from a YAML recipe
+      eval        the model's answers scored before and after; preference accuracy
+      compare     base and trained model's answers side by side
       quickstart  the whole loop on the bundled sample: data, own answers, DPO, before/after
       loop        iterative on-policy DPO, round after round, resumable, with its lineage
 
