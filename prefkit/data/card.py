@@ -25,15 +25,15 @@ import yaml
 
 from prefkit.atomic_files import atomic_path, check_outputs
 from prefkit.data.lengths import (
-    BOOTSTRAP_MAX_PAIRS,
     FIELDS,
     LengthGap,
     TokenCounter,
     gap_of_counts,
+    interval_name,
     text_of,
     word_counts,
 )
-from prefkit.data.schema import detect_kind
+from prefkit.data.schema import frame_schema
 from prefkit.results import Result
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ def card_text(
     g = stats.length_gap
     parts.append(
         f"All {g.pairs:,} pairs: the chosen reply is the longer in {g.chosen_longer:.1%}; mean gap "
-        f"{g.mean_gap:+.1f} ({g.gap_low:+.1f} to {g.gap_high:+.1f}, {_interval(g.pairs)} 95% interval)."
+        f"{g.mean_gap:+.1f} ({g.gap_low:+.1f} to {g.gap_high:+.1f}, {interval_name(g.pairs)} 95% interval)."
         if g.pairs
         else "No pairs."
     )
@@ -307,10 +307,6 @@ def card_text(
             parts += ["", f"The loop's record of every round (policies, scorers, counts, times): `{loop_record}`."]
     parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
     return "\n".join(parts) + "\n"
-
-
-def _interval(pairs: int) -> str:
-    return "bootstrap" if pairs <= BOOTSTRAP_MAX_PAIRS else "normal"
 
 
 LINEAGE_INTRO = (
@@ -651,7 +647,7 @@ def card_for_file(
     rows = []
     for frame, _ in check.batches():
         if frame.height and not check.failing:
-            unpaired = detect_kind(frame.schema) == "unpaired"
+            unpaired = check.kind == "unpaired"
             rows.append(unpaired_card_rows(frame, token_counter) if unpaired else card_rows(frame, token_counter))
     check.raise_unless(None, 0)  # not canonical: ValidationFailed (exit 1), as everywhere
     split_name = next((s for s in ("train", "test", "validation") if s in file.name), "train")
@@ -674,6 +670,4 @@ def card_for_file(
 
 
 def _no_records(style: str | None, kind: str) -> pl.DataFrame:
-    from prefkit.data.schema import frame_schema
-
     return pl.DataFrame(schema=frame_schema(style or "conversational", kind))

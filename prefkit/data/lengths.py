@@ -88,7 +88,7 @@ def gap_of_counts(chosen, rejected, unit: str = "words", seed: int = 0) -> Lengt
     gap = np.asarray(chosen, dtype=float) - np.asarray(rejected, dtype=float)
     if not len(gap):
         return LengthGap(0, unit, None, None, None, None)
-    if len(gap) > BOOTSTRAP_MAX_PAIRS:
+    if interval_name(len(gap)) == "normal":
         half = 1.96 * float(gap.std(ddof=1)) / np.sqrt(len(gap))
         low, high = gap.mean() - half, gap.mean() + half
     else:
@@ -108,6 +108,17 @@ def _bootstrap_means(gap: np.ndarray, seed: int) -> np.ndarray:
     (numpy's stream is consumed value by value; an even number of rows per step keeps it aligned)."""
     rng = np.random.default_rng(seed)
     step = max(2, _DRAW_ELEMENTS // len(gap) // 2 * 2)
-    means = [gap[rng.integers(0, len(gap), size=(min(step, _DRAWS - start), len(gap)))].mean(axis=1)
-             for start in range(0, _DRAWS, step)]
+    means = [
+        gap[rng.integers(0, len(gap), size=(min(step, _DRAWS - start), len(gap)))].mean(axis=1)
+        for start in range(0, _DRAWS, step)
+    ]
     return np.concatenate(means)
+
+
+def interval_name(pairs: int) -> str:
+    """Which 95% interval :func:`gap_of_counts` gives for this many pairs.
+
+    >>> interval_name(2312), interval_name(400_000)
+    ('bootstrap', 'normal')
+    """
+    return "bootstrap" if pairs <= BOOTSTRAP_MAX_PAIRS else "normal"

@@ -106,7 +106,8 @@ REJECTED_TEXT_CHARS = 1000
 
 
 def read(source: Path | HubSource, max_line_bytes: int = MAX_LINE_BYTES) -> RawRecords:
-    """Reads one resolved source whole (``validate`` needs every row at once to check id uniqueness)."""
+    """Reads one resolved source whole, for a caller that needs every row at once (``compare``'s prompts);
+    the data commands stream with :func:`iter_batches` instead."""
     return merged(list(iter_batches(source, max_line_bytes=max_line_bytes)))
 
 
