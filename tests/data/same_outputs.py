@@ -4,8 +4,9 @@ mix (issue 30) must leave unchanged, byte for byte.
 Run as a script it writes the digests of one run to a JSON file (``python tests/data/same_outputs.py
 OUT.json``); ``tests/data/test_same_outputs.py`` runs the same commands and compares with
 ``tests/data/same_outputs.json``, which this script wrote at c3f00c3, the last in-memory version.
-Every output file and every result is hashed, with timing fields (``seconds``) and the run's own
-folder removed; the real-data cases read ``../shared/data`` and are left out when it is absent.
+Every output file and every result is hashed, with timing fields (``seconds``), the run's own
+folder and the place of ``../shared/data`` removed; the real-data cases read ``../shared/data`` and
+are left out when it is absent.
 """
 
 from __future__ import annotations
@@ -21,30 +22,39 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 TIMING_KEYS = {"seconds"}
 
 
-def _scrub(value, folder: str):
+def _places(folder: Path) -> list[tuple[str, str]]:
+    # Both the run's folder and ../shared/data stand for a token: CI clones elsewhere than /work, and the
+    # reports and rejects of the real files name the file they read.
+    return [(str(folder), "<run>"), (str(SHARED), "<shared>")]
+
+
+def _scrub(value, places: list[tuple[str, str]]):
     if isinstance(value, dict):
-        return {k: _scrub(v, folder) for k, v in value.items() if k not in TIMING_KEYS}
+        return {k: _scrub(v, places) for k, v in value.items() if k not in TIMING_KEYS}
     if isinstance(value, list):
-        return [_scrub(v, folder) for v in value]
+        return [_scrub(v, places) for v in value]
     if isinstance(value, str):
-        return value.replace(folder, "<run>")
+        for place, token in places:
+            value = value.replace(place, token)
+        return value
     return value
 
 
 def digest_folder(folder: Path, results: dict) -> dict[str, str]:
     """sha256 of every file under ``folder`` but the PNG histograms (JSON files with timing fields and the folder's path
     removed) and of each command's result, by name."""
-    out = {}
+    out, places = {}, _places(folder)
     # The histograms are left out: their bytes are matplotlib's, and change with its release.
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".png"):
         data = path.read_bytes()
         if path.suffix == ".json":
-            data = json.dumps(_scrub(json.loads(data), str(folder)), sort_keys=True).encode()
+            data = json.dumps(_scrub(json.loads(data), places), sort_keys=True).encode()
         else:
-            data = data.replace(str(folder).encode(), b"<run>")
+            for place, token in places:
+                data = data.replace(place.encode(), token.encode())
         out[str(path.relative_to(folder))] = hashlib.sha256(data).hexdigest()
     for name, result in results.items():
-        text = json.dumps(_scrub(result, str(folder)), sort_keys=True, default=str)
+        text = json.dumps(_scrub(result, places), sort_keys=True, default=str)
         out[f"result:{name}"] = hashlib.sha256(text.encode()).hexdigest()
     return out
 
