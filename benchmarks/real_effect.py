@@ -27,7 +27,7 @@ from rich.table import Table
 
 def build_splits(data: Path, out: Path, n_train: int, n_heldout: int, seed: int) -> dict:
     from prefkit.data.convert import ConvertConfig, convert
-    from prefkit.data.dedupe import prompt_key
+    from prefkit.data.keys import prompt_key
     from prefkit.data.splits import grouped_test_mask
     from prefkit.data.writers import write_pairs
 

@@ -15,10 +15,8 @@ the length bias in real tokens. The data side stays free of model libraries: it 
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 import yaml
@@ -35,9 +33,6 @@ from prefkit.data.lengths import (
 )
 from prefkit.data.schema import frame_schema
 from prefkit.results import Result
-
-if TYPE_CHECKING:
-    from prefkit.data.dedupe import Removal
 
 LICENSES = {"hh-rlhf": "mit", "ultrafeedback": "mit"}
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -242,7 +237,7 @@ def card_text(
     splits: dict[str, pl.DataFrame],
     data_files: dict[str, str],
     source_counts: list[dict] | None = None,
-    removed: list[Removal] | None = None,
+    removed: pl.DataFrame | None = None,
     histogram: str | None = None,
     title: str = "Preference pairs",
     tokenizer: str | None = None,
@@ -305,7 +300,7 @@ def card_text(
         parts += ["", "## Lineage", "", LINEAGE_INTRO, "", _markdown(stats.lineage)]
         if loop_record:
             parts += ["", f"The loop's record of every round (policies, scorers, counts, times): `{loop_record}`."]
-    parts += ["", "## Largest duplicate clusters", "", _clusters(removed or [])]
+    parts += ["", "## Largest duplicate clusters", "", _clusters(removed)]
     return "\n".join(parts) + "\n"
 
 
@@ -365,18 +360,24 @@ def margin_table(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _clusters(removed: list[Removal], top: int = 5) -> str:
-    dups = [r for r in removed if not r.method.startswith("decontaminate")]
-    if not dups:
+def _clusters(removed: pl.DataFrame | None, top: int = 5) -> str:
+    """The largest duplicate clusters, from a :func:`~prefkit.data.dedupe.removal_frame`."""
+    if removed is None:
         return "No duplicates were removed."
-    sizes = Counter(r.duplicate_of for r in dups)
+    dups = removed.filter(~pl.col("method").str.starts_with("decontaminate"))
+    if dups.height == 0:
+        return "No duplicates were removed."
+    clusters = (
+        dups.group_by("duplicate_of", maintain_order=True)
+        .agg(pl.len().alias("size"), pl.col("method").unique().sort(), pl.col("prompt").first())
+        .sort(["size", "duplicate_of"], descending=[True, False])
+        .head(top)
+    )
     lines = ["| kept pair | copies removed | methods | example removed prompt |", "| --- | --- | --- | --- |"]
-    for kept_id, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-        members = [r for r in dups if r.duplicate_of == kept_id]
-        methods = ", ".join(sorted({r.method for r in members}))
-        example = members[0].prompt.replace("\n", " ").replace("|", "\\|")[:80]
-        lines.append(f"| `{kept_id}` | {size} | {methods} | {example} |")
-    decontaminated = len(removed) - len(dups)
+    for kept_id, size, methods, prompt in clusters.iter_rows():
+        example = prompt.replace("\n", " ").replace("|", "\\|")[:80]
+        lines.append(f"| `{kept_id}` | {size} | {', '.join(methods)} | {example} |")
+    decontaminated = removed.height - dups.height
     if decontaminated:
         lines += ["", f"{decontaminated:,} pairs were removed as matches of evaluation prompts."]
     return "\n".join(lines)
@@ -539,7 +540,7 @@ def write_card(
     path: Path,
     data_files: dict[str, str],
     source_counts: list[dict] | None = None,
-    removed: list[Removal] | None = None,
+    removed: pl.DataFrame | None = None,
     tokenizer: str | None = None,
     judges: list[dict] | None = None,
     loop_record: str | None = None,

@@ -573,16 +573,42 @@ def read_pairs(
     names: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Every kept pair of ``files`` in memory (canonical columns, ``__file`` from ``first_file``,
-    ``__line``) and the rejects-file lines of the rest; ``counts`` is updated. What ``mix`` and
-    ``dedupe`` read with. ``names`` renames sources in the rejects lines (see
-    :func:`~prefkit.data.sources.display_names`).
+    ``__line``) and the rejects-file lines of the rest; ``counts`` is updated. What small inputs
+    (evaluation sets, gates) are read with; :func:`kept_pairs` gives the same a batch at a time.
 
     >>> counts = SourceCounts(source="example")
     >>> pairs, rejected = read_pairs(resolve_all([_example_file()]), None, AdaptOptions(), False, counts)
     >>> pairs.height, len(rejected), (counts.read, counts.written, counts.rejected)
     (1, 2, (3, 1, 2))
     """
-    frames, rejected = [], []
+    rejected: list[str] = []
+    batches = kept_pairs(files, forced, options, keep_ties, counts, rejected, first_file, progress, names)
+    return pl.concat(list(batches), how="diagonal_relaxed"), rejected
+
+
+def kept_pairs(
+    files: list[tuple[str, Path | HubSource]],
+    forced: Format | None,
+    options: AdaptOptions,
+    keep_ties: bool,
+    counts: SourceCounts,
+    rejected: list[str],
+    first_file: int = 0,
+    progress: ReportProgress | None = None,
+    names: dict[str, str] | None = None,
+) -> Iterator[pl.DataFrame]:
+    """The kept pairs of each batch of ``files`` (canonical columns, ``__file`` from ``first_file``,
+    ``__line``; a batch with none kept still comes, empty, for its columns), what ``mix`` and
+    ``dedupe`` stream; the rejects-file lines of the rest are appended to ``rejected`` and ``counts``
+    is updated. ``names`` renames sources in the rejects lines (see
+    :func:`~prefkit.data.sources.display_names`).
+
+    >>> counts, rejected = SourceCounts(source="example"), []
+    >>> [b.height for b in kept_pairs(resolve_all([_example_file()]), None, AdaptOptions(), False, counts, rejected)]
+    [1]
+    >>> len(rejected), counts.rejected
+    (2, 2)
+    """
     for _, raw, fmt, pairs in converted_batches(files, forced, options, keep_ties, progress):
         if is_unpaired(pairs):
             raise UsageError(
@@ -591,8 +617,7 @@ def read_pairs(
         kept, rejects = split_rejects(raw, pairs)
         counts.add(raw, fmt, kept.height, rejects)
         rejected += reject_lines(raw, rejects, (names or {}).get(raw.label))
-        frames.append(kept.select(*canonical_columns(kept), (pl.col(FILE) + first_file).alias(FILE), LINE))
-    return pl.concat(frames, how="diagonal_relaxed"), rejected
+        yield kept.select(*canonical_columns(kept), (pl.col(FILE) + first_file).alias(FILE), LINE)
 
 
 def split_rejects(raw: RawRecords, pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

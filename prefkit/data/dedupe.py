@@ -1,9 +1,11 @@
 """Duplicate removal and decontamination over a pool of canonical pairs.
 
 Every function here takes a *pool*: a canonical frame whose row order is its priority (earlier
-sources and lines first) with a ``__row`` column holding each row's position. Each returns the rows
-to remove as a frame of ``__row``, ``__dup_of`` (the ``__row`` of the row that stays),
-``method`` and ``similarity``, so every removal can be traced to what it duplicates.
+sources and lines first) with a ``__row`` column holding each row's position, or a
+:class:`~prefkit.data.pool.SpilledPool`, whose rows wait on disk while exact and prompt dedupe
+work on its keys alone. Each returns the rows to remove as a frame of ``__row``, ``__dup_of`` (the
+``__row`` of the row that stays), ``method`` and ``similarity``, so every removal can be traced to
+what it duplicates.
 
 - ``exact``: the same pair after Unicode NFKC, whitespace collapsing and lowercasing.
 - ``prompt``: at most ``k`` pairs per normalized prompt; the pairs with the largest score margin
@@ -16,6 +18,7 @@ to remove as a frame of ``__row``, ``__dup_of`` (the ``__row`` of the row that s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +30,26 @@ from prefkit.atomic_files import check_outputs, line_sink
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import AdaptOptions
 from prefkit.data.columns import FILE, LINE, ROW
-from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
+from prefkit.data.convert import SourceCounts, kept_pairs, resolve_all, to_style
+from prefkit.data.keys import _example_pool, exact_key, normalize_text, prompt_key  # noqa: F401  (_example_pool: the doctests)
 from prefkit.data.messages import messages_text
-from prefkit.data.writers import check_pairs_path, sidecar, write_pairs
+from prefkit.data.pool import EXACT, MARGIN, PROMPT, FramePool, SpilledPool, spill_folder
+from prefkit.data.writers import check_pairs_path, pair_sink, sidecar
 from prefkit.progress import ReportProgress
 from prefkit.results import Result, plain
 
 REMOVED_SCHEMA = {ROW: pl.UInt32, "__dup_of": pl.UInt32, "method": pl.String, "similarity": pl.Float64}
+REMOVAL_SCHEMA = {
+    **dict.fromkeys(("id", "source", "file"), pl.String),
+    "line": pl.Int64,
+    **dict.fromkeys(("method", "duplicate_of", "duplicate_of_file"), pl.String),
+    "duplicate_of_line": pl.Int64,
+    "similarity": pl.Float64,
+    "prompt": pl.String,
+}
+"""The columns of :func:`removal_frame`: :class:`Removal`'s fields."""
+LAST_PROMPT = "__last_prompt"
+"""A removed pair's last prompt turn, as its :class:`Removal` shows it."""
 
 
 @dataclass
@@ -57,48 +73,6 @@ class DedupeConfig:
         check_fields(self)
 
 
-def _nfkc(texts: pl.Series) -> pl.Series:
-    # NFKC leaves ASCII unchanged, and most text is ASCII: normalize only the rows that are not.
-    non_ascii = texts.str.len_bytes() != texts.str.len_chars()
-    if not non_ascii.any():
-        return texts
-    return texts.scatter(non_ascii.arg_true(), texts.filter(non_ascii).str.normalize("NFKC"))
-
-
-def normalize_text(expr: pl.Expr) -> pl.Expr:
-    """NFKC, lowercase, whitespace runs collapsed to one space, trimmed.
-
-    >>> pl.select(normalize_text(pl.lit("  Ｈello\\u00a0\\n World "))).item()
-    'hello world'
-    """
-    # Matching only what must change (a run, or whitespace other than a plain space) leaves most
-    # strings untouched, where "\s+" would rewrite every single space.
-    collapsed = expr.map_batches(_nfkc, return_dtype=pl.String).str.replace_all(r"\s{2,}|[^\S ]", " ")
-    return collapsed.str.to_lowercase().str.strip_chars()
-
-
-def prompt_key() -> pl.Expr:
-    """The normalized prompt text of a canonical row: what ``prompt`` dedupe and splits group by.
-
-    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
-    >>> pool.select(prompt_key()).to_series().to_list()
-    ['user: hi there!', 'user: hi there!', 'user: bye now']
-    """
-    return normalize_text(messages_text(pl.col("prompt")))
-
-
-def exact_key() -> pl.Expr:
-    """A 128-bit hash of the normalized pair (the three parts separated so boundaries count).
-
-    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
-    >>> keys = pool.select(exact_key()).to_series()
-    >>> keys.dtype, keys[0] == keys[1], keys[0] == keys[2]
-    (UInt128, True, False)
-    """
-    parts = [normalize_text(messages_text(pl.col(c))) for c in ("prompt", "chosen", "rejected")]
-    return pl.concat_str(parts, separator="\x1d").nchash.xxh3_128()
-
-
 def _removed(rows, dup_of, method: str, similarity=None) -> pl.DataFrame:
     n = len(rows)
     return pl.DataFrame(
@@ -119,9 +93,12 @@ def exact_duplicates(pool: pl.DataFrame) -> pl.DataFrame:
     >>> exact_duplicates(pool).rows()
     [(1, 0, 'exact', None)]
     """
-    keyed = pool.select(ROW, exact_key().alias("key"))
-    first = pl.col(ROW).first().over("key")
-    dups = keyed.with_columns(first.alias("__dup_of")).filter(pl.col(ROW) != pl.col("__dup_of"))
+    return _exact(pool.select(ROW, exact_key().alias(EXACT)))
+
+
+def _exact(keys: pl.DataFrame) -> pl.DataFrame:
+    first = pl.col(ROW).first().over(EXACT)
+    dups = keys.select(ROW, first.alias("__dup_of")).filter(pl.col(ROW) != pl.col("__dup_of"))
     return _removed(dups[ROW], dups["__dup_of"], "exact")
 
 
@@ -136,15 +113,17 @@ def prompt_duplicates(pool: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
     >>> prompt_duplicates(pool, k=1, seed=0).rows()  # row 1 has the larger score gap: row 0 goes
     [(0, 1, 'prompt', None)]
     """
-    margin = (pl.col("score_chosen") - pl.col("score_rejected")).abs()
-    if "margin" in pool.columns:
-        margin = pl.coalesce(pl.col("margin"), margin)
-    margin = margin.fill_nan(None).fill_null(-1.0)
-    ranked = pool.select(
+    return _prompt(FramePool(pool).keys, k, seed)
+
+
+def _prompt(keys: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
+    # Grouping by the prompt's hash rather than its text changes only the order the groups are
+    # sorted in, never which rows a group holds or how they rank: the removals are the same.
+    ranked = keys.select(
         ROW,
-        prompt_key().alias("key"),
-        margin.alias("margin"),
-        pl.Series("shuffle", np.random.default_rng(seed).random(pool.height)),
+        pl.col(PROMPT).alias("key"),
+        pl.col(MARGIN).alias("margin"),
+        pl.Series("shuffle", np.random.default_rng(seed).random(keys.height)),
     ).sort(["key", "margin", "shuffle"], descending=[False, True, False], maintain_order=True)
     ranked = ranked.with_columns(
         rank=pl.int_range(pl.len()).over("key"), __dup_of=pl.col(ROW).first().over("key")
@@ -198,23 +177,44 @@ def lsh_bands(threshold: float, num_perm: int, miss_weight: float = 0.9) -> int:
 
 
 class MinHashIndex:
-    """MinHash signatures of a set of texts (rensa), with an LSH index over them."""
+    """MinHash signatures of texts (rensa), numbered in the order they were added, with an LSH
+    index over them; texts can be added a batch at a time."""
 
-    def __init__(self, token_lists: list[list[str]], threshold: float, num_perm: int, seed: int):
-        from rensa import RMinHash, RMinHashLSH
+    def __init__(self, threshold: float, num_perm: int, seed: int, token_lists: list[list[str]] = ()):
+        from rensa import RMinHashLSH
 
-        self.minhashes = RMinHash.from_token_sets(token_lists, num_perm, seed)
+        self.num_perm, self.seed = num_perm, seed
+        self.minhashes: list = []
         self.lsh = RMinHashLSH(threshold, num_perm, lsh_bands(threshold, num_perm))
-        self.lsh.insert_pairs(list(enumerate(self.minhashes)))
+        if token_lists:
+            self.add(token_lists)
 
-    def matches(self, queries: list, threshold: float, earlier_only: bool) -> tuple[list[int], list[int], list[float]]:
-        """Verified matches ``(query, key, jaccard)``; with ``earlier_only`` only keys below the query's own."""
+    def signatures(self, token_lists: list[list[str]]) -> list:
+        """The MinHash of each token list, with this index's permutations."""
+        from rensa import RMinHash
+
+        return RMinHash.from_token_sets(token_lists, self.num_perm, self.seed)
+
+    def add(self, token_lists: list[list[str]]) -> int:
+        """Adds texts to the index; returns the number of the first."""
+        start = len(self.minhashes)
+        added = self.signatures(token_lists)
+        self.lsh.insert_pairs(list(enumerate(added, start)))
+        self.minhashes.extend(added)
+        return start
+
+    def matches(
+        self, queries: list, threshold: float, own_from: int | None = None
+    ) -> tuple[list[int], list[int], list[float]]:
+        """Verified matches ``(query, key, jaccard)``. ``own_from``: the queries are the index's own
+        texts numbered from there (queries count from it too), matched only with keys below their own."""
         qs, ks, sims = [], [], []
-        for q, candidates in enumerate(self.lsh.query_all(queries)):
+        for i, candidates in enumerate(self.lsh.query_all(queries)):
+            q = i if own_from is None else own_from + i
             for key in candidates:
-                if earlier_only and key >= q:
+                if own_from is not None and key >= q:
                     continue
-                sim = queries[q].jaccard(self.minhashes[key])
+                sim = queries[i].jaccard(self.minhashes[key])
                 if sim >= threshold:
                     qs.append(q)
                     ks.append(key)
@@ -248,17 +248,32 @@ def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.D
     >>> near_duplicates(pool, DedupeConfig(near=True, near_threshold=0.5), seed=0).rows()
     [(1, 0, 'near', 1.0)]
     """
-    rows, tokens = _token_lists(pool, near_text(config.near_fields), config.ngram)
-    if not tokens:
+    return _near([pool], config, seed)
+
+
+def _near(batches: Iterable[pl.DataFrame], config: DedupeConfig, seed: int) -> pl.DataFrame:
+    """Near duplicates over a pool's batches in order: each batch joins the index before its rows
+    are queried, so every row meets every earlier one and only the signatures stay in memory."""
+    index = MinHashIndex(config.near_threshold, config.num_perm, seed)
+    row_ids: list[int] = []
+    later, earlier, sims = [], [], []
+    for batch in batches:
+        rows, tokens = _token_lists(batch, near_text(config.near_fields), config.ngram)
+        if not tokens:
+            continue
+        start = index.add(tokens)
+        row_ids += rows.to_list()
+        found = index.matches(index.minhashes[start:], config.near_threshold, own_from=start)
+        later.extend(found[0])
+        earlier.extend(found[1])
+        sims.extend(found[2])
+    if not row_ids:
         return pl.DataFrame(schema=REMOVED_SCHEMA)
-    index = MinHashIndex(tokens, config.near_threshold, config.num_perm, seed)
-    later, earlier, sims = index.matches(index.minhashes, config.near_threshold, earlier_only=True)
-    roots = _cluster_roots(len(tokens), later, earlier)
+    roots = _cluster_roots(len(row_ids), later, earlier)
     best_sim: dict[int, float] = {}
     for q, s in zip(later, sims, strict=True):
         best_sim[q] = max(best_sim.get(q, 0.0), s)
     members = sorted(best_sim)
-    row_ids = rows.to_list()
     return _removed(
         [row_ids[m] for m in members],
         [row_ids[roots[m]] for m in members],
@@ -311,28 +326,39 @@ def contaminated(
     >>> contaminated(pool, held_out, DecontaminateConfig(), seed=0).rows()
     [(2, 0, 'decontaminate-exact', None)]
     """
-    keyed = pool.select(ROW, prompt_key().alias("key"))
-    eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_key().alias("key")).unique(
-        "key", keep="first", maintain_order=True
-    )
-    exact = keyed.join(eval_keys, on="key", how="inner").sort(ROW)
-    removed = [_removed(exact[ROW], exact["__dup_of"], "decontaminate-exact")]
-    if config.near:
-        rest = pool.join(exact.select(ROW), on=ROW, how="anti")
-        pool_rows, pool_tokens = _token_lists(rest, messages_text(pl.col("prompt")), config.ngram)
-        eval_rows, eval_tokens = _token_lists(eval_prompts, messages_text(pl.col("prompt")), config.ngram)
-        if pool_tokens and eval_tokens:
-            from rensa import RMinHash
+    framed = FramePool(pool)
+    return _contaminated(framed, framed.keys, eval_prompts, config, seed)
 
-            index = MinHashIndex(eval_tokens, config.threshold, config.num_perm, seed)
-            queries = RMinHash.from_token_sets(pool_tokens, config.num_perm, seed)
-            qs, keys, sims = index.matches(queries, config.threshold, earlier_only=False)
+
+def _contaminated(
+    pool: FramePool | SpilledPool,
+    alive: pl.DataFrame,
+    eval_prompts: pl.DataFrame,
+    config: DecontaminateConfig,
+    seed: int,
+) -> pl.DataFrame:
+    """Exact matches from the keys of the ``alive`` rows, then near ones a batch of the pool at a time."""
+    eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_key().nchash.xxh3_128().alias(PROMPT)).unique(
+        PROMPT, keep="first", maintain_order=True
+    )
+    exact = alive.select(ROW, PROMPT).join(eval_keys, on=PROMPT, how="inner").sort(ROW)
+    removed = [_removed(exact[ROW], exact["__dup_of"], "decontaminate-exact")]
+    eval_rows, eval_tokens = _token_lists(eval_prompts, messages_text(pl.col("prompt")), config.ngram)
+    if config.near and eval_tokens:
+        index = MinHashIndex(config.threshold, config.num_perm, seed, eval_tokens)
+        er = eval_rows.to_list()
+        rest = alive.join(exact.select(ROW), on=ROW, how="anti")[ROW]
+        for batch in pool.batches(rest):
+            pool_rows, pool_tokens = _token_lists(batch, messages_text(pl.col("prompt")), config.ngram)
+            if not pool_tokens:
+                continue
+            qs, keys, sims = index.matches(index.signatures(pool_tokens), config.threshold)
             best: dict[int, tuple[float, int]] = {}
             for q, key, sim in zip(qs, keys, sims, strict=True):
                 if sim > best.get(q, (-1.0, 0))[0]:
                     best[q] = (sim, key)
             hits = sorted(best)
-            pr, er = pool_rows.to_list(), eval_rows.to_list()
+            pr = pool_rows.to_list()
             removed.append(
                 _removed(
                     [pr[q] for q in hits],
@@ -345,7 +371,7 @@ def contaminated(
 
 
 def remove_duplicates(
-    pool: pl.DataFrame,
+    pool: pl.DataFrame | FramePool | SpilledPool,
     dedupe: DedupeConfig,
     seed: int,
     eval_pool: pl.DataFrame | None = None,
@@ -353,23 +379,26 @@ def remove_duplicates(
 ) -> pl.DataFrame:
     """Runs the configured dedupe steps, then decontamination, each on what the previous kept.
 
-    Returns one removal per row (``__row``, ``__dup_of``, ``method``, ``similarity``).
+    Exact and prompt dedupe read only the pool's keys; near dedupe and decontamination read its
+    batches. Returns one removal per row (``__row``, ``__dup_of``, ``method``, ``similarity``).
 
     >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
     >>> remove_duplicates(pool, DedupeConfig(prompt=True), seed=0).rows()  # exact first; prompt finds no more
     [(1, 0, 'exact', None)]
     """
+    pool = FramePool(pool) if isinstance(pool, pl.DataFrame) else pool
     steps = []
     if dedupe.exact:
-        steps.append(exact_duplicates)
+        steps.append(_exact)
     if dedupe.prompt:
-        steps.append(lambda alive: prompt_duplicates(alive, dedupe.prompt_k, seed))
+        steps.append(lambda alive: _prompt(alive, dedupe.prompt_k, seed))
     if dedupe.near:
-        steps.append(lambda alive: near_duplicates(alive, dedupe, seed))
+        steps.append(lambda alive: _near(pool.batches(alive[ROW]), dedupe, seed))
     if eval_pool is not None:
-        steps.append(lambda alive: contaminated(alive, eval_pool, decontaminate or DecontaminateConfig(), seed))
+        config = decontaminate or DecontaminateConfig()
+        steps.append(lambda alive: _contaminated(pool, alive, eval_pool, config, seed))
     removed = [pl.DataFrame(schema=REMOVED_SCHEMA)]
-    alive = pool
+    alive = pool.keys
     for step in steps:
         gone = step(alive)
         removed.append(gone)
@@ -398,6 +427,72 @@ class Removal:
         return plain(self)
 
 
+def last_prompt() -> pl.Expr:
+    """The content of a canonical row's last prompt turn ("" for none): what a :class:`Removal` shows.
+
+    >>> _example_pool().select(last_prompt()).to_series().to_list()
+    ['Hi  there!', 'hi there!', 'Bye now']
+    """
+    return pl.col("prompt").list.last().struct.field("content").fill_null("")
+
+
+def removal_frame(
+    removed: pl.DataFrame,
+    info: pl.DataFrame,
+    labels: list[str],
+    eval_info: pl.DataFrame | None = None,
+    eval_labels: list[str] = (),
+) -> pl.DataFrame:
+    """The removals as a frame of :class:`Removal`'s fields, in file and line order.
+
+    ``info`` has ``__row``, ``id``, ``source``, ``__file`` and ``__line`` of the pool's rows and
+    ``__last_prompt`` (:func:`last_prompt`) of the removed ones; ``eval_info`` the first four of the
+    evaluation rows that decontamination matched. Only these columns are read, so a pool on disk
+    needs in memory its keys and the removed rows' last prompts.
+
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
+    >>> pool = pool.with_columns(id=pl.Series(["p0", "p1", "p2"]), source=pl.lit("mine"), __file=0, __line=pool["__row"] + 1)
+    >>> info = pool.with_columns(last_prompt().alias(LAST_PROMPT))
+    >>> removal_frame(exact_duplicates(pool), info, ["a.jsonl"]).select("id", "line", "duplicate_of", "prompt").rows()
+    [('p1', 2, 'p0', 'hi there!')]
+    """
+    info = info.select(ROW, "id", "source", FILE, LINE, LAST_PROMPT)
+
+    def targets(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(
+            pl.col(ROW).alias("__dup_of"),
+            pl.col("id").alias("dup_id"),
+            pl.col(FILE).alias("dup_file"),
+            pl.col(LINE).alias("dup_line"),
+        )
+
+    def label(column: str, names: list[str]) -> pl.Expr:
+        return pl.lit(pl.Series(list(names), dtype=pl.String)).gather(pl.col(column))
+
+    parts = []
+    for (method,), frame in removed.join(info, on=ROW, how="left").group_by("method", maintain_order=True):
+        against_eval = method.startswith("decontaminate")
+        names = eval_labels if against_eval else labels
+        joined = frame.join(targets(eval_info if against_eval else info), on="__dup_of", how="left")
+        parts.append(
+            joined.select(
+                "id",
+                "source",
+                label(FILE, labels).alias("file"),
+                pl.col(LINE).cast(pl.Int64).alias("line"),
+                pl.lit(method).alias("method"),
+                pl.col("dup_id").alias("duplicate_of"),
+                label("dup_file", names).alias("duplicate_of_file"),
+                pl.col("dup_line").cast(pl.Int64).alias("duplicate_of_line"),
+                "similarity",
+                pl.col(LAST_PROMPT).alias("prompt"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema=REMOVAL_SCHEMA)
+    return pl.concat(parts).sort("file", "line", maintain_order=True)
+
+
 def removal_records(
     removed: pl.DataFrame,
     pool: pl.DataFrame,
@@ -413,38 +508,28 @@ def removal_records(
     >>> removal.id, removal.line, removal.method, removal.duplicate_of, removal.duplicate_of_line
     ('p1', 2, 'exact', 'p0', 1)
     """
-    pool = pool.select(ROW, "id", "source", FILE, LINE, "prompt")
+    info = pool.with_columns(last_prompt().alias(LAST_PROMPT))
+    return list(removals_of(removal_frame(removed, info, labels, eval_pool, eval_labels)))
 
-    def targets(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select(
-            pl.col(ROW).alias("__dup_of"),
-            pl.col("id").alias("dup_id"),
-            pl.col(FILE).alias("dup_file"),
-            pl.col(LINE).alias("dup_line"),
-        )
 
-    records = []
-    for (method,), frame in removed.join(pool, on=ROW, how="left").group_by("method", maintain_order=True):
-        against_eval = method.startswith("decontaminate")
-        names = eval_labels if against_eval else labels
-        joined = frame.join(targets(eval_pool if against_eval else pool), on="__dup_of", how="left")
-        records += [
-            Removal(
-                id=r["id"],
-                source=r["source"],
-                file=labels[r[FILE]],
-                line=r[LINE],
-                method=method,
-                duplicate_of=r["dup_id"],
-                duplicate_of_file=names[r["dup_file"]],
-                duplicate_of_line=r["dup_line"],
-                similarity=r["similarity"],
-                prompt=r["prompt"][-1]["content"] if r["prompt"] else "",
-            )
-            for r in joined.iter_rows(named=True)
-        ]
-    records.sort(key=lambda r: (r.file, r.line))
-    return records
+def removal_info(pool: FramePool | SpilledPool, removed: pl.DataFrame) -> pl.DataFrame:
+    """What :func:`removal_frame` reads of a pool: its keys, with the last prompt turn of the removed rows."""
+    prompts = [batch.select(ROW, last_prompt().alias(LAST_PROMPT)) for batch in pool.batches(removed[ROW])]
+    if not prompts:
+        return pool.keys.with_columns(pl.lit(None, pl.String).alias(LAST_PROMPT))
+    return pool.keys.join(pl.concat(prompts), on=ROW, how="left")
+
+
+def write_removals(frame: pl.DataFrame, path: Path) -> None:
+    """The removals file: one JSON line per :class:`Removal`, in the frame's order."""
+    with line_sink(path) as write:
+        write(json.dumps(r.to_dict(), ensure_ascii=False) for r in removals_of(frame))
+
+
+def removals_of(frame: pl.DataFrame) -> Iterator[Removal]:
+    """The :class:`Removal` of each row of a :func:`removal_frame`, one at a time."""
+    for row in frame.iter_rows(named=True):
+        yield Removal(**row)
 
 
 def removed_counts(removed: pl.DataFrame) -> dict[str, int]:
@@ -480,7 +565,8 @@ def dedupe_file(
 ) -> DedupeResult:
     """``prefkit dedupe``: one input (any format convert reads), the same dedupe steps as ``mix``.
 
-    Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the
+    The pairs wait on disk beside the output while the dedupe steps run on their keys (see
+    :mod:`prefkit.data.pool`). Writes the kept pairs in input order, ``NAME.removed.jsonl`` (each removal with the id of the
     pair it duplicates) and ``NAME.rejects.jsonl`` beside the output.
 
     >>> import json, tempfile, pathlib
@@ -498,14 +584,17 @@ def dedupe_file(
     outputs = [("-o", output), ("the removals file", paths["removed"]), ("the rejects file", paths["rejects"])]
     check_outputs(outputs, (p for _, p in files if isinstance(p, Path)))
     counts = SourceCounts(source=source)
-    pool, rejects = read_pairs(files, None, AdaptOptions(seed=seed), False, counts, progress=progress)
-    pool = pool.with_row_index(ROW)
-    removed = remove_duplicates(pool, dedupe, seed)
-    kept = pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
-    write_pairs(to_style(kept, style), output)
-    labels = [str(p) for _, p in files]
-    with line_sink(paths["removed"]) as write:
-        write(json.dumps(r.to_dict(), ensure_ascii=False) for r in removal_records(removed, pool, labels))
+    rejects: list[str] = []
+    with SpilledPool(spill_folder(output.parent)) as pool:
+        for batch in kept_pairs(files, None, AdaptOptions(seed=seed), False, counts, rejects, progress=progress):
+            pool.add(batch)
+        removed = remove_duplicates(pool, dedupe, seed)
+        kept = pool.keys.filter(~pl.col(ROW).is_in(removed[ROW].implode()))[ROW]
+        with pair_sink(output, style) as write:
+            for batch in pool.batches(kept, aligned=True) if pool.schemas else ():
+                write(to_style(batch, style))
+        labels = [str(p) for _, p in files]
+        write_removals(removal_frame(removed, removal_info(pool, removed), labels), paths["removed"])
     with line_sink(paths["rejects"]) as write:
         write(rejects)
     return DedupeResult(
@@ -515,21 +604,5 @@ def dedupe_file(
         read=counts.read,
         rejected=counts.rejected,
         removed=removed_counts(removed),
-        written=kept.height,
-    )
-
-
-def _example_pool() -> pl.DataFrame:
-    """This module's examples' pool: rows 0 and 1 are the same pair up to case and spaces (row 1 with
-    scores), row 2 another."""
-    turn = lambda role, text: [{"role": role, "content": text}]
-    return pl.DataFrame(
-        {
-            ROW: pl.Series([0, 1, 2], dtype=pl.UInt32),
-            "prompt": [turn("user", t) for t in ("Hi  there!", "hi there!", "Bye now")],
-            "chosen": [turn("assistant", t) for t in "aab"],
-            "rejected": [turn("assistant", t) for t in "ccd"],
-            "score_chosen": [None, 2.0, None],
-            "score_rejected": [None, 1.0, None],
-        }
+        written=kept.len(),
     )

@@ -9,6 +9,10 @@ The pipeline, each step a function of its own:
 5. split grouped by normalized prompt, so one prompt never sits in both splits;
 6. write the splits, rejects, removals, a manifest with per-row lineage, and a dataset card.
 
+The pairs wait on disk (a :class:`~prefkit.data.pool.SpilledPool` in the output folder, removed at
+the end) while dedupe, sampling and the split work on one row of keys per pair; the splits are
+written a bucket at a time. Memory grows with the keys, not with the text.
+
 Dedupe and decontamination run before sampling, so their counts do not depend on the seed and the
 weights are exact shares of the output: another seed draws another sample with the same counts.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,25 +29,27 @@ import numpy as np
 import polars as pl
 
 from prefkit import __version__
-from prefkit.atomic_files import check_outputs, line_sink, write_json
+from prefkit.atomic_files import atomic_path, check_outputs, line_sink
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
 from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
 from prefkit.data.adapters.base import PAIRING_FIELDS, PairingOptions
-from prefkit.data.card import TokenCounter, card_rows, write_card
+from prefkit.data.card import TokenCounter, card_rows, concat_card_rows, write_card
 from prefkit.data.columns import COPY, FILE, LINE, ROW, SOURCE
-from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
+from prefkit.data.convert import SourceCounts, kept_pairs, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
     DecontaminateConfig,
     DedupeConfig,
-    prompt_key,
-    removal_records,
+    removal_frame,
+    removal_info,
     remove_duplicates,
     removed_counts,
+    write_removals,
 )
+from prefkit.data.pool import PROMPT, SpilledPool, spill_folder
 from prefkit.data.schema import STYLES
 from prefkit.data.sources import HUB_PREFIX, HubSource, display_names, file_sha256, resolve
 from prefkit.data.splits import grouped_test_mask
-from prefkit.data.writers import write_pairs
+from prefkit.data.writers import pair_sink
 from prefkit.errors import ConfigError, SourceError
 from prefkit.progress import ReportProgress
 from prefkit.results import Result
@@ -194,15 +201,15 @@ class MixResult(Result):
 
 @dataclass
 class LoadedSources:
-    pool: pl.DataFrame  # canonical columns + __source, __file, __line, __row
-    labels: list[str]  # file paths, indexed by __file
+    labels: list[str]  # file names, indexed by __file
     rejects: list[str]  # rejects-file lines
     counts: list[MixCounts]
     inputs: list[dict]
 
 
-def load_sources(config: MixConfig, progress: ReportProgress | None = None) -> LoadedSources:
-    """Reads every source through its adapter; rejected records go to the rejects lines.
+def load_sources(config: MixConfig, pool: SpilledPool, progress: ReportProgress | None = None) -> LoadedSources:
+    """Reads every source through its adapter into ``pool``, a batch at a time; rejected records go
+    to the rejects lines.
 
     Outputs name each source by :func:`display_names` (a file name, and its sha256 in the
     manifest's inputs), so a mix made on one machine names nothing of that machine's folders.
@@ -214,28 +221,25 @@ def load_sources(config: MixConfig, progress: ReportProgress | None = None) -> L
         except SourceError as err:
             raise ConfigError(f"sources[{i}].path: {err}") from err
     names = display_names([p for files in resolved for _, p in files])
-    frames, labels, rejects, counts, inputs = [], [], [], [], []
+    labels, rejects, counts, inputs = [], [], [], []
     for i, (src, files) in enumerate(zip(config.sources, resolved, strict=True)):
         count = MixCounts(source=source_name(src.path), files=[names[str(p)] for _, p in files])
         options = AdaptOptions(
             fields=tuple(src.fields.items()), seed=config.seed, keep_ties=config.keep_ties, **src.pairing()
         )
         forced = get_format(src.format) if src.format else (get_format("custom") if src.fields else None)
-        pairs, rejected = read_pairs(
-            files, forced, options, config.keep_ties, count, len(labels), progress, names=names
-        )
+        batches = kept_pairs(files, forced, options, config.keep_ties, count, rejects, len(labels), progress, names)
+        for batch in batches:
+            pool.add(batch, source=i)
         labels.extend(count.files)
-        rejects.extend(rejected)
         if count.written == 0:
             raise ConfigError(
                 f"sources[{i}] ({src.path}): yields no pairs (read {count.read}, rejected {count.rejected}; "
                 "see the rejects for why)"
             )
-        frames.append(pairs.with_columns(pl.lit(i, pl.Int32).alias(SOURCE)))
         inputs.extend(_describe_input(path, names[str(path)]) for _, path in files)
         counts.append(count)
-    pool = pl.concat(frames, how="diagonal_relaxed").with_row_index(ROW)
-    return LoadedSources(pool=pool, labels=labels, rejects=rejects, counts=counts, inputs=inputs)
+    return LoadedSources(labels=labels, rejects=rejects, counts=counts, inputs=inputs)
 
 
 def source_name(spec: str) -> str:
@@ -270,7 +274,8 @@ def quotas(config: MixConfig, available: list[int]) -> list[int]:
 
 
 def sample_sources(alive: pl.DataFrame, config: MixConfig, counts: list[SourceCounts]) -> pl.DataFrame:
-    """Seeded, shuffled draws per source; a source too small for its quota repeats only if allowed."""
+    """Seeded, shuffled draws per source from the pool's keys (``__row``, ``__source``, ``id``, ...);
+    a source too small for its quota repeats only if allowed."""
     available = [alive.filter(pl.col(SOURCE) == i).height for i in range(len(config.sources))]
     drawn = []
     for i, (src, want, have) in enumerate(zip(config.sources, quotas(config, available), available, strict=True)):
@@ -310,9 +315,8 @@ def sample_sources(alive: pl.DataFrame, config: MixConfig, counts: list[SourceCo
 
 
 def split(sampled: pl.DataFrame, config: MixConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Grouped by normalized prompt, then each side shuffled with the seed."""
-    keys = sampled.select(prompt_key()).to_series()
-    test = grouped_test_mask(keys, config.test_size, config.seed)
+    """Grouped by normalized prompt (its hash in the keys), then each side shuffled with the seed."""
+    test = grouped_test_mask(sampled[PROMPT], config.test_size, config.seed)
     train_rows = sampled.filter(~test).sample(fraction=1.0, shuffle=True, seed=config.seed)
     test_rows = sampled.filter(test).sample(fraction=1.0, shuffle=True, seed=config.seed + 1)
     return train_rows, test_rows
@@ -353,35 +357,35 @@ def mix(
         path for spec in [s.path for s in config.sources] + config.decontaminate.files for path in _local_files(spec)
     ]
     check_outputs([("-o", p) for p in written], sources)
-    loaded = load_sources(config, progress)
-    eval_pool, eval_labels = _load_eval(config)
-    removed = remove_duplicates(loaded.pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
-    alive = loaded.pool.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
-    by_source = removed.join(loaded.pool.select(ROW, SOURCE), on=ROW).group_by(SOURCE, "method").len()
-    for source, method, n in by_source.iter_rows():
-        c = loaded.counts[source]
-        if method.startswith("decontaminate"):
-            c.decontaminated += n
-        else:
-            c.deduped += n
-    sampled = sample_sources(alive, config, loaded.counts)
-    train, test = split(sampled, config)
-
-    write_pairs(to_style(train, config.style), files["train"])
-    write_pairs(to_style(test, config.style), files["test"])
+    with SpilledPool(spill_folder(out)) as pool:
+        loaded = load_sources(config, pool, progress)
+        eval_pool, eval_labels = _load_eval(config)
+        removed = remove_duplicates(pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
+        alive = pool.keys.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
+        by_source = removed.join(pool.keys.select(ROW, SOURCE), on=ROW).group_by(SOURCE, "method").len()
+        for source, method, n in by_source.iter_rows():
+            c = loaded.counts[source]
+            if method.startswith("decontaminate"):
+                c.decontaminated += n
+            else:
+                c.deduped += n
+        sampled = sample_sources(alive, config, loaded.counts)
+        train, test = split(sampled, config)
+        cards = {
+            "train": write_split(pool, train, files["train"], config.style, token_counter),
+            "test": write_split(pool, test, files["test"], config.style, token_counter),
+        }
+        removals = removal_frame(removed, removal_info(pool, removed), loaded.labels, eval_pool, eval_labels)
     with line_sink(out / "rejects.jsonl") as write:
         write(loaded.rejects)
-    removed_rows = removal_records(removed, loaded.pool, loaded.labels, eval_pool, eval_labels)
-    with line_sink(out / "removed.jsonl") as write:
-        write(json.dumps(r.to_dict(), ensure_ascii=False) for r in removed_rows)
-    manifest = _manifest(config, loaded, train, test, removed)
-    write_json(manifest, out / "manifest.json")
+    write_removals(removals, out / "removed.jsonl")
+    write_manifest(_manifest(config, loaded, train, test, removed), out / "manifest.json")
 
     write_card(
-        {"train": card_rows(train, token_counter), "test": card_rows(test, token_counter)},
+        cards,
         out / "README.md",
         source_counts=[dataclasses.asdict(c) for c in loaded.counts],
-        removed=removed_rows,
+        removed=removals,
         data_files={"train": files["train"].name, "test": files["test"].name},
         tokenizer=tokenizer,
     )
@@ -394,6 +398,19 @@ def mix(
         files={k: str(v) for k, v in files.items()}
         | {"manifest": str(out / "manifest.json"), "card": str(out / "README.md")},
     )
+
+
+def write_split(
+    pool: SpilledPool, rows: pl.DataFrame, path: Path, style: str, token_counter: TokenCounter | None
+) -> pl.DataFrame:
+    """Writes the pool's ``rows`` (keys in output order, ``id`` as drawn) to ``path`` a bucket at a
+    time; returns their card rows."""
+    parts = []
+    with pair_sink(path, None) as write:
+        for chunk in pool.gather(rows.select(ROW, "id", COPY)):
+            write(to_style(chunk, style))
+            parts.append(card_rows(chunk, token_counter))
+    return concat_card_rows(parts)
 
 
 def _local_files(spec: str) -> list[Path]:
@@ -427,16 +444,15 @@ def _recipe_without_paths(config: MixConfig) -> dict:
     return recipe
 
 
-def _manifest(
-    config: MixConfig, loaded: LoadedSources, train: pl.DataFrame, test: pl.DataFrame, removed: pl.DataFrame
-) -> dict:
+def _manifest(config: MixConfig, loaded: LoadedSources, train: pl.DataFrame, test: pl.DataFrame, removed: pl.DataFrame):
+    """The manifest; its ``lineage.rows`` is a frame (``id``, ``split``, ``__file``, ``__line``) that
+    :func:`write_manifest` writes row by row."""
     lineage = pl.concat(
         [
             train.select("id", pl.lit("train").alias("split"), FILE, LINE),
             test.select("id", pl.lit("test").alias("split"), FILE, LINE),
         ]
     )
-    labels = loaded.labels
     return {
         "prefkit_version": __version__,
         "libraries": _versions(),
@@ -445,8 +461,29 @@ def _manifest(
         "sources": [dataclasses.asdict(c) for c in loaded.counts],
         "splits": {"train": train.height, "test": test.height},
         "removed": removed_counts(removed),
-        "lineage": {
-            "columns": ["id", "split", "file", "line"],
-            "rows": [[i, s, labels[f], ln] for i, s, f, ln in lineage.iter_rows()],
-        },
+        "lineage": {"columns": ["id", "split", "file", "line"], "rows": lineage, "files": loaded.labels},
     }
+
+
+LINEAGE_PLACE = "@@prefkit: the lineage rows go here@@"
+
+
+def write_manifest(manifest: dict, path: Path) -> None:
+    """Writes the manifest as ``json.dumps(indent=2)`` would, its lineage rows (one per output pair)
+    streamed from their frame a slice at a time instead of built as one list of lists."""
+    lineage = manifest["lineage"]
+    rows, labels = lineage["rows"], lineage.pop("files")
+    lineage["rows"] = LINEAGE_PLACE
+    head, tail = json.dumps(manifest, indent=2, ensure_ascii=False).split(json.dumps(LINEAGE_PLACE))
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(head)
+        if rows.height == 0:
+            handle.write("[]")
+        for i, chunk in enumerate(rows.iter_slices(50_000)):
+            listed = [[id_, split, labels[f], line] for id_, split, f, line in chunk.iter_rows()]
+            # The rows sit three levels deep (manifest, lineage, rows): their own dump indented by 4 more.
+            inner = json.dumps(listed, indent=2, ensure_ascii=False)[2:-2]
+            handle.write(("[\n" if i == 0 else ",\n") + textwrap.indent(inner, "    "))
+        if rows.height:
+            handle.write("\n    ]")
+        handle.write(tail + "\n")

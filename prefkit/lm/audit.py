@@ -238,7 +238,7 @@ def cross_fit_scores(
     import polars as pl
 
     from prefkit.data.columns import FILE, LINE
-    from prefkit.data.dedupe import prompt_key
+    from prefkit.data.keys import prompt_key
     from prefkit.data.splits import grouped_folds
     from prefkit.data.writers import write_pairs
     from prefkit.lm.reward import load_reward_model, pair_rewards

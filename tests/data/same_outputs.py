@@ -112,14 +112,19 @@ def real_commands(folder: Path) -> dict:
     for name, path in (("hh", hh), ("uf", uf), ("argilla", argilla)):
         results[f"validate-{name}"] = prefkit.validate(path).to_dict()
         results[f"card-{name}"] = prefkit.card(path, folder / f"card-{name}" / "README.md").to_dict()
-    results["validate-raw-hh"] = prefkit.validate(SHARED / "hh-rlhf-harmless-base-test.jsonl.gz", format="auto").to_dict()
+    results["validate-raw-hh"] = prefkit.validate(
+        SHARED / "hh-rlhf-harmless-base-test.jsonl.gz", format="auto"
+    ).to_dict()
     results["validate-gates"] = prefkit.validate(
         [uf, argilla], no_overlap=[str(uf_test)], max_duplicate_share=0.01, fail_on="never"
     ).to_dict()
     results["dedupe-hh"] = prefkit.dedupe(hh, folder / "dedupe" / "hh.jsonl", prompt=True, near=True).to_dict()
     results["mix"] = prefkit.mix(
         prefkit.MixConfig(
-            sources=[prefkit.MixSource(path=str(hh), weight=0.6), prefkit.MixSource(path=str(argilla), weight=0.4, allow_repeat=True)],
+            sources=[
+                prefkit.MixSource(path=str(hh), weight=0.6),
+                prefkit.MixSource(path=str(argilla), weight=0.4, allow_repeat=True),
+            ],
             total=2500,
             test_size=0.1,
             dedupe=prefkit.DedupeConfig(prompt=True, near=True, near_fields="pair"),

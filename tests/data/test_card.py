@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 import yaml
 
-from prefkit.data.card import card_for_file, length_bias, length_table, license_of, size_category, card_rows
+from prefkit.data.card import card_for_file, card_rows, length_bias, length_table, license_of, size_category
 from prefkit.errors import ValidationFailed
 from tests.conftest import hh
 
@@ -21,9 +21,7 @@ def test_size_categories_and_licenses():
 def test_length_quantiles_match_a_direct_computation():
     replies = ["a", "bb bb", "ccc ccc ccc", "dddd"]
     frame = pl.DataFrame({"prompt": ["p"] * 4, "chosen": replies, "rejected": ["x"] * 4})
-    table = length_table(card_rows(frame, None)).filter(
-        (pl.col("field") == "chosen") & (pl.col("unit") == "tokens")
-    )
+    table = length_table(card_rows(frame, None)).filter((pl.col("field") == "chosen") & (pl.col("unit") == "tokens"))
     assert (table["p50"].item(), table["max"].item(), table["mean"].item()) == (2, 3, 1.8)
 
 

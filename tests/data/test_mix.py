@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import main
-from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig, dedupe_file, prompt_key
+from prefkit.data.dedupe import DecontaminateConfig, DedupeConfig, dedupe_file
+from prefkit.data.keys import prompt_key
 from prefkit.data.mix import MixConfig, MixSource, load_mix_recipe, mix
 from prefkit.data.sources import file_sha256
 from prefkit.data.validate import validate_file

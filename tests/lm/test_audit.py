@@ -108,7 +108,7 @@ def test_min_agree_counts_scorers_and_a_silent_scorer_never_flags(tmp_path):
 
 
 def test_cross_fit_never_scores_a_pair_with_a_model_that_saw_its_prompt(tiny_model_dir, tmp_path):
-    from prefkit.data.dedupe import prompt_key
+    from prefkit.data.keys import prompt_key
 
     # 24 pairs over 8 prompts (three pairs each), so folds must keep a prompt's pairs together.
     pairs = sample_pairs(8, seed=2)
