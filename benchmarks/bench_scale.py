@@ -30,6 +30,8 @@ COMMANDS = {
     "card": "prefkit.card({pairs!r}, {work!r} + '/card/README.md')",
     "dedupe": "prefkit.dedupe({pairs!r}, {work!r} + '/dedupe/out.jsonl')",
     "mix": "prefkit.mix({pairs!r}, {work!r} + '/mix', test_size=0.1)",
+    "mix-near": "prefkit.mix({pairs!r}, {work!r} + '/mix', test_size=0.1, near=True)",
+    "validate-gates": "prefkit.validate([{pairs!r}], max_duplicate_share=1.0, fail_on='never')",
 }
 
 

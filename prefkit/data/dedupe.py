@@ -203,12 +203,10 @@ class MinHashIndex:
         self.minhashes.extend(added)
         return start
 
-    def matches(
-        self, queries: list, threshold: float, own_from: int | None = None
-    ) -> tuple[list[int], list[int], list[float]]:
-        """Verified matches ``(query, key, jaccard)``. ``own_from``: the queries are the index's own
-        texts numbered from there (queries count from it too), matched only with keys below their own."""
-        qs, ks, sims = [], [], []
+    def matches(self, queries: list, threshold: float, own_from: int | None = None) -> Iterator[tuple[int, int, float]]:
+        """Verified matches ``(query, key, jaccard)``, one at a time (copies of one text number in the
+        square of their count). ``own_from``: the queries are the index's own texts numbered from
+        there (queries count from it too), matched only with keys below their own."""
         for i, candidates in enumerate(self.lsh.query_all(queries)):
             q = i if own_from is None else own_from + i
             for key in candidates:
@@ -216,10 +214,7 @@ class MinHashIndex:
                     continue
                 sim = queries[i].jaccard(self.minhashes[key])
                 if sim >= threshold:
-                    qs.append(q)
-                    ks.append(key)
-                    sims.append(sim)
-        return qs, ks, sims
+                    yield q, key, sim
 
 
 def _token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Series, list[list[str]]]:
@@ -255,48 +250,57 @@ def _near(batches: Iterable[pl.DataFrame], config: DedupeConfig, seed: int) -> p
     """Near duplicates over a pool's batches in order: each batch joins the index before its rows
     are queried, so every row meets every earlier one and only the signatures stay in memory."""
     index = MinHashIndex(config.near_threshold, config.num_perm, seed)
+    clusters = Clusters()
     row_ids: list[int] = []
-    later, earlier, sims = [], [], []
+    best_sim: dict[int, float] = {}
     for batch in batches:
         rows, tokens = _token_lists(batch, near_text(config.near_fields), config.ngram)
         if not tokens:
             continue
         start = index.add(tokens)
+        clusters.grow(len(tokens))
         row_ids += rows.to_list()
-        found = index.matches(index.minhashes[start:], config.near_threshold, own_from=start)
-        later.extend(found[0])
-        earlier.extend(found[1])
-        sims.extend(found[2])
-    if not row_ids:
-        return pl.DataFrame(schema=REMOVED_SCHEMA)
-    roots = _cluster_roots(len(row_ids), later, earlier)
-    best_sim: dict[int, float] = {}
-    for q, s in zip(later, sims, strict=True):
-        best_sim[q] = max(best_sim.get(q, 0.0), s)
+        # Matches are joined as they come, never listed: a text with c copies has c^2 / 2 of them.
+        for q, key, sim in index.matches(index.minhashes[start:], config.near_threshold, own_from=start):
+            clusters.join(q, key)
+            best_sim[q] = max(best_sim.get(q, 0.0), sim)
     members = sorted(best_sim)
     return _removed(
         [row_ids[m] for m in members],
-        [row_ids[roots[m]] for m in members],
+        [row_ids[clusters.root(m)] for m in members],
         "near",
         [best_sim[m] for m in members],
     )
 
 
-def _cluster_roots(n: int, a: list[int], b: list[int]) -> list[int]:
-    """Union-find over edges; every node's root is the smallest index in its cluster."""
-    parent = list(range(n))
+class Clusters:
+    """Union-find over numbered items; an item's root is the smallest number in its cluster.
 
-    def find(x: int) -> int:
+    >>> clusters = Clusters()
+    >>> clusters.grow(5)
+    >>> clusters.join(3, 1); clusters.join(4, 3)
+    >>> [clusters.root(i) for i in range(5)]
+    [0, 1, 2, 1, 1]
+    """
+
+    def __init__(self):
+        self.parent: list[int] = []
+
+    def grow(self, n: int) -> None:
+        """Adds ``n`` items, each a cluster of its own."""
+        self.parent.extend(range(len(self.parent), len(self.parent) + n))
+
+    def root(self, x: int) -> int:
+        parent = self.parent
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    for x, y in zip(a, b, strict=True):
-        rx, ry = find(x), find(y)
+    def join(self, x: int, y: int) -> None:
+        rx, ry = self.root(x), self.root(y)
         if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
-    return [find(x) for x in range(n)]
+            self.parent[max(rx, ry)] = min(rx, ry)
 
 
 @dataclass
@@ -352,9 +356,8 @@ def _contaminated(
             pool_rows, pool_tokens = _token_lists(batch, messages_text(pl.col("prompt")), config.ngram)
             if not pool_tokens:
                 continue
-            qs, keys, sims = index.matches(index.signatures(pool_tokens), config.threshold)
             best: dict[int, tuple[float, int]] = {}
-            for q, key, sim in zip(qs, keys, sims, strict=True):
+            for q, key, sim in index.matches(index.signatures(pool_tokens), config.threshold):
                 if sim > best.get(q, (-1.0, 0))[0]:
                     best[q] = (sim, key)
             hits = sorted(best)

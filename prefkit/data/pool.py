@@ -205,9 +205,8 @@ class SpilledPool:
                 writer.close()
             writers.clear()
             for bucket in range(buckets):
-                with pa.OSFile(str(folder / f"{bucket:06d}.arrow")) as source:
-                    table = pa.ipc.open_stream(source).read_all()
-                yield pl.from_arrow(table).sort(POSITION).drop(POSITION)
+                # polars reads the bucket itself, so one allocator holds the rows, not pyarrow's too.
+                yield pl.read_ipc_stream(folder / f"{bucket:06d}.arrow").sort(POSITION).drop(POSITION)
         finally:
             for writer in writers.values():
                 writer.close()
