@@ -31,7 +31,7 @@ from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import AdaptOptions
 from prefkit.data.columns import FILE, LINE, ROW
 from prefkit.data.convert import SourceCounts, kept_pairs, resolve_all, to_style
-from prefkit.data.keys import _example_pool, exact_key, normalize_text, prompt_key  # noqa: F401  (_example_pool: the doctests)
+from prefkit.data.keys import _example_pool, exact_key, prompt_key, token_lists  # noqa: F401  (_example_pool: the doctests)
 from prefkit.data.messages import messages_text
 from prefkit.data.pool import EXACT, MARGIN, PROMPT, FramePool, SpilledPool, spill_folder
 from prefkit.data.writers import check_pairs_path, pair_sink, sidecar
@@ -132,26 +132,6 @@ def _prompt(keys: pl.DataFrame, k: int, seed: int) -> pl.DataFrame:
     return _removed(ranked[ROW], ranked["__dup_of"], "prompt")
 
 
-def shingles(text: pl.Expr, ngram: int) -> pl.Expr:
-    """Word n-grams of normalized text with punctuation removed; short texts fall back to their words.
-
-    >>> pl.select(shingles(pl.lit("What is the capital, of France?"), 2)).item().to_list()
-    ['what is', 'is the', 'the capital', 'capital of', 'of france']
-    """
-    words = (
-        normalize_text(text)
-        .str.replace_all(r"[^\w\s]", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-        .str.split(" ")
-    )
-    words = words.list.eval(pl.element().filter(pl.element() != ""))
-    if ngram == 1:
-        return words
-    grams = words.list.eval(pl.concat_str([pl.element().shift(-i) for i in range(ngram)], separator=" ").drop_nulls())
-    return pl.when(words.list.len() < ngram).then(words).otherwise(grams)
-
-
 def lsh_bands(threshold: float, num_perm: int, miss_weight: float = 0.9) -> int:
     """The band count whose LSH S-curve best fits ``threshold``, among those dividing ``num_perm``.
 
@@ -178,13 +158,18 @@ def lsh_bands(threshold: float, num_perm: int, miss_weight: float = 0.9) -> int:
 
 class MinHashIndex:
     """MinHash signatures of texts (rensa), numbered in the order they were added, with an LSH
-    index over them; texts can be added a batch at a time."""
+    index over them; texts can be added a batch at a time.
+
+    The signatures are kept as one matrix of ``uint32`` (a row per text), and a query's candidates
+    are verified against it at once: the share of equal slots, which is rensa's ``jaccard``.
+    """
 
     def __init__(self, threshold: float, num_perm: int, seed: int, token_lists: list[list[str]] = ()):
         from rensa import RMinHashLSH
 
         self.num_perm, self.seed = num_perm, seed
-        self.minhashes: list = []
+        self.digests = np.empty((1024, num_perm), dtype=np.uint32)
+        self.count = 0
         self.lsh = RMinHashLSH(threshold, num_perm, lsh_bands(threshold, num_perm))
         if token_lists:
             self.add(token_lists)
@@ -197,43 +182,42 @@ class MinHashIndex:
 
     def add(self, token_lists: list[list[str]]) -> int:
         """Adds texts to the index; returns the number of the first."""
-        start = len(self.minhashes)
-        added = self.signatures(token_lists)
+        return self.add_signatures(self.signatures(token_lists))
+
+    def add_signatures(self, added: list) -> int:
+        """Adds texts by their signatures (:meth:`signatures`); returns the number of the first."""
+        start, end = self.count, self.count + len(added)
+        if end > len(self.digests):
+            grown = np.empty((max(end, 2 * len(self.digests)), self.num_perm), dtype=np.uint32)
+            grown[:start] = self.digests[:start]
+            self.digests = grown
+        self.digests[start:end] = _digests(added)
         self.lsh.insert_pairs(list(enumerate(added, start)))
-        self.minhashes.extend(added)
+        self.count = end
         return start
 
-    def matches(self, queries: list, threshold: float, own_from: int | None = None) -> Iterator[tuple[int, int, float]]:
-        """Verified matches ``(query, key, jaccard)``, one at a time (copies of one text number in the
-        square of their count). ``own_from``: the queries are the index's own texts numbered from
-        there (queries count from it too), matched only with keys below their own."""
+    def matches(
+        self, queries: list, threshold: float, own_from: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """For each query with verified matches: ``(query, keys, jaccards)``, the keys in the order
+        the LSH gave them. ``own_from``: the queries are the index's own texts numbered from there
+        (queries count from it too), matched only with keys below their own."""
+        digests = _digests(queries)
         for i, candidates in enumerate(self.lsh.query_all(queries)):
             q = i if own_from is None else own_from + i
-            for key in candidates:
-                if own_from is not None and key >= q:
-                    continue
-                sim = queries[i].jaccard(self.minhashes[key])
-                if sim >= threshold:
-                    yield q, key, sim
+            keys = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+            if own_from is not None:
+                keys = keys[keys < q]
+            if not keys.size:
+                continue
+            sims = (self.digests[keys] == digests[i]).sum(axis=1) / self.num_perm
+            hit = sims >= threshold
+            if hit.any():
+                yield q, keys[hit], sims[hit]
 
 
-def _token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Series, list[list[str]]]:
-    """Rows with at least one token (a text of only punctuation has nothing to compare) and their tokens."""
-    tokens = frame.select(ROW, shingles(text, ngram).alias("tokens")).filter(pl.col("tokens").list.len() > 0)
-    return tokens[ROW], tokens["tokens"].to_list()
-
-
-def near_text(fields: str) -> pl.Expr:
-    """The text near-duplicate search compares: the prompt, or (``pair``) prompt and both replies.
-
-    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
-    >>> pool.select(near_text("pair")).to_series()[2]
-    'user: Bye now\\nassistant: b\\nassistant: d'
-    """
-    text = messages_text(pl.col("prompt"))
-    if fields == "pair":
-        text = pl.concat_str(text, messages_text(pl.col("chosen")), messages_text(pl.col("rejected")), separator="\n")
-    return text
+def _digests(minhashes: list) -> np.ndarray:
+    return np.array([m.digest() for m in minhashes], dtype=np.uint32).reshape(len(minhashes), -1)
 
 
 def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.DataFrame:
@@ -243,31 +227,32 @@ def near_duplicates(pool: pl.DataFrame, config: DedupeConfig, seed: int) -> pl.D
     >>> near_duplicates(pool, DedupeConfig(near=True, near_threshold=0.5), seed=0).rows()
     [(1, 0, 'near', 1.0)]
     """
-    return _near([pool], config, seed)
+    framed = FramePool(pool)
+    return _near(framed.signed_batches(None, config.near_fields, config.ngram, config.num_perm, seed), config, seed)
 
 
-def _near(batches: Iterable[pl.DataFrame], config: DedupeConfig, seed: int) -> pl.DataFrame:
-    """Near duplicates over a pool's batches in order: each batch joins the index before its rows
-    are queried, so every row meets every earlier one and only the signatures stay in memory."""
+def _near(signed: Iterable[tuple[list[int], list]], config: DedupeConfig, seed: int) -> pl.DataFrame:
+    """Near duplicates over a pool's signed batches (rows and signatures) in order: each batch joins
+    the index before its rows are queried, so every row meets every earlier one and only the
+    signatures stay in memory."""
     index = MinHashIndex(config.near_threshold, config.num_perm, seed)
     clusters = Clusters()
     row_ids: list[int] = []
     best_sim: dict[int, float] = {}
-    for batch in batches:
-        rows, tokens = _token_lists(batch, near_text(config.near_fields), config.ngram)
-        if not tokens:
+    for rows, minhashes in signed:
+        if not rows:
             continue
-        start = index.add(tokens)
-        clusters.grow(len(tokens))
-        row_ids += rows.to_list()
+        start = index.add_signatures(minhashes)
+        clusters.grow(len(rows))
+        row_ids += rows
         # Matches are joined as they come, never listed: a text with c copies has c^2 / 2 of them.
-        for q, key, sim in index.matches(index.minhashes[start:], config.near_threshold, own_from=start):
-            clusters.join(q, key)
-            best_sim[q] = max(best_sim.get(q, 0.0), sim)
+        for q, keys, sims in index.matches(minhashes, config.near_threshold, own_from=start):
+            clusters.join(q, keys)
+            best_sim[q] = float(sims.max())
     members = sorted(best_sim)
     return _removed(
         [row_ids[m] for m in members],
-        [row_ids[clusters.root(m)] for m in members],
+        [row_ids[r] for r in clusters.roots(np.array(members, dtype=np.int64)).tolist()] if members else [],
         "near",
         [best_sim[m] for m in members],
     )
@@ -276,31 +261,42 @@ def _near(batches: Iterable[pl.DataFrame], config: DedupeConfig, seed: int) -> p
 class Clusters:
     """Union-find over numbered items; an item's root is the smallest number in its cluster.
 
+    An item is joined, once, with all the earlier items it matches, looked up together.
+
     >>> clusters = Clusters()
     >>> clusters.grow(5)
-    >>> clusters.join(3, 1); clusters.join(4, 3)
-    >>> [clusters.root(i) for i in range(5)]
-    [0, 1, 2, 1, 1]
+    >>> clusters.join(3, np.array([1])); clusters.join(4, np.array([3, 2]))
+    >>> clusters.roots(np.arange(5)).tolist()
+    [0, 1, 1, 1, 1]
     """
 
     def __init__(self):
-        self.parent: list[int] = []
+        self.parent = np.arange(1024, dtype=np.int64)
+        self.count = 0
 
     def grow(self, n: int) -> None:
         """Adds ``n`` items, each a cluster of its own."""
-        self.parent.extend(range(len(self.parent), len(self.parent) + n))
+        self.count += n
+        if self.count > len(self.parent):
+            grown = np.arange(max(self.count, 2 * len(self.parent)), dtype=np.int64)
+            grown[: len(self.parent)] = self.parent
+            self.parent = grown
 
-    def root(self, x: int) -> int:
+    def roots(self, items: np.ndarray) -> np.ndarray:
         parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+        found = parent[items]
+        while True:
+            up = parent[found]
+            if (up == found).all():
+                return found
+            found = up
 
-    def join(self, x: int, y: int) -> None:
-        rx, ry = self.root(x), self.root(y)
-        if rx != ry:
-            self.parent[max(rx, ry)] = min(rx, ry)
+    def join(self, item: int, earlier: np.ndarray) -> None:
+        """Joins ``item`` (alone in its cluster so far) with the clusters of ``earlier`` items (all below it)."""
+        roots = np.unique(self.roots(earlier))
+        self.parent[roots] = roots[0]
+        self.parent[earlier] = roots[0]  # shortens the paths later lookups walk
+        self.parent[item] = roots[0]
 
 
 @dataclass
@@ -347,19 +343,19 @@ def _contaminated(
     )
     exact = alive.select(ROW, PROMPT).join(eval_keys, on=PROMPT, how="inner").sort(ROW)
     removed = [_removed(exact[ROW], exact["__dup_of"], "decontaminate-exact")]
-    eval_rows, eval_tokens = _token_lists(eval_prompts, messages_text(pl.col("prompt")), config.ngram)
+    eval_rows, eval_tokens = token_lists(eval_prompts, messages_text(pl.col("prompt")), config.ngram)
     if config.near and eval_tokens:
         index = MinHashIndex(config.threshold, config.num_perm, seed, eval_tokens)
         er = eval_rows.to_list()
         rest = alive.join(exact.select(ROW), on=ROW, how="anti")[ROW]
         for batch in pool.batches(rest):
-            pool_rows, pool_tokens = _token_lists(batch, messages_text(pl.col("prompt")), config.ngram)
+            pool_rows, pool_tokens = token_lists(batch, messages_text(pl.col("prompt")), config.ngram)
             if not pool_tokens:
                 continue
             best: dict[int, tuple[float, int]] = {}
-            for q, key, sim in index.matches(index.signatures(pool_tokens), config.threshold):
-                if sim > best.get(q, (-1.0, 0))[0]:
-                    best[q] = (sim, key)
+            for q, keys, sims in index.matches(index.signatures(pool_tokens), config.threshold):
+                first_best = int(np.argmax(sims))  # the first of equal bests, in the LSH's order
+                best[q] = (float(sims[first_best]), int(keys[first_best]))
             hits = sorted(best)
             pr = pool_rows.to_list()
             removed.append(
@@ -396,7 +392,8 @@ def remove_duplicates(
     if dedupe.prompt:
         steps.append(lambda alive: _prompt(alive, dedupe.prompt_k, seed))
     if dedupe.near:
-        steps.append(lambda alive: _near(pool.batches(alive[ROW]), dedupe, seed))
+        signed = lambda alive: pool.signed_batches(alive[ROW], dedupe.near_fields, dedupe.ngram, dedupe.num_perm, seed)
+        steps.append(lambda alive: _near(signed(alive), dedupe, seed))
     if eval_pool is not None:
         config = decontaminate or DecontaminateConfig()
         steps.append(lambda alive: _contaminated(pool, alive, eval_pool, config, seed))

@@ -1,6 +1,8 @@
-"""The keys that dedupe, decontamination and splits compare pairs by: normalized text and its hashes.
+"""The keys that dedupe, decontamination and splits compare pairs by: normalized text, its hashes,
+its shingles and their MinHash signatures.
 
-A pool's keys (:mod:`prefkit.data.pool`) are computed from these once per row, a batch at a time.
+A pool's keys (:mod:`prefkit.data.pool`) are computed from these once per row, a batch at a time;
+the signatures wherever the pool computes them (here, or in Ray tasks).
 """
 
 from __future__ import annotations
@@ -70,6 +72,58 @@ def ranking_margin(columns: Iterable[str]) -> pl.Expr:
     if "margin" in columns:
         margin = pl.coalesce(pl.col("margin"), margin)
     return margin.cast(pl.Float64).fill_nan(None).fill_null(-1.0)
+
+
+def shingles(text: pl.Expr, ngram: int) -> pl.Expr:
+    """Word n-grams of normalized text with punctuation removed; short texts fall back to their words.
+
+    >>> pl.select(shingles(pl.lit("What is the capital, of France?"), 2)).item().to_list()
+    ['what is', 'is the', 'the capital', 'capital of', 'of france']
+    """
+    words = (
+        normalize_text(text)
+        .str.replace_all(r"[^\w\s]", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .str.split(" ")
+    )
+    words = words.list.eval(pl.element().filter(pl.element() != ""))
+    if ngram == 1:
+        return words
+    grams = words.list.eval(pl.concat_str([pl.element().shift(-i) for i in range(ngram)], separator=" ").drop_nulls())
+    return pl.when(words.list.len() < ngram).then(words).otherwise(grams)
+
+
+def token_lists(frame: pl.DataFrame, text: pl.Expr, ngram: int) -> tuple[pl.Series, list[list[str]]]:
+    """Rows with at least one token (a text of only punctuation has nothing to compare) and their tokens."""
+    tokens = frame.select(ROW, shingles(text, ngram).alias("tokens")).filter(pl.col("tokens").list.len() > 0)
+    return tokens[ROW], tokens["tokens"].to_list()
+
+
+def near_text(fields: str) -> pl.Expr:
+    """The text near-duplicate search compares: the prompt, or (``pair``) prompt and both replies.
+
+    >>> pool = _example_pool()  # rows 0 and 1 are one pair up to case and spaces; row 2 differs
+    >>> pool.select(near_text("pair")).to_series()[2]
+    'user: Bye now\\nassistant: b\\nassistant: d'
+    """
+    text = messages_text(pl.col("prompt"))
+    if fields == "pair":
+        text = pl.concat_str(text, messages_text(pl.col("chosen")), messages_text(pl.col("rejected")), separator="\n")
+    return text
+
+
+def signatures(frame: pl.DataFrame, text: pl.Expr, ngram: int, num_perm: int, seed: int) -> tuple[list[int], list]:
+    """The ``__row`` of each row with tokens, and the MinHash signature (rensa) of its shingles.
+
+    >>> rows, minhashes = signatures(_example_pool(), near_text("prompt"), 2, 128, seed=0)
+    >>> rows, minhashes[0].jaccard(minhashes[1]), minhashes[0].jaccard(minhashes[2])
+    ([0, 1, 2], 1.0, 0.0)
+    """
+    from rensa import RMinHash
+
+    rows, tokens = token_lists(frame, text, ngram)
+    return rows.to_list(), RMinHash.from_token_sets(tokens, num_perm, seed) if tokens else []
 
 
 def _example_pool() -> pl.DataFrame:

@@ -18,14 +18,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
 import numpy as np
 import polars as pl
 
+from prefkit.data.adapters import AdaptOptions, Format, get_format
 from prefkit.data.columns import FILE, LINE, ROW, SOURCE
-from prefkit.data.keys import exact_key, prompt_key, ranking_margin
+from prefkit.data.convert import SourceCounts, kept_pairs
+from prefkit.data.keys import exact_key, near_text, prompt_key, ranking_margin, signatures
+from prefkit.data.sources import HubSource
+from prefkit.progress import ReportProgress
 
 EXACT = "__exact"
 """The pair's exact-duplicate key (:func:`~prefkit.data.keys.exact_key`)."""
@@ -71,7 +76,24 @@ def key_columns(frame: pl.DataFrame) -> list[pl.Expr]:
     ]
 
 
-class FramePool:
+class Pool:
+    """What the dedupe steps read of a pool: ``keys``, the rows a batch at a time, and their signatures."""
+
+    keys: pl.DataFrame
+
+    def batches(self, rows: pl.Series | None = None) -> Iterator[pl.DataFrame]:
+        raise NotImplementedError
+
+    def signed_batches(
+        self, rows: pl.Series | None, fields: str, ngram: int, num_perm: int, seed: int
+    ) -> Iterator[tuple[list[int], list]]:
+        """Each batch's rows (those in ``rows``) with tokens and their MinHash signatures
+        (:func:`~prefkit.data.keys.signatures` of :func:`~prefkit.data.keys.near_text`), in pool order."""
+        for batch in self.batches(rows):
+            yield signatures(batch, near_text(fields), ngram, num_perm, seed)
+
+
+class FramePool(Pool):
     """A pool held whole in memory, with the keys a :class:`SpilledPool` keeps.
 
     >>> from prefkit.data.keys import _example_pool
@@ -93,7 +115,7 @@ class FramePool:
         yield _with_columns_of(self.frame, order)
 
 
-class SpilledPool:
+class SpilledPool(Pool):
     """A pool written to Arrow IPC files in ``folder`` batch by batch (:meth:`add`); only ``keys`` stays in memory.
 
     Use it as a context manager: the folder and everything in it is removed on leaving, error or not.
@@ -125,19 +147,37 @@ class SpilledPool:
 
     def add(self, batch: pl.DataFrame, source: int = 0) -> None:
         """Appends a batch of canonical pairs (with ``__file`` and ``__line``) from mix source ``source``."""
-        batch = batch.with_columns(pl.lit(source, pl.Int32).alias(SOURCE)).with_row_index(ROW, offset=self.rows)
+        self.adopt(spill(batch, source, self.folder / f"{len(self.spilled):06d}.arrow"))
+
+    def adopt(self, spilled: SpilledBatch) -> None:
+        """Appends a batch :func:`spill` wrote (here or in another process), numbering its rows after the pool's."""
         # A batch with no kept rows still brings its columns, as it would to one concatenated frame.
-        if not any(batch.schema == s.schema for s in self.schemas):
-            self.schemas.append(batch.clear())
-        if batch.height == 0:
+        if not any(spilled.columns.schema == s.schema for s in self.schemas):
+            self.schemas.append(spilled.columns)
+        if spilled.rows == 0:
             return
-        path = self.folder / f"{len(self.spilled):06d}.arrow"
-        batch.write_ipc(path, compression="lz4")
-        self.spilled.append((path, self.rows, self.rows + batch.height))
-        self.key_batches.append(batch.select(key_columns(batch)))
-        self.row_bytes += batch.estimated_size()
-        self.rows += batch.height
+        self.spilled.append((spilled.path, self.rows, self.rows + spilled.rows))
+        self.key_batches.append(spilled.keys.with_columns((pl.col(ROW) + self.rows).cast(pl.UInt32)))
+        self.row_bytes += spilled.size
+        self.rows += spilled.rows
         self._keys = None
+
+    def read(self, jobs: list[ReadJob], progress: ReportProgress | None = None) -> None:
+        """Reads each job's files through :func:`~prefkit.data.convert.kept_pairs` into the pool, in order."""
+        for job in jobs:
+            batches = kept_pairs(
+                job.files,
+                job.forced(),
+                job.options,
+                job.keep_ties,
+                job.counts,
+                job.rejects,
+                job.first_file,
+                progress,
+                job.names,
+            )
+            for batch in batches:
+                self.add(batch, job.source)
 
     @property
     def keys(self) -> pl.DataFrame:
@@ -160,12 +200,12 @@ class SpilledPool:
         schema = self.schema if aligned else None
         for path, first, end in self.spilled:
             if wanted is None:
-                batch = pl.read_ipc(path)
+                batch = read_spilled(path, first)
             else:
                 lo, hi = np.searchsorted(wanted, [first, end])
                 if lo == hi:
                     continue
-                batch = pl.read_ipc(path)[wanted[lo:hi] - first]
+                batch = read_spilled(path, first)[wanted[lo:hi] - first]
             yield pl.concat([schema, batch], how="diagonal_relaxed") if aligned else batch
 
     def gather(self, order: pl.DataFrame) -> Iterator[pl.DataFrame]:
@@ -194,7 +234,7 @@ class SpilledPool:
                 lo, hi = np.searchsorted(placed_rows, [first, end])
                 if lo == hi:
                     continue
-                batch = pl.concat([schema, pl.read_ipc(path)], how="diagonal_relaxed")
+                batch = pl.concat([schema, read_spilled(path, first)], how="diagonal_relaxed")
                 here = _with_columns_of(batch, placed[lo:hi])
                 for (bucket,), piece in here.partition_by("__bucket", as_dict=True).items():
                     table = piece.drop("__bucket").to_arrow()
@@ -211,6 +251,58 @@ class SpilledPool:
             for writer in writers.values():
                 writer.close()
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class SpilledBatch:
+    """A batch :func:`spill` wrote, and what a pool keeps of it."""
+
+    path: Path
+    rows: int
+    columns: pl.DataFrame
+    """An empty frame of the batch's columns (``__row`` and ``__source`` with them)."""
+    keys: pl.DataFrame
+    """The batch's keys, its rows numbered from 0."""
+    size: int
+    """The batch's estimated size in memory, in bytes."""
+
+
+def spill(batch: pl.DataFrame, source: int, path: Path) -> SpilledBatch:
+    """Writes a batch of mix source ``source`` to ``path`` (Arrow IPC, lz4) and computes its keys.
+
+    The file holds no ``__row``: a row's number depends on the batches before it, which the pool
+    that adopts the batch knows and the process that spilled it may not.
+    """
+    batch = batch.with_columns(pl.lit(source, pl.Int32).alias(SOURCE)).with_row_index(ROW)
+    if batch.height:
+        batch.drop(ROW).write_ipc(path, compression="lz4")
+    return SpilledBatch(path, batch.height, batch.clear(), batch.select(key_columns(batch)), batch.estimated_size())
+
+
+def read_spilled(path: Path, first: int) -> pl.DataFrame:
+    """A spilled batch, its rows numbered from ``first``."""
+    return pl.read_ipc(path).with_row_index(ROW, offset=first)
+
+
+@dataclass
+class ReadJob:
+    """One mix source to read into a pool: its files, how to adapt them, and where its counts and
+    rejects lines go."""
+
+    source: int
+    files: list[tuple[str, Path | HubSource]]
+    format: str | None
+    """The format's name when the source gives one (else detected from the records)."""
+    options: AdaptOptions
+    keep_ties: bool
+    first_file: int
+    """The ``__file`` of the first of ``files``: the files of earlier sources come before."""
+    names: dict[str, str]
+    counts: SourceCounts
+    rejects: list[str] = field(default_factory=list)
+
+    def forced(self) -> Format | None:
+        return get_format(self.format) if self.format else None
 
 
 def _with_columns_of(frame: pl.DataFrame, order: pl.DataFrame) -> pl.DataFrame:

@@ -11,10 +11,9 @@ from prefkit.data.dedupe import (
     exact_duplicates,
     lsh_bands,
     near_duplicates,
-    normalize_text,
     prompt_duplicates,
-    shingles,
 )
+from prefkit.data.keys import normalize_text, shingles
 from prefkit.data.messages import MESSAGES
 from prefkit.errors import ConfigError
 
