@@ -149,6 +149,7 @@ def mix(
     model: str | None = None,
     progress: ReportProgress | None = None,
     seed: int | None = None,
+    ray: str | None = None,
     **options: Any,
 ) -> MixResult:
     """Mixes sources by weight, dedupes, decontaminates and splits them by prompt into ``output``
@@ -157,7 +158,9 @@ def mix(
     ``sources`` is a recipe (a ``.yaml`` path), a :class:`~prefkit.data.mix.MixConfig`, or source
     paths with the quick form's options (``weights``, ``total``, ``test_size``, ``near``,
     ``decontaminate``, ...; see :meth:`~prefkit.data.mix.MixConfig.from_sources`). ``seed``
-    overrides a recipe's. ``model`` counts the card's lengths in that model's tokens.
+    overrides a recipe's. ``model`` counts the card's lengths in that model's tokens. ``ray`` (a
+    cluster address, ``auto`` or ``local``) reads the files and signs near-duplicate batches on Ray;
+    the outputs are the same as without it.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -182,7 +185,7 @@ def mix(
     else:
         config = MixConfig.from_sources(_paths(sources), **options, **({"seed": seed} if seed is not None else {}))
     counter = _token_counter(model)
-    return run(config, output, progress=progress, token_counter=counter, tokenizer=model)
+    return run(config, output, progress=progress, token_counter=counter, tokenizer=model, ray=ray)
 
 
 @_quiet

@@ -139,9 +139,7 @@ class GroupedCommands(click.Group):
         pass
 
 
-@click.group(
-    cls=GroupedCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
-)
+@click.group(cls=GroupedCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="prefkit")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the third-party warnings, progress bars and logs prefkit hides."
@@ -330,11 +328,19 @@ def _parse_weights(text: str | None, n: int) -> list[float] | None:
 )
 @options_from(MixConfig, "parquet", "style")
 @options_from(MixSource, *PAIRING_FIELDS)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS",
+    help="Read the files and sign near-duplicate batches on Ray: auto, local, or a cluster address "
+    "(the output folder must be on storage every node sees). The output is the same.",
+)
 @card_model_option
 @json_option
 @click.pass_context
 @handle_errors
-def mix(ctx, inputs, out_dir, card_model, as_json, **options):
+def mix(ctx, inputs, out_dir, card_model, ray_address, as_json, **options):
     """Mix sources by weight, dedupe, decontaminate and split into train/test with lineage.
 
     With a recipe, only --seed may override it; without one, the sources are read as they are and
@@ -358,7 +364,7 @@ def mix(ctx, inputs, out_dir, card_model, as_json, **options):
     if card_model is not None:
         require_train_extra("mix --model")
     with progress_bar("mixing") as update:
-        result = api.mix(sources, out_dir, model=card_model, progress=update, seed=seed, **quick)
+        result = api.mix(sources, out_dir, model=card_model, progress=update, seed=seed, ray=ray_address, **quick)
     print_json(result.to_dict()) if as_json else render.mixed(result)
 
 

@@ -31,11 +31,11 @@ import polars as pl
 from prefkit import __version__
 from prefkit.atomic_files import atomic_path, check_outputs, line_sink
 from prefkit.config import DEFAULT_SEED, check_fields, from_mapping, load_yaml, option
-from prefkit.data.adapters import BY_NAME, AdaptOptions, get_format
+from prefkit.data.adapters import BY_NAME, AdaptOptions
 from prefkit.data.adapters.base import PAIRING_FIELDS, PairingOptions
 from prefkit.data.card import TokenCounter, card_rows, concat_card_rows, write_card
 from prefkit.data.columns import COPY, FILE, LINE, ROW, SOURCE
-from prefkit.data.convert import SourceCounts, kept_pairs, read_pairs, resolve_all, to_style
+from prefkit.data.convert import SourceCounts, read_pairs, resolve_all, to_style
 from prefkit.data.dedupe import (
     DecontaminateConfig,
     DedupeConfig,
@@ -45,7 +45,7 @@ from prefkit.data.dedupe import (
     removed_counts,
     write_removals,
 )
-from prefkit.data.pool import PROMPT, SpilledPool, spill_folder
+from prefkit.data.pool import PROMPT, ReadJob, SpilledPool, spill_folder
 from prefkit.data.schema import STYLES
 from prefkit.data.sources import HUB_PREFIX, HubSource, display_names, file_sha256, resolve
 from prefkit.data.splits import grouped_test_mask
@@ -208,8 +208,9 @@ class LoadedSources:
 
 
 def load_sources(config: MixConfig, pool: SpilledPool, progress: ReportProgress | None = None) -> LoadedSources:
-    """Reads every source through its adapter into ``pool``, a batch at a time; rejected records go
-    to the rejects lines.
+    """Reads every source through its adapter into ``pool``, a batch at a time (a
+    :class:`~prefkit.data.ray_pool.RayPool` reads its files in Ray tasks); rejected records go to
+    the rejects lines.
 
     Outputs name each source by :func:`display_names` (a file name, and its sha256 in the
     manifest's inputs), so a mix made on one machine names nothing of that machine's folders.
@@ -221,25 +222,29 @@ def load_sources(config: MixConfig, pool: SpilledPool, progress: ReportProgress 
         except SourceError as err:
             raise ConfigError(f"sources[{i}].path: {err}") from err
     names = display_names([p for files in resolved for _, p in files])
-    labels, rejects, counts, inputs = [], [], [], []
+    jobs, first_file = [], 0
     for i, (src, files) in enumerate(zip(config.sources, resolved, strict=True)):
         count = MixCounts(source=source_name(src.path), files=[names[str(p)] for _, p in files])
         options = AdaptOptions(
             fields=tuple(src.fields.items()), seed=config.seed, keep_ties=config.keep_ties, **src.pairing()
         )
-        forced = get_format(src.format) if src.format else (get_format("custom") if src.fields else None)
-        batches = kept_pairs(files, forced, options, config.keep_ties, count, rejects, len(labels), progress, names)
-        for batch in batches:
-            pool.add(batch, source=i)
-        labels.extend(count.files)
-        if count.written == 0:
+        format_name = src.format or ("custom" if src.fields else None)
+        jobs.append(ReadJob(i, files, format_name, options, config.keep_ties, first_file, names, count))
+        first_file += len(files)
+    pool.read(jobs, progress)
+    for i, (src, job) in enumerate(zip(config.sources, jobs, strict=True)):
+        if job.counts.written == 0:
+            count = job.counts
             raise ConfigError(
                 f"sources[{i}] ({src.path}): yields no pairs (read {count.read}, rejected {count.rejected}; "
                 "see the rejects for why)"
             )
-        inputs.extend(_describe_input(path, names[str(path)]) for _, path in files)
-        counts.append(count)
-    return LoadedSources(labels=labels, rejects=rejects, counts=counts, inputs=inputs)
+    return LoadedSources(
+        labels=[name for job in jobs for name in job.counts.files],
+        rejects=[line for job in jobs for line in job.rejects],
+        counts=[job.counts for job in jobs],
+        inputs=[_describe_input(path, names[str(path)]) for job in jobs for _, path in job.files],
+    )
 
 
 def source_name(spec: str) -> str:
@@ -340,10 +345,13 @@ def mix(
     progress: ReportProgress | None = None,
     token_counter: TokenCounter | None = None,
     tokenizer: str | None = None,
+    ray: str | None = None,
 ) -> MixResult:
     """Runs a mix and writes its outputs into ``out_dir``; see the module docstring for the steps.
 
     ``token_counter`` (named ``tokenizer``) counts the card's token lengths; words by default.
+    ``ray`` (a cluster address, ``auto`` or ``local``) reads the files and signs the near-duplicate
+    batches in Ray tasks (:mod:`prefkit.data.ray_pool`); the outputs are the same.
     """
     config.check()
     out = Path(out_dir)
@@ -357,7 +365,13 @@ def mix(
         path for spec in [s.path for s in config.sources] + config.decontaminate.files for path in _local_files(spec)
     ]
     check_outputs([("-o", p) for p in written], sources)
-    with SpilledPool(spill_folder(out)) as pool:
+    if ray:
+        from prefkit.data.ray_pool import RayPool
+
+        spilled = RayPool(spill_folder(out), ray)
+    else:
+        spilled = SpilledPool(spill_folder(out))
+    with spilled as pool:
         loaded = load_sources(config, pool, progress)
         eval_pool, eval_labels = _load_eval(config)
         removed = remove_duplicates(pool, config.dedupe, config.seed, eval_pool, config.decontaminate)

@@ -26,6 +26,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prefkit.cluster import connect_ray, require_ray
 from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.errors import ExtraMissing, UsageError
 from prefkit.lm.loading import TRUST_REMOTE_CODE_HELP
@@ -230,7 +231,7 @@ def generate(config: GenerateConfig, progress: ReportProgress | None = None) -> 
     if config.engine == "vllm":
         _require_vllm()
     if config.ray:
-        _require_ray()
+        require_ray()
     if progress:
         progress("reading prompts", 0, None)
     found = read_prompts(config.sources)
@@ -432,13 +433,6 @@ def _generate(
     return results, len(done)
 
 
-def _require_ray() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None:
-        raise ExtraMissing("--ray needs Ray Data: pip install 'prefkit[ray]' (or 'ray[data]')")
-
-
 def _require_vllm() -> None:
     import importlib.util
 
@@ -519,25 +513,6 @@ def answer_batch(row: dict) -> dict:
     return {"index": batch["index"], "answers": json.dumps([[c.to_dict() for c in a] for a in answers])}
 
 
-def _connect_ray(address: str) -> None:
-    import logging
-
-    import ray
-
-    if ray.is_initialized():
-        return
-    try:
-        ray.init(
-            address=None if address == "local" else address,
-            logging_level=logging.ERROR,
-            log_to_driver=False,
-            include_dashboard=False,
-            configure_logging=True,
-        )
-    except ConnectionError as err:
-        raise UsageError(f"--ray {address}: no Ray cluster there ({err})") from err
-
-
 def ray_generate(config: GenerateConfig, token_ids: list[list[int]], skip=lambda index: False):
     """Yields ``(batch index, prompt indices, completions)`` as :func:`prefkit.lm.sampling.generate_all`
     does, the batches answered by ``config.ray_workers`` Ray workers in whatever order they finish."""
@@ -548,7 +523,7 @@ def ray_generate(config: GenerateConfig, token_ids: list[list[int]], skip=lambda
 
     from prefkit.lm.sampling import prompt_batches
 
-    _connect_ray(config.ray)
+    connect_ray(config.ray)
     with warnings.catch_warnings():
         # Ray 2.60's DataContext() sets its own deprecated fields (use_push_based_shuffle, use_polars)
         # as it is built: nothing a caller can change.
