@@ -159,6 +159,25 @@ def load_canonical(path: str | Path, lines: bool = False, kind: str | None = "pa
     return frame
 
 
+def canonical_batches(path: str | Path, lines: bool = False, kind: str | None = "pairs") -> Iterator[pl.DataFrame]:
+    """A canonical file's rows a batch at a time, for callers that need not hold the file (``lint``,
+    ``validate --model``): the whole file is checked first, in a pass of its own, so a file that
+    does not conform raises here (as :func:`load_canonical`) before a row is handed on; the rows
+    are then read again.
+
+    >>> import tempfile, pathlib
+    >>> from prefkit.data.convert import ConvertConfig, convert
+    >>> from prefkit.data.sample_data import write_sample
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = convert(ConvertConfig([str(write_sample(folder)["train"])], output=str(folder / "train.jsonl")))
+    >>> [frame.height for frame in canonical_batches(folder / "train.jsonl", lines=True)]
+    [480]
+    """
+    check = FileCheck(path)
+    check.raise_unless(kind, sum(frame.height for frame, _ in check.batches()))
+    return (frame.with_columns(numbers) if lines else frame for frame, numbers in FileCheck(path).batches())
+
+
 class FileCheck:
     """One file's schema check as its batches stream past: each batch is validated with pandera's lazy
     validation on its own, the failures of all batches merged per check (rows added, the first

@@ -12,7 +12,7 @@ from pathlib import Path
 from prefkit.config import check_fields, option
 from prefkit.data.columns import FILE
 from prefkit.lm.loading import DEFAULT_MODEL
-from prefkit.lm.token_audit import LINT_BATCH, LONG_PROMPTS, TRUNCATION_MODES, TokenAudit, audit_frame
+from prefkit.lm.token_audit import LINT_BATCH, LONG_PROMPTS, TRUNCATION_MODES, TokenAudit, audit_frames
 from prefkit.results import Result, TokenReject
 
 
@@ -77,18 +77,22 @@ def lint(config: LintConfig) -> LintResult:
     import polars as pl
 
     from prefkit.atomic_files import check_outputs, line_sink, write_json
-    from prefkit.data.validate import load_canonical
+    from prefkit.data.validate import canonical_batches
     from prefkit.lm.loading import load_tokenizer
 
     check_outputs([("--report", config.report), ("--rejects", config.rejects)], config.files)
-    frames = [load_canonical(path, lines=True).with_columns(pl.lit(str(path)).alias(FILE)) for path in config.files]
+    # Every file is checked before the tokenizer loads; the rows then stream past a batch at a time.
+    batches = [canonical_batches(path, lines=True) for path in config.files]
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    frame = pl.concat(frames, how="diagonal_relaxed")
-    del frames
-    # In slices whose tokens are dropped once checked: memory holds the frame and per-pair lengths,
+    frames = (
+        frame.with_columns(pl.lit(str(path)).alias(FILE))
+        for path, file_batches in zip(config.files, batches, strict=True)
+        for frame in file_batches
+    )
+    # In slices whose tokens are dropped once checked: memory holds one batch and per-pair lengths,
     # never every pair's ids (training, which needs them, audits with audit_columns).
     settings = (config.max_length, config.truncation_mode, config.long_prompts)
-    result = audit_frame(tokenizer, frame, *settings, batch=LINT_BATCH)
+    result = audit_frames(tokenizer, frames, *settings, batch=LINT_BATCH)
     out = LintResult(
         audit=result,
         files=list(config.files),

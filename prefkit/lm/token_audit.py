@@ -24,6 +24,7 @@ dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -463,13 +464,28 @@ def audit_frame(
     each slice's verdicts and lengths but not its tokens (``tokens`` is then empty)."""
     if batch is None:
         return audit_columns(tokenizer, frame.to_dict(as_series=False), max_length, truncation_mode, long_prompts)
-    chunks = []
+    return audit_frames(tokenizer, [frame], max_length, truncation_mode, long_prompts, batch)
+
+
+def audit_frames(
+    tokenizer, frames: Iterable, max_length, truncation_mode: str, long_prompts: str, batch: int
+) -> TokenAudit:
+    """:func:`audit_frame` over canonical frames that arrive one after another (a file's batches),
+    ``batch`` rows at a time: memory holds one slice's tokens and every pair's verdict and lengths."""
+    chunks, last = [], None
     with paused_gc():
-        for offset in range(0, max(frame.height, 1), batch):
-            columns = frame.slice(offset, batch).to_dict(as_series=False)
-            chunk = _columns_chunk(tokenizer, columns, max_length, truncation_mode, long_prompts)
-            chunk.tokens = TokenizedPairs()
-            chunks.append(chunk)
+        for frame in frames:
+            last = frame
+            for offset in range(0, frame.height, batch):
+                columns = frame.slice(offset, batch).to_dict(as_series=False)
+                chunk = _columns_chunk(tokenizer, columns, max_length, truncation_mode, long_prompts)
+                chunk.tokens = TokenizedPairs()
+                chunks.append(chunk)
+        if not chunks and last is not None:  # no pairs at all: one empty slice gives the empty summary
+            chunks.append(
+                _columns_chunk(tokenizer, last.to_dict(as_series=False), max_length, truncation_mode, long_prompts)
+            )
+            chunks[0].tokens = TokenizedPairs()
     return _summary(chunks, max_length, long_prompts)
 
 

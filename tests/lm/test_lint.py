@@ -167,6 +167,23 @@ def test_twelve_pairs_three_too_long_lint_names_them(tmp_path, bundled_model_dir
     assert ok.exit_code == 0 and "pairs training keeps: 12 with long_prompts drop" in ok.output
 
 
+def test_lint_streams_a_file_of_many_batches_with_the_report_of_one(tmp_path, bundled_model_dir, monkeypatch):
+    from prefkit.data import sources
+
+    pairs = [
+        (user(("a long question " * 30) if i % 50 == 7 else f"Question {i}?"), reply("Yes."), reply("No."))
+        for i in range(300)
+    ]
+    data = write_canonical(tmp_path / "pairs.jsonl", pairs)
+    config = LintConfig([str(data)], model=str(bundled_model_dir), max_length=64)
+    whole = lint(config).to_dict()
+    monkeypatch.setattr(sources, "BATCH_BYTES", 4096)  # about 20 batches
+    streamed = lint(config)
+    assert streamed.to_dict() == whole
+    assert (streamed.audit.pairs, streamed.audit.errors) == (300, 6)
+    assert [r.line for r in streamed.audit.error_records] == [8, 58, 108, 158, 208, 258]
+
+
 def test_usage_errors_write_nothing(tmp_path, bundled_model_dir):
     data = write_canonical(tmp_path / "pairs.jsonl", SOUND)
     too_short = CliRunner().invoke(main, ["lint", str(data), "--max-length", "1", "--report", str(tmp_path / "r.json")])
