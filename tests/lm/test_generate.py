@@ -79,6 +79,7 @@ def test_the_same_seed_gives_the_same_completions(prompts_file, tiny_model_dir, 
     assert all(a != b for a, b in texts(first))
 
 
+@pytest.mark.slow  # a Ray instance, 14 s: the fast tier stays under 5 minutes
 def test_ray_data_on_a_local_instance_gives_the_single_process_output(prompts_file, tiny_model_dir, tmp_path):
     pytest.importorskip("ray.data")
     import ray

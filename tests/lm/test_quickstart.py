@@ -38,6 +38,7 @@ def test_quickstart_reaches_its_target(bundled_model_dir, tmp_path, monkeypatch)
     assert pairs.read == 480 and pairs.written + pairs.rejected == 480
 
 
+@pytest.mark.slow  # 25 s: the fast tier stays under 5 minutes
 def test_quickstart_command_runs_every_step(tiny_model_dir, tmp_path):
     """The whole flow on a tiny random model: every stage runs, prints, and writes its files."""
     from click.testing import CliRunner

@@ -310,6 +310,7 @@ def test_reference_logps_are_keyed_by_model_tokens_and_max_length(tiny_model_dir
             np.testing.assert_allclose(cached, direct, atol=1e-4)
 
 
+@pytest.mark.slow  # two processes, 12 s: the fast tier stays under 5 minutes
 def test_two_processes_train_one_model_together(tiny_model_dir, data_file, tmp_path):
     """What ``accelerate launch`` does on several GPUs (torchrun, one process each), here on the
     CPU with gloo: both processes share the batches, the caches and the outputs are written once."""
