@@ -66,6 +66,17 @@ def run(command: str, raw: Path, pairs: Path, code: Path | None) -> tuple[float,
         return time.perf_counter() - started, usage.ru_maxrss / 2**20
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, nargs="+", default=[100_000, 400_000])
@@ -74,7 +85,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="a checkout of the prefkit to compare with")
     args = parser.parse_args()
     print(header(("polars", "pyarrow", "pandera", "numpy")))
-    print(f"CPU: {platform.processor() or platform.machine()}; {os.cpu_count()} cores")
+    print(f"CPU: {_cpu_name()}; {os.cpu_count()} cores")
     sides = [("now", None)] + ([("before", args.before)] if args.before else [])
     print("| pairs | command | " + " | ".join(f"{name} s | {name} GiB" for name, _ in sides) + " |")
     for n in args.pairs:

@@ -513,11 +513,14 @@ def removal_records(
 
 
 def removal_info(pool: FramePool | SpilledPool, removed: pl.DataFrame) -> pl.DataFrame:
-    """What :func:`removal_frame` reads of a pool: its keys, with the last prompt turn of the removed rows."""
+    """What :func:`removal_frame` reads of a pool: the keys of the removed rows and of the rows they
+    repeat, with the last prompt turn of the removed ones."""
+    wanted = pl.concat([removed[ROW], removed["__dup_of"]]).unique().implode()
+    info = pool.keys.filter(pl.col(ROW).is_in(wanted)).select(ROW, "id", "source", FILE, LINE)
     prompts = [batch.select(ROW, last_prompt().alias(LAST_PROMPT)) for batch in pool.batches(removed[ROW])]
     if not prompts:
-        return pool.keys.with_columns(pl.lit(None, pl.String).alias(LAST_PROMPT))
-    return pool.keys.join(pl.concat(prompts), on=ROW, how="left")
+        return info.with_columns(pl.lit(None, pl.String).alias(LAST_PROMPT))
+    return info.join(pl.concat(prompts), on=ROW, how="left")
 
 
 def write_removals(frame: pl.DataFrame, path: Path) -> None:

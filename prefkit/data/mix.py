@@ -375,7 +375,10 @@ def mix(
         loaded = load_sources(config, pool, progress)
         eval_pool, eval_labels = _load_eval(config)
         removed = remove_duplicates(pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
-        alive = pool.keys.filter(~pl.col(ROW).is_in(removed[ROW].implode()))
+        # Only what sampling, the split, the lineage and the writing read: one copy of the keys is enough.
+        alive = pool.keys.filter(~pl.col(ROW).is_in(removed[ROW].implode())).select(
+            ROW, SOURCE, "id", PROMPT, FILE, LINE
+        )
         by_source = removed.join(pool.keys.select(ROW, SOURCE), on=ROW).group_by(SOURCE, "method").len()
         for source, method, n in by_source.iter_rows():
             c = loaded.counts[source]
@@ -384,7 +387,9 @@ def mix(
             else:
                 c.deduped += n
         sampled = sample_sources(alive, config, loaded.counts)
+        del alive
         train, test = split(sampled, config)
+        del sampled
         cards = {
             "train": write_split(pool, train, files["train"], config.style, token_counter),
             "test": write_split(pool, test, files["test"], config.style, token_counter),
