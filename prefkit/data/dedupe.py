@@ -398,11 +398,13 @@ def remove_duplicates(
         config = decontaminate or DecontaminateConfig()
         steps.append(lambda alive: _contaminated(pool, alive, eval_pool, config, seed))
     removed = [pl.DataFrame(schema=REMOVED_SCHEMA)]
-    alive = pool.keys
-    for step in steps:
+    # The steps read these keys alone; each filters a copy of them only for a step after it.
+    alive = pool.keys.select(ROW, EXACT, PROMPT, MARGIN)
+    for i, step in enumerate(steps):
         gone = step(alive)
         removed.append(gone)
-        alive = alive.filter(~pl.col(ROW).is_in(gone[ROW].implode()))
+        if i + 1 < len(steps):
+            alive = alive.filter(~pl.col(ROW).is_in(gone[ROW].implode()))
     return pl.concat(removed)
 
 

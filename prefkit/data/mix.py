@@ -375,6 +375,7 @@ def mix(
         loaded = load_sources(config, pool, progress)
         eval_pool, eval_labels = _load_eval(config)
         removed = remove_duplicates(pool, config.dedupe, config.seed, eval_pool, config.decontaminate)
+        info = removal_info(pool, removed)
         # Only what sampling, the split, the lineage and the writing read: one copy of the keys is enough.
         alive = pool.keys.filter(~pl.col(ROW).is_in(removed[ROW].implode())).select(
             ROW, SOURCE, "id", PROMPT, FILE, LINE
@@ -386,6 +387,7 @@ def mix(
                 c.decontaminated += n
             else:
                 c.deduped += n
+        pool.drop_keys()  # alive and info hold all that the rest reads of them
         sampled = sample_sources(alive, config, loaded.counts)
         del alive
         train, test = split(sampled, config)
@@ -394,7 +396,7 @@ def mix(
             "train": write_split(pool, train, files["train"], config.style, token_counter),
             "test": write_split(pool, test, files["test"], config.style, token_counter),
         }
-        removals = removal_frame(removed, removal_info(pool, removed), loaded.labels, eval_pool, eval_labels)
+        removals = removal_frame(removed, info, loaded.labels, eval_pool, eval_labels)
     with line_sink(out / "rejects.jsonl") as write:
         write(loaded.rejects)
     write_removals(removals, out / "removed.jsonl")

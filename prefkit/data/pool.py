@@ -184,9 +184,14 @@ class SpilledPool(Pool):
         """One row per pair: ``__row``, ``__source``, ``__file``, ``__line``, ``id``, ``source`` and the keys."""
         if self._keys is None:
             batches = self.key_batches or [pl.DataFrame(schema=KEYS_SCHEMA)]
-            self._keys = pl.concat(batches, how="diagonal_relaxed")
+            # Chunks kept as they are: a rechunk would hold every key twice for a moment.
+            self._keys = pl.concat(batches, how="diagonal_relaxed", rechunk=False)
             self.key_batches = [self._keys]
         return self._keys
+
+    def drop_keys(self) -> None:
+        """Frees the keys once a caller has taken what it needs of them; the batches stay readable."""
+        self.key_batches, self._keys = [], None
 
     @property
     def schema(self) -> pl.DataFrame:
