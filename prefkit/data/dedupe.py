@@ -31,7 +31,7 @@ from prefkit.config import DEFAULT_SEED, check_fields, option
 from prefkit.data.adapters import AdaptOptions
 from prefkit.data.columns import FILE, LINE, ROW
 from prefkit.data.convert import SourceCounts, kept_pairs, resolve_all, to_style
-from prefkit.data.keys import _example_pool, exact_key, prompt_key, token_lists  # noqa: F401  (_example_pool: the doctests)
+from prefkit.data.keys import _example_pool, exact_key, prompt_hash, token_lists  # noqa: F401  (_example_pool: the doctests)
 from prefkit.data.messages import messages_text
 from prefkit.data.pool import EXACT, MARGIN, PROMPT, FramePool, SpilledPool, spill_folder
 from prefkit.data.writers import check_pairs_path, pair_sink, sidecar
@@ -202,7 +202,8 @@ class MinHashIndex:
         """For each query with verified matches: ``(query, keys, jaccards)``, the keys in the order
         the LSH gave them. ``own_from``: the queries are the index's own texts numbered from there
         (queries count from it too), matched only with keys below their own."""
-        digests = _digests(queries)
+        # The index's own texts were digested as they were added.
+        digests = _digests(queries) if own_from is None else self.digests[own_from : own_from + len(queries)]
         for i, candidates in enumerate(self.lsh.query_all(queries)):
             q = i if own_from is None else own_from + i
             keys = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
@@ -338,7 +339,7 @@ def _contaminated(
     seed: int,
 ) -> pl.DataFrame:
     """Exact matches from the keys of the ``alive`` rows, then near ones a batch of the pool at a time."""
-    eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_key().nchash.xxh3_128().alias(PROMPT)).unique(
+    eval_keys = eval_prompts.select(pl.col(ROW).alias("__dup_of"), prompt_hash().alias(PROMPT)).unique(
         PROMPT, keep="first", maintain_order=True
     )
     exact = alive.select(ROW, PROMPT).join(eval_keys, on=PROMPT, how="inner").sort(ROW)
@@ -352,20 +353,14 @@ def _contaminated(
             pool_rows, pool_tokens = token_lists(batch, messages_text(pl.col("prompt")), config.ngram)
             if not pool_tokens:
                 continue
-            best: dict[int, tuple[float, int]] = {}
-            for q, keys, sims in index.matches(index.signatures(pool_tokens), config.threshold):
-                first_best = int(np.argmax(sims))  # the first of equal bests, in the LSH's order
-                best[q] = (float(sims[first_best]), int(keys[first_best]))
-            hits = sorted(best)
             pr = pool_rows.to_list()
-            removed.append(
-                _removed(
-                    [pr[q] for q in hits],
-                    [er[best[q][1]] for q in hits],
-                    "decontaminate-near",
-                    [best[q][0] for q in hits],
-                )
-            )
+            hits, against, sims_of = [], [], []
+            for q, keys, sims in index.matches(index.signatures(pool_tokens), config.threshold):
+                best = int(np.argmax(sims))  # the first of equal bests, in the LSH's order
+                hits.append(pr[q])
+                against.append(er[int(keys[best])])
+                sims_of.append(float(sims[best]))
+            removed.append(_removed(hits, against, "decontaminate-near", sims_of))
     return pl.concat(removed).sort(ROW)
 
 

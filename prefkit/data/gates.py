@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from prefkit.data.adapters import AdaptOptions
@@ -27,11 +26,11 @@ from prefkit.data.dedupe import (
     removal_info,
     removals_of,
 )
-from prefkit.data.pool import KEYS_SCHEMA, key_columns
+from prefkit.data.pool import KEYS_SCHEMA, Pool, key_columns, local_rows
 from prefkit.data.sources import HubSource
 
 
-class ReadPool:
+class ReadPool(Pool):
     """The pairs of some files as a pool that keeps only its keys: :meth:`batches` reads the files
     again (the gates need the text only for the near-overlap search and a few examples)."""
 
@@ -52,13 +51,12 @@ class ReadPool:
             return
         wanted = None if rows is None else rows.sort().to_numpy()
         for batch in self._read():
-            if wanted is None:
-                yield batch
-                continue
             first = batch[ROW][0] if batch.height else 0
-            lo, hi = np.searchsorted(wanted, [first, first + batch.height])
-            if lo < hi:
-                yield batch[wanted[lo:hi] - first]
+            local = local_rows(wanted, first, first + batch.height)
+            if local is None:
+                yield batch
+            elif local.size:
+                yield batch[local]
 
 
 def read_pool(specs: list[str], options: AdaptOptions = AdaptOptions()) -> tuple[ReadPool, list[str]]:

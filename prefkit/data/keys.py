@@ -46,6 +46,16 @@ def prompt_key() -> pl.Expr:
     return normalize_text(messages_text(pl.col("prompt")))
 
 
+def prompt_hash() -> pl.Expr:
+    """A 128-bit hash of :func:`prompt_key`: what a pool keeps of the prompt, and decontamination compares.
+
+    >>> keys = _example_pool().select(prompt_hash()).to_series()
+    >>> keys.dtype, keys[0] == keys[1], keys[0] == keys[2]
+    (UInt128, True, False)
+    """
+    return prompt_key().nchash.xxh3_128()
+
+
 def exact_key() -> pl.Expr:
     """A 128-bit hash of the normalized pair (the three parts separated so boundaries count).
 

@@ -28,7 +28,7 @@ import polars as pl
 from prefkit.data.adapters import AdaptOptions, Format, get_format
 from prefkit.data.columns import FILE, LINE, ROW, SOURCE
 from prefkit.data.convert import SourceCounts, kept_pairs
-from prefkit.data.keys import exact_key, near_text, prompt_key, ranking_margin, signatures
+from prefkit.data.keys import exact_key, near_text, prompt_hash, ranking_margin, signatures
 from prefkit.data.sources import HubSource
 from prefkit.progress import ReportProgress
 
@@ -71,7 +71,7 @@ def key_columns(frame: pl.DataFrame) -> list[pl.Expr]:
         pl.col(ROW),
         *(pl.col(c) for c in carried),
         exact_key().alias(EXACT),
-        prompt_key().nchash.xxh3_128().alias(PROMPT),
+        prompt_hash().alias(PROMPT),
         ranking_margin(frame.columns).alias(MARGIN),
     ]
 
@@ -204,13 +204,11 @@ class SpilledPool(Pool):
         wanted = None if rows is None else rows.sort().to_numpy()
         schema = self.schema if aligned else None
         for path, first, end in self.spilled:
-            if wanted is None:
-                batch = read_spilled(path, first)
-            else:
-                lo, hi = np.searchsorted(wanted, [first, end])
-                if lo == hi:
-                    continue
-                batch = read_spilled(path, first)[wanted[lo:hi] - first]
+            local = local_rows(wanted, first, end)
+            if local is not None and not local.size:
+                continue
+            batch = read_spilled(path, first)
+            batch = batch if local is None else batch[local]
             yield pl.concat([schema, batch], how="diagonal_relaxed") if aligned else batch
 
     def gather(self, order: pl.DataFrame) -> Iterator[pl.DataFrame]:
@@ -282,6 +280,19 @@ def spill(batch: pl.DataFrame, source: int, path: Path) -> SpilledBatch:
     if batch.height:
         batch.drop(ROW).write_ipc(path, compression="lz4")
     return SpilledBatch(path, batch.height, batch.clear(), batch.select(key_columns(batch)), batch.estimated_size())
+
+
+def local_rows(wanted: np.ndarray | None, first: int, end: int) -> np.ndarray | None:
+    """The places, within a batch holding rows ``first`` to ``end - 1``, of the sorted pool rows
+    ``wanted`` that fall in it (None for every row, when ``wanted`` is None).
+
+    >>> local_rows(np.array([1, 5, 6, 9]), 5, 8).tolist(), local_rows(None, 5, 8)
+    ([0, 1], None)
+    """
+    if wanted is None:
+        return None
+    lo, hi = np.searchsorted(wanted, [first, end])
+    return wanted[lo:hi] - first
 
 
 def read_spilled(path: Path, first: int) -> pl.DataFrame:

@@ -27,7 +27,7 @@ import polars as pl
 from prefkit.cluster import connect_ray, require_ray
 from prefkit.data.convert import SourceCounts, kept_pairs
 from prefkit.data.keys import near_text, signatures
-from prefkit.data.pool import ReadJob, SpilledBatch, SpilledPool, read_spilled, spill
+from prefkit.data.pool import ReadJob, SpilledBatch, SpilledPool, local_rows, read_spilled, spill
 from prefkit.progress import ReportProgress
 
 IN_FLIGHT = 8
@@ -72,13 +72,9 @@ class RayPool(SpilledPool):
         wanted = None if rows is None else rows.sort().to_numpy()
         pending: deque = deque()
         for path, first, end in self.spilled:
-            if wanted is None:
-                local = None
-            else:
-                lo, hi = np.searchsorted(wanted, [first, end])
-                if lo == hi:
-                    continue
-                local = wanted[lo:hi] - first
+            local = local_rows(wanted, first, end)
+            if local is not None and not local.size:
+                continue
             pending.append(task.remote(str(path), first, local, fields, ngram, num_perm, seed))
             if len(pending) > IN_FLIGHT:
                 yield ray.get(pending.popleft())
